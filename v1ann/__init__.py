@@ -26,7 +26,7 @@ __getattr__, __dir__, __all__ = attach(
         "load_zarr": ".io.zarrstore",
         "save_zarr": ".io.zarrstore",
         "simulate_recording": ".simulate",
-        "preprocess": ".preprocess",
+        "preprocess": ".preprocessing",
         # spectra and exponents
         "cvpca": ".spectrum.cvpca",
         "svca": ".spectrum.svca",

@@ -1,0 +1,224 @@
+"""cvPCA speed, accuracy and memory: the authors' code against v1ann.cvpca, same shuffles.
+
+Issue 3, point 7: 2,800 stimuli x 10,000 neurons x 2 repeats, 10 shuffles. Three runs on
+the same simulated responses and the same swap masks, each in its own process (so peak
+memory is measured cleanly):
+
+* ``authors``      -- Stringer et al. 2019 ``shuff_cvPCA`` as written: ``sklearn.PCA(1024)``
+                      refitted per shuffle, which on this shape uses the *randomized* solver,
+                      run on the float32 responses as a user would.
+* ``authors-full`` -- the same code with ``svd_solver="full"`` on float64 responses: the exact
+                      published computation, the accuracy reference.
+* ``v1ann``        -- ``v1ann.cvpca`` (Gram matrices once, one eigendecomposition per shuffle),
+                      on the float32 responses; also on CUDA when available.
+
+Printed: wall time and ratio, max relative difference over the fit range (ranks 12..500)
+against both authors' runs, and peak resident memory above the loaded input, as a multiple
+of the input array's size.
+
+    python benchmarks/bench_cvpca_speed.py                 # the issue's size (~6 min on 2 cores)
+    python benchmarks/bench_cvpca_speed.py --n-stimuli 600 --n-neurons 2000 --n-shuffles 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+FIT_RANKS = slice(11, 500)  # 0-based indices 11..499, i.e. ranks 12..500
+
+
+def authors_shuff_cvpca(X, masks, svd_solver="auto"):
+    """Stringer et al. 2019 utils.py cvPCA/shuff_cvPCA, with the masks given instead of drawn."""
+    from sklearn.decomposition import PCA
+
+    def cv_pca(X):
+        pca = PCA(n_components=min(1024, X.shape[1]), svd_solver=svd_solver).fit(X[0].T)
+        u = pca.components_.T
+        sv = pca.singular_values_
+        xproj = X[0].T @ (u / sv)
+        cproj0 = X[0] @ xproj
+        cproj1 = X[1] @ xproj
+        return (cproj0 * cproj1).sum(axis=0)
+
+    ss = []
+    for iflip in masks:
+        X0 = X.copy()
+        X0[0, iflip] = X[1, iflip]
+        X0[1, iflip] = X[0, iflip]
+        ss.append(cv_pca(X0))
+    return np.array(ss).mean(axis=0)
+
+
+def anon_bytes() -> int:
+    """Anonymous resident memory (data, not mapped library code) of this process."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no RssAnon in /proc/self/status")
+
+
+class PeakSampler(threading.Thread):
+    """Samples anonymous memory every few ms: ru_maxrss also counts library code paged in
+    during the run (hundreds of MB for MKL/LAPACK), which is not memory the method uses."""
+
+    def __init__(self, interval: float = 0.005):
+        super().__init__(daemon=True)
+        self.interval, self.peak, self.running = interval, anon_bytes(), True
+
+    def run(self) -> None:
+        while self.running:
+            self.peak = max(self.peak, anon_bytes())
+            time.sleep(self.interval)
+
+    def stop(self) -> int:
+        self.running = False
+        self.join()
+        return max(self.peak, anon_bytes())
+
+
+def worker(method: str, data: Path, masks: Path, out: Path) -> None:
+    """Run one method in this process; write its spectrum and measurements."""
+    X = np.load(data, allow_pickle=False)
+    mask_array = np.load(masks, allow_pickle=False)
+    if method == "authors-full":
+        X = X.astype(np.float64)
+    if method.startswith("v1ann"):
+        import torch  # noqa: F401  (imported before the baseline, like sklearn for the others)
+
+        from v1ann.spectrum.cvpca import cvpca_from_gram
+        from v1ann.spectrum.gram import repeat_gram
+    else:
+        import sklearn.decomposition  # noqa: F401
+    baseline = anon_bytes()
+    sampler = PeakSampler()
+    sampler.start()
+    start, cpu_start = time.perf_counter(), time.process_time()
+    if method == "authors":
+        spectrum = authors_shuff_cvpca(X, mask_array)
+    elif method == "authors-full":
+        spectrum = authors_shuff_cvpca(X, mask_array, svd_solver="full")
+    else:
+        device = "cuda" if method == "v1ann-cuda" else "cpu"
+        gram = repeat_gram(X, device=device, progress=False)
+        n_components = min(1024, X.shape[1], X.shape[2] - 1)
+        signal, _ = cvpca_from_gram(gram, mask_array, n_components, progress=False)
+        if device == "cuda":
+            import torch
+
+            torch.cuda.synchronize()
+        spectrum = signal.mean(axis=0) * X.shape[1]  # back to the published sum over stimuli
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    peak_anon = sampler.stop()
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    np.save(out.with_suffix(".npy"), spectrum)
+    out.write_text(
+        json.dumps(
+            {"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_above_input": peak_anon - baseline, "peak_rss": peak_rss}
+        )
+    )
+
+
+def run_worker(method: str, data: Path, masks: Path, workdir: Path, threads: int | None) -> dict:
+    out = workdir / method
+    env = dict(os.environ)
+    if threads:
+        env.update({name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
+    subprocess.run(
+        [sys.executable, __file__, "--worker", method, "--data", str(data), "--masks", str(masks), "--out", str(out)],
+        check=True,
+        env=env,
+    )
+    result = json.loads(out.read_text())
+    result["spectrum"] = np.load(out.with_suffix(".npy"), allow_pickle=False)
+    return result
+
+
+def simulate(n_stimuli: int, n_neurons: int, seed: int) -> np.ndarray:
+    from v1ann.schema import stimulus_responses
+    from v1ann.simulate import simulate_recording
+
+    rec = simulate_recording(alpha=1.0, n_stimuli=n_stimuli, n_neurons=n_neurons, noise_scale=1.0, seed=seed)
+    return np.ascontiguousarray(stimulus_responses(rec).values, dtype=np.float32)
+
+
+def max_relative_difference(spectrum: np.ndarray, reference: np.ndarray) -> float:
+    a, b = spectrum[FIT_RANKS], reference[FIT_RANKS]
+    return float(np.max(np.abs(a - b) / np.abs(b)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n-stimuli", type=int, default=2800)
+    parser.add_argument("--n-neurons", type=int, default=10000)
+    parser.add_argument("--n-shuffles", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-authors-full", action="store_true", help="skip the exact-SVD reference run")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="BLAS/OpenMP threads per run (default: all); 1 gives clean CPU times on a loaded machine"
+    )
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--masks", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.data, args.masks, args.out)
+        return
+
+    import torch
+
+    from v1ann.spectrum.cvpca import shuffle_masks
+
+    with tempfile.TemporaryDirectory(prefix="bench_cvpca_") as tmp:
+        workdir = Path(tmp)
+        X = simulate(args.n_stimuli, args.n_neurons, args.seed)
+        input_bytes = X.nbytes
+        np.save(workdir / "X.npy", X)
+        np.save(workdir / "masks.npy", shuffle_masks(args.n_shuffles, args.n_stimuli, args.seed))
+        del X
+        methods = ["v1ann", "authors"] + ([] if args.skip_authors_full else ["authors-full"])
+        if torch.cuda.is_available():
+            methods.append("v1ann-cuda")
+        results = {}
+        for method in methods:
+            print(f"running {method} ...", flush=True)
+            results[method] = run_worker(method, workdir / "X.npy", workdir / "masks.npy", workdir, args.threads)
+
+    print(
+        f"\ncvPCA, {args.n_stimuli} stimuli x {args.n_neurons} neurons x 2 repeats (float32 input, "
+        f"{input_bytes / 2**20:.0f} MiB), {args.n_shuffles} shuffles, same masks; "
+        f"{os.cpu_count()} CPU cores, BLAS threads per run: {args.threads or 'all'}"
+    )
+    references = [m for m in ("authors", "authors-full") if m in results]
+    header = f"{'method':<14}{'wall (s)':>10}{'speed-up':>10}{'CPU (s)':>10}{'speed-up':>10}{'peak mem. above input':>23}" + "".join(
+        f"{'max rel. diff vs ' + r:>30}" for r in references
+    )
+    print(header)
+    for method, res in results.items():
+        speedup = results["authors"]["seconds"] / res["seconds"]
+        cpu_speedup = results["authors"]["cpu_seconds"] / res["cpu_seconds"]
+        row = (
+            f"{method:<14}{res['seconds']:>10.1f}{speedup:>9.1f}x{res['cpu_seconds']:>10.1f}{cpu_speedup:>9.1f}x"
+            f"{res['peak_above_input'] / input_bytes:>21.2f}x "
+        )
+        row += "".join(f"{max_relative_difference(res['spectrum'], results[r]['spectrum']):>30.2e}" for r in references)
+        print(row)
+    print("max rel. diff: max over ranks 12..500 of |a - b| / |b| of the shuffle-averaged spectra.")
+    print("CPU: process CPU time, all threads (less sensitive than wall time to other load on the machine).")
+    print("peak mem.: peak anonymous resident memory (sampled every 5 ms) above that after loading the input.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""`v1ann fit`: recordings (.mat), spectra (.csv/.npy), --json and --plot."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import v1ann
+from v1ann.cli import cli, main
+
+KEYS = {"alpha", "alpha_ci", "fit_range", "r2", "method", "n_stimuli", "n_neurons"}
+
+
+@pytest.fixture(scope="module")
+def mat_file(tmp_path_factory):
+    ds = v1ann.simulate_recording(1.5, n_stimuli=300, n_neurons=800, noise_scale=0.5, seed=4)
+    return v1ann.save_stringer_mat(ds, tmp_path_factory.mktemp("fit") / "x.mat")
+
+
+def test_fit_mat_json(mat_file, tmp_path):
+    out = tmp_path / "fit.png"
+    result = CliRunner().invoke(cli, ["fit", str(mat_file), "--json", "--fit-range", "5", "80",
+                                      "--n-shuffles", "2", "--seed", "0", "--quiet", "--plot", str(out)])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.output.strip().splitlines()[-1])
+    assert set(record) == KEYS
+    assert record["method"] == "cvpca-matched"
+    assert record["fit_range"] == [5, 80] and record["n_stimuli"] == 300 and record["n_neurons"] == 800
+    assert abs(record["alpha"] - 1.5) < 0.15
+    assert record["alpha_ci"][0] < record["alpha"] < record["alpha_ci"][1]
+    assert out.stat().st_size > 10_000
+
+
+def test_fit_published_method_is_reproducible(mat_file):
+    args = ["fit", str(mat_file), "--json", "--method", "cvpca", "--fit-range", "5", "80",
+            "--n-shuffles", "3", "--seed", "7", "--quiet"]
+    first, second = (json.loads(CliRunner().invoke(cli, args).output) for _ in range(2))
+    assert first == second and first["method"] == "cvpca"
+
+
+def test_fit_csv_spectrum(stringer_spectrum_path):
+    result = CliRunner().invoke(cli, ["fit", str(stringer_spectrum_path), "--json"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.output)
+    assert abs(record["alpha"] - 0.97336) < 1e-4 and record["alpha_ci"] is None
+
+
+def test_fit_npy_spectrum_text_output(tmp_path):
+    path = tmp_path / "s.npy"
+    np.save(path, np.arange(1, 601.0) ** -1.25)
+    result = CliRunner().invoke(cli, ["fit", str(path)])
+    assert result.exit_code == 0
+    assert result.output.startswith("alpha = 1.2500")
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("missing.mat", None, "no such file"),
+    ("x.txt", "1,2,3", "unsupported file type"),
+])
+def test_bad_paths_exit_2_with_one_line(tmp_path, capsys, name, content, message):
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", str(path)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+
+
+def test_spectrum_file_refuses_matched_method(tmp_path, capsys):
+    path = tmp_path / "s.csv"
+    np.savetxt(path, np.arange(1, 601.0) ** -1.0, delimiter=",")
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", str(path), "--method", "cvpca-matched"])
+    assert exc.value.code == 2
+    assert "needs the responses" in capsys.readouterr().err

@@ -1,0 +1,66 @@
+"""`v1ann train`: a small run end to end, --match on a simulated recording, and errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from v1ann.cli import cli, main
+from v1ann.nn.models import mlp
+from v1ann.nn.train import load_history
+
+SMALL = ["--dataset", "digits8x8", "--hidden", "40", "--epochs", "2", "--batch-size", "64", "--tau", "5", "--quiet"]
+
+
+def test_train_writes_model_history_config_and_figures(tmp_path):
+    result = CliRunner().invoke(cli, ["train", *SMALL, "--target-alpha", "2.0", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "held-out alpha act1" in result.output
+    for name in ("model.pt", "config.json", "history.json", "history.nc", "checkpoint.pt",
+                 "layer_spectrum.png", "training.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["target_alpha"] == 2.0 and config["arch_kwargs"]["hidden"] == [40]
+    model = mlp(**config["arch_kwargs"])  # the config rebuilds the model the weights fit
+    model.load_state_dict(torch.load(tmp_path / "model.pt", weights_only=True))
+    history = load_history(tmp_path)
+    assert history.sizes["epoch"] == 2 and "alpha" in history
+    assert set(config["heldout_alpha"]) == {"act1"}
+
+
+def test_vanilla_run_without_a_target(tmp_path):
+    result = CliRunner().invoke(cli, ["train", *SMALL, "--epochs", "1", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "target none" in result.output
+
+
+def test_match_takes_the_target_from_a_recording(tmp_path):
+    pytest.importorskip("v1ann.spectrum.estimate")
+    pytest.importorskip("v1ann.io.zarrstore")
+    import v1ann
+
+    rec = v1ann.simulate_recording(alpha=1.3, n_stimuli=600, n_neurons=700, noise_scale=0.3, seed=0)
+    path = v1ann.save_zarr(rec, tmp_path / "rec.zarr")
+    expected = v1ann.estimate_alpha(v1ann.load_zarr(path)).alpha
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["train", *SMALL, "--epochs", "1", "--match", str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["target_alpha"] == pytest.approx(expected)
+    assert config["matched_recording"]["path"] == str(path)
+
+
+def test_errors_are_one_line_and_exit_2(tmp_path, capsys):
+    bad = tmp_path / "recording.txt"
+    bad.write_text("not a recording")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", *SMALL, "--match", str(bad), "--out", str(tmp_path / "run")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "recording.txt" in err and len(err.splitlines()) == 1
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", *SMALL, "--match", str(bad), "--target-alpha", "1", "--out", str(tmp_path / "run")])
+    assert exit_info.value.code == 2

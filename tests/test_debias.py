@@ -1,0 +1,66 @@
+"""cvpca-matched: the bias-corrected exponent recovers the simulated truth where the
+published fit does not."""
+
+import numpy as np
+import pytest
+
+import v1ann
+from v1ann.errors import InvalidInputError
+from v1ann.spectrum.debias import noise_halves
+from v1ann.spectrum.gram import repeat_gram
+
+# 400 stimuli x 1,500 neurons, ranks 6..100: small enough for a test, noisy enough that the
+# published fit is clearly biased for steep spectra.
+SIZE = dict(n_stimuli=400, n_neurons=1500)
+FIT_RANGE = (5, 100)
+TOLERANCE = 0.1  # |alpha_hat - alpha| for one recording at this size (study: docs/validation.md)
+
+
+@pytest.fixture(scope="module")
+def steep():
+    return v1ann.simulate_recording(2.0, noise_scale=1.0, seed=3, **SIZE)
+
+
+def test_total_signal_variance_is_unbiased(steep):
+    _, total = noise_halves(repeat_gram(steep, progress=False))
+    # simulate_recording scales the signal to variance 1 per neuron
+    assert total == pytest.approx(SIZE["n_neurons"], rel=0.03)
+
+
+def test_matched_recovers_steep_alpha_where_published_fit_is_biased(steep):
+    kwargs = dict(fit_range=FIT_RANGE, n_shuffles=3, seed=0, progress=False)
+    published = v1ann.estimate_alpha(steep, method="cvpca", nonpositive="truncate", ci=None, **kwargs)
+    matched = v1ann.estimate_alpha(steep, method="cvpca-matched", **kwargs)
+    assert published.alpha < 2.0 - 0.25  # the noise bias this estimator exists to remove
+    assert matched.alpha == pytest.approx(2.0, abs=TOLERANCE)
+    lo, hi = matched.alpha_ci
+    assert lo < 2.0 < hi and hi - lo < 0.5
+    assert matched.attrs["alpha_published"] == pytest.approx(published.alpha, abs=0.1)
+
+
+@pytest.mark.parametrize("alpha, noise", [(1.0, 2.0), (0.6, 0.5)])
+def test_matched_recovers_shallow_alpha(alpha, noise):
+    ds = v1ann.simulate_recording(alpha, noise_scale=noise, seed=5, **SIZE)
+    fit = v1ann.estimate_alpha(ds, method="cvpca-matched", fit_range=FIT_RANGE, n_shuffles=3, seed=1,
+                               progress=False)
+    assert fit.alpha == pytest.approx(alpha, abs=TOLERANCE)
+    assert fit.alpha_ci[0] < fit.alpha < fit.alpha_ci[1]
+
+
+def test_expected_curve_and_offset_describe_the_model(steep):
+    fit = v1ann.estimate_alpha(steep, method="cvpca-matched", fit_range=FIT_RANGE, n_shuffles=2, seed=0,
+                               progress=False)
+    expected = fit.predicted.values[: FIT_RANGE[1]]
+    observed = fit.spectrum.values[: FIT_RANGE[1]]
+    # the model's expected cvPCA spectrum follows the data to within 30 % at well-measured ranks
+    ratio = expected[5:40] / observed[5:40]
+    assert np.median(np.abs(np.log(ratio))) < 0.3
+    assert np.isnan(fit.predicted.values[FIT_RANGE[1]:]).all()
+
+
+def test_pure_noise_has_no_spectrum_to_match():
+    rng = np.random.default_rng(0)
+    noise_only = rng.standard_normal((2, 300, 800)).astype(np.float32)
+    with pytest.raises(InvalidInputError, match="no signal|share no variance"):
+        v1ann.estimate_alpha(noise_only, method="cvpca-matched", fit_range=(5, 80), n_shuffles=2,
+                             seed=0, progress=False)

@@ -1,0 +1,89 @@
+"""estimate_alpha: one API for recordings, repeat arrays, activations and tensors."""
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+import v1ann
+from v1ann.errors import InvalidInputError, V1AnnError
+
+FIT = dict(fit_range=(5, 80), n_shuffles=2, seed=0, progress=False)
+
+
+@pytest.fixture(scope="module")
+def recording():
+    return v1ann.simulate_recording(1.2, n_stimuli=300, n_neurons=900, noise_scale=0.5, seed=2)
+
+
+def test_same_answer_for_recording_dataarray_ndarray_and_tensor(recording):
+    responses = v1ann.stimulus_responses(recording)
+    fits = [
+        v1ann.estimate_alpha(x, method="cvpca", ci=None, **FIT)
+        for x in (recording, responses, responses.values, torch.from_numpy(responses.values))
+    ]
+    assert len({f.alpha for f in fits}) == 1
+    assert fits[0].method == "cvpca" and fits[0].n_stimuli == 300 and fits[0].n_neurons == 900
+    assert fits[0].alpha == pytest.approx(1.2, abs=0.25)
+
+
+def test_same_answer_for_activation_dataarray_ndarray_and_tensor():
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((500, 400)) * np.arange(1, 401.0) ** -0.5).astype(np.float32)
+    da = xr.DataArray(x, dims=("stimulus", "unit"))
+    fits = [v1ann.estimate_alpha(v, ci=None, **FIT) for v in (da, x, torch.from_numpy(x))]
+    assert {f.method for f in fits} == {"pca"}
+    assert len({round(f.alpha, 10) for f in fits}) == 1
+    assert fits[0].alpha == pytest.approx(1.0, abs=0.1)
+
+
+def test_auto_picks_matched_for_repeats_and_interval_is_reported(recording):
+    fit = v1ann.estimate_alpha(recording, **FIT)
+    assert fit.method == "cvpca-matched"
+    assert fit.alpha_ci[0] < fit.alpha < fit.alpha_ci[1]
+    assert fit.to_dict()["alpha_ci"] == list(fit.alpha_ci)
+
+
+def test_published_interval_over_shuffles(recording):
+    fit = v1ann.estimate_alpha(recording, method="cvpca", ci=0.9, **{**FIT, "n_shuffles": 4})
+    assert fit.alpha_ci[0] <= fit.alpha <= fit.alpha_ci[1]
+    assert fit.attrs["ci_method"] == "bootstrap over shuffles"
+
+
+def test_input_is_not_modified(recording):
+    responses = v1ann.stimulus_responses(recording).values
+    before = responses.copy()
+    v1ann.estimate_alpha(responses, **FIT)
+    np.testing.assert_array_equal(responses, before)
+
+
+def test_one_repeat_is_refused(recording):
+    one = v1ann.stimulus_responses(recording).values[:1]
+    with pytest.raises(V1AnnError, match="1 repeat"):
+        v1ann.estimate_alpha(one, **FIT)
+
+
+def test_fit_range_longer_than_the_spectrum_is_refused(recording):
+    with pytest.raises(InvalidInputError, match="needs 500 components"):
+        v1ann.estimate_alpha(recording, **{**FIT, "fit_range": (11, 500)})
+
+
+def test_nan_is_refused(recording):
+    responses = v1ann.stimulus_responses(recording).values.copy()
+    responses[0, 3, 7] = np.nan
+    with pytest.raises(InvalidInputError, match="NaN"):
+        v1ann.estimate_alpha(responses, **FIT)
+
+
+def test_all_zero_is_refused():
+    with pytest.raises(InvalidInputError, match="all zero"):
+        v1ann.estimate_alpha(np.zeros((2, 200, 300), dtype=np.float32), **FIT)
+
+
+def test_method_must_fit_the_input(recording):
+    with pytest.raises(InvalidInputError, match="does not apply"):
+        v1ann.estimate_alpha(recording, method="pca", **FIT)
+    with pytest.raises(InvalidInputError, match="method must be"):
+        v1ann.estimate_alpha(recording, method="magic", **FIT)
+    with pytest.raises(InvalidInputError, match="dims"):
+        v1ann.estimate_alpha(xr.DataArray(np.ones((3, 4)), dims=("time", "neuron")), **FIT)

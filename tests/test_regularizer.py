@@ -1,0 +1,170 @@
+"""SpectralRegularizer: the loss, its gradient, the basis, and the hooks."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from v1ann.errors import InvalidInputError
+from v1ann.nn.regularizer import SpectralRegularizer, spectral_penalty
+
+METHODS = ["nassar2020", "gerum2022"]
+
+
+def identity_model() -> nn.Sequential:
+    model = nn.Sequential(OrderedDict(rep=nn.Identity()))
+    model.representation_layers = ["rep"]
+    return model
+
+
+def activations_with_spectrum(eigenvalues: np.ndarray, n_samples: int, seed: int = 0) -> torch.Tensor:
+    """float64 samples whose covariance is exactly Q diag(eigenvalues) Qᵀ for a random rotation Q."""
+    gen = torch.Generator().manual_seed(seed)
+    width = len(eigenvalues)
+    z = torch.randn(n_samples, width, generator=gen, dtype=torch.float64)
+    z, _ = torch.linalg.qr(z - z.mean(0))  # orthonormal, centred columns
+    rotation, _ = torch.linalg.qr(torch.randn(width, width, generator=gen, dtype=torch.float64))
+    scale = torch.as_tensor(np.sqrt(eigenvalues * (n_samples - 1)))
+    return (z * scale) @ rotation.T + 3.0  # an offset the centring must remove
+
+
+def loop_penalty(eigenvalues, alpha, tau):
+    """Published-style reference: a Python loop over ranks tau+1..K (1-based)."""
+    lam = eigenvalues.tolist()
+    total = 0.0
+    for n in range(tau + 1, len(lam) + 1):
+        ratio = lam[n - 1] / (lam[tau - 1] * (tau / n) ** alpha)
+        total += (ratio - 1) ** 2 + max(0.0, ratio - 1)
+    return total / len(lam)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_penalty_is_zero_on_the_target_and_positive_off_it(method):
+    ranks = torch.arange(1, 301, dtype=torch.float64)
+    assert spectral_penalty(5.0 * ranks**-1.7, 1.7, tau=10, method=method) < 1e-12
+    for alpha in (1.2, 2.2):
+        assert spectral_penalty(ranks**-alpha, 1.7, tau=10, method=method) > 1e-3
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_penalty_gradient_is_finite_even_for_a_collapsed_spectrum(method):
+    ranks = torch.arange(1, 101, dtype=torch.float64)
+    for spectrum in (ranks**-0.5, torch.cat([ranks[:20] ** -1.0, torch.zeros(80, dtype=torch.float64)])):
+        lam = spectrum.clone().requires_grad_()
+        penalty = spectral_penalty(lam, 2.0, tau=10, method=method)
+        penalty.backward()
+        assert torch.isfinite(penalty) and penalty > 0
+        assert torch.isfinite(lam.grad).all() and lam.grad.abs().sum() > 0
+
+
+def test_vectorised_nassar_matches_the_published_loop():
+    rng = np.random.default_rng(0)
+    lam = np.sort(rng.gamma(1.0, size=200) * np.arange(1, 201) ** -1.3)[::-1].copy()
+    fast = spectral_penalty(torch.as_tensor(lam), 1.0, tau=10, method="nassar2020")
+    assert float(fast) == pytest.approx(loop_penalty(lam, 1.0, 10), rel=1e-10)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_module_loss_vanishes_when_activations_follow_the_target(method):
+    alpha, width = 1.5, 64
+    x = activations_with_spectrum(np.arange(1, width + 1) ** -alpha, n_samples=200)
+    model = identity_model()
+    reg = SpectralRegularizer(alpha, tau=5, method=method).attach(model)
+    reg.update_basis(model, x)
+    model(x)
+    assert float(reg()) < 1e-9
+    np.testing.assert_allclose(reg.basis_spectrum["rep"], np.arange(1, width + 1) ** -alpha, rtol=1e-9)
+
+    off = activations_with_spectrum(np.arange(1, width + 1) ** -1.0, n_samples=200).float().requires_grad_()
+    reg.update_basis(model, off)
+    penalty = (model(off), reg())[1]
+    penalty.backward()
+    assert penalty > 1e-3 and torch.isfinite(off.grad).all() and off.grad.abs().sum() > 0
+
+
+def test_n_components_regularizes_only_the_top_k_ranks():
+    width = 80
+    lam = np.arange(1, width + 1) ** -1.0
+    lam[40:] *= 0.1  # ranks above 40 fall off the target (and stay below rank 40)
+    x = activations_with_spectrum(lam, n_samples=300)
+    model = identity_model()
+    top = SpectralRegularizer(1.0, tau=5, n_components=40).attach(model).update_basis(model, x)
+    full = SpectralRegularizer(1.0, tau=5).attach(model).update_basis(model, x)
+    model(x)
+    assert float(top()) < 1e-9 < float(full())
+    assert top._basis["rep"].shape == (width, 40)
+
+
+def test_measured_alpha_recovers_the_exponent_of_the_batch():
+    x = activations_with_spectrum(np.arange(1, 121) ** -2.0, n_samples=400)
+    model = identity_model()
+    reg = SpectralRegularizer(1.0, tau=10).attach(model).update_basis(model, x)
+    model(x)
+    reg()
+    assert reg.measured_alpha["rep"] == pytest.approx(2.0, abs=1e-6)
+    assert reg.basis_alpha["rep"] == pytest.approx(2.0, abs=1e-6)
+
+
+def test_target_alpha_accepts_a_fit_object():
+    assert SpectralRegularizer(SimpleNamespace(alpha=1.25)).target_alpha == 1.25
+    pytest.importorskip("v1ann.spectrum.powerlaw")
+    from v1ann import fit_powerlaw
+
+    fit = fit_powerlaw(np.arange(1, 601, dtype=float) ** -1.1)
+    assert SpectralRegularizer(fit).target_alpha == pytest.approx(fit.alpha)
+
+
+def test_update_basis_accepts_a_dataset_and_streams_batches():
+    x = activations_with_spectrum(np.arange(1, 33) ** -1.0, n_samples=100).float()
+    model = identity_model()
+    whole = SpectralRegularizer(1.0, tau=3).attach(model).update_basis(model, x)
+    ds = torch.utils.data.TensorDataset(x, torch.zeros(100, dtype=torch.long))
+    streamed = SpectralRegularizer(1.0, tau=3).attach(model).update_basis(model, ds, batch_size=7)
+    np.testing.assert_allclose(streamed.basis_spectrum["rep"], whole.basis_spectrum["rep"], rtol=1e-4)
+
+
+def test_hooks_on_named_layers_and_detach():
+    torch.manual_seed(0)
+    model = nn.Sequential(OrderedDict(fc=nn.Linear(8, 16), act=nn.Tanh(), out=nn.Linear(16, 2)))
+    reg = SpectralRegularizer(1.0, layers=["act"], tau=2)
+    with pytest.raises(InvalidInputError, match="attach"):
+        reg()
+    reg.attach(model)
+    with pytest.raises(InvalidInputError, match="update_basis"):
+        model(torch.randn(10, 8))
+        reg()
+    reg.update_basis(model, torch.randn(64, 8))
+    model(torch.randn(10, 8))
+    assert reg().item() > 0
+    reg.detach()
+    assert not model.act._forward_hooks
+
+
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"target_alpha": float("nan")}, "target_alpha"),
+        ({"target_alpha": "one"}, "target_alpha"),
+        ({"target_alpha": 1.0, "method": "l2"}, "method"),
+        ({"target_alpha": 1.0, "tau": 0}, "tau"),
+        ({"target_alpha": 1.0, "n_components": 5}, "n_components"),
+        ({"target_alpha": 1.0, "strength": -1}, "strength"),
+    ],
+)
+def test_bad_arguments_name_themselves(kwargs, word):
+    with pytest.raises(InvalidInputError, match=word):
+        SpectralRegularizer(**kwargs)
+
+
+def test_unknown_layers_and_too_narrow_layers():
+    model = identity_model()
+    with pytest.raises(InvalidInputError, match="not in the model"):
+        SpectralRegularizer(1.0, layers=["nope"]).attach(model)
+    reg = SpectralRegularizer(1.0, tau=10).attach(model)
+    with pytest.raises(InvalidInputError, match="units"):
+        reg.update_basis(model, torch.randn(50, 8))

@@ -1,0 +1,146 @@
+"""v1ann.nn.train: determinism, checkpoints, resume after a kill, NaN handling, alpha moving to target."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from v1ann.errors import InvalidInputError, TrainingError
+from v1ann.nn.datasets import load
+from v1ann.nn.models import mlp
+from v1ann.nn.regularizer import SpectralRegularizer
+from v1ann.nn.train import CHECKPOINT, load_history, train
+
+
+class Killed(Exception):
+    """Stands for SIGKILL in the middle of an epoch."""
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load("digits8x8", seed=0, test_size=300)
+
+
+def small_model(seed=0, hidden=(24,)):
+    torch.manual_seed(seed)
+    return mlp(in_shape=(1, 8, 8), hidden=hidden)
+
+
+def fit(model, data, **kwargs):
+    train_set, test_set = data
+    kwargs = {"epochs": 3, "batch_size": 64, "progress": False, "measure_alpha": False, "seed": 3} | kwargs
+    return train(model, train_set, test_set, **kwargs)
+
+
+def test_training_learns_and_returns_history_over_epoch(digits):
+    model = small_model()
+    history = fit(model, digits)
+    assert isinstance(history, xr.Dataset)
+    assert list(history.epoch.values) == [1, 2, 3]
+    assert history.val_accuracy[-1] > max(0.6, float(history.val_accuracy[0]))
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert json.loads(history.attrs["config"])["seed"] == 3
+
+
+def test_deterministic_on_cpu_for_a_seed(digits):
+    a, b, c = small_model(), small_model(), small_model()
+    reg = lambda: SpectralRegularizer(1.0, tau=3, strength=0.5)  # noqa: E731
+    ha = fit(a, digits, regularizer=reg())
+    hb = fit(b, digits, regularizer=reg())
+    fit(c, digits, regularizer=reg(), seed=4)
+    for (name, pa), pb, pc in zip(a.state_dict().items(), b.state_dict().values(), c.state_dict().values()):
+        assert torch.equal(pa, pb), name
+    assert not torch.equal(a.fc1.weight, c.fc1.weight)
+    xr.testing.assert_equal(ha.drop_vars("seconds"), hb.drop_vars("seconds"))
+
+
+def test_resume_after_a_kill_ends_identical_to_an_uninterrupted_run(digits, tmp_path):
+    reg = lambda: SpectralRegularizer(1.0, tau=3, strength=0.5)  # noqa: E731
+    reference = small_model()
+    expected = fit(reference, digits, regularizer=reg(), epochs=4, checkpoint_dir=tmp_path / "ref")
+
+    def kill(info):
+        if info["epoch"] == 2 and info["step"] == 5:
+            raise Killed
+
+    with pytest.raises(Killed):
+        fit(small_model(), digits, regularizer=reg(), epochs=4, checkpoint_dir=tmp_path / "run", callbacks=[kill])
+    saved = torch.load(tmp_path / "run" / CHECKPOINT, weights_only=True)
+    assert saved["epoch"] == 2  # only the interrupted epoch is lost
+
+    steps = []
+    restarted = small_model()  # a new process builds the same model, then resumes
+    history = fit(restarted, digits, regularizer=reg(), epochs=4, checkpoint_dir=tmp_path / "run",
+                  callbacks=[lambda info: steps.append(info["epoch"])])
+    assert set(steps) == {2, 3}
+    for (name, want), got in zip(reference.state_dict().items(), restarted.state_dict().values()):
+        assert torch.equal(want, got), name
+    xr.testing.assert_equal(history.drop_vars("seconds"), expected.drop_vars("seconds"))
+    xr.testing.assert_equal(load_history(tmp_path / "run").drop_vars("seconds"), history.drop_vars("seconds"))
+    assert (tmp_path / "run" / "history.nc").exists()
+
+
+def test_resume_refuses_a_checkpoint_from_another_config(digits, tmp_path):
+    fit(small_model(), digits, epochs=1, checkpoint_dir=tmp_path)
+    with pytest.raises(InvalidInputError, match="lr"):
+        fit(small_model(), digits, epochs=2, lr=0.01, checkpoint_dir=tmp_path)
+    fit(small_model(), digits, epochs=1, lr=0.01, checkpoint_dir=tmp_path, resume=False)  # starts over
+
+
+def test_nan_loss_raises_and_keeps_the_last_good_checkpoint(digits, tmp_path):
+    model = small_model()
+
+    def poison(info):
+        if info["epoch"] == 1 and info["step"] == 2:
+            with torch.no_grad():
+                model.fc1.weight[0, 0] = float("nan")
+
+    with pytest.raises(TrainingError, match=r"epoch 2.*last good checkpoint \(epoch 1\)"):
+        fit(model, digits, checkpoint_dir=tmp_path, callbacks=[poison])
+    saved = torch.load(tmp_path / CHECKPOINT, weights_only=True)
+    assert saved["epoch"] == 1
+    assert all(torch.isfinite(t).all() for t in saved["model"].values())
+
+
+def test_bad_arguments(digits):
+    with pytest.raises(InvalidInputError, match="epochs"):
+        fit(small_model(), digits, epochs=0)
+    with pytest.raises(InvalidInputError, match="optimizer"):
+        fit(small_model(), digits, optimizer="lbfgs")
+    x = torch.rand(10, 1, 8, 8)
+    x[0, 0, 0, 0] = float("nan")
+    with pytest.raises(InvalidInputError, match="NaN"):
+        train(small_model(), (x, torch.zeros(10, dtype=torch.long)), progress=False)
+
+
+def test_regularized_training_moves_alpha_toward_the_target(digits):
+    pytest.importorskip("v1ann.spectrum.powerlaw")
+    target = 3.0
+    vanilla = fit(small_model(hidden=(48,)), digits, epochs=4, measure_alpha=True)
+    reg = SpectralRegularizer(target, tau=5, strength=2.0)
+    regular = fit(small_model(hidden=(48,)), digits, epochs=4, measure_alpha=True, regularizer=reg)
+    gap_vanilla = abs(float(vanilla.alpha.sel(layer="act1")[-1]) - target)
+    gap_regular = abs(float(regular.alpha.sel(layer="act1")[-1]) - target)
+    assert np.isfinite(gap_regular) and gap_regular < 0.5 * gap_vanilla
+    assert regular.val_accuracy[-1] > 0.7
+
+
+def test_history_and_spectrum_figures(digits):
+    from matplotlib.figure import Figure
+
+    from v1ann.plot.training import layer_spectrum_vs_target, training_history
+
+    reg = SpectralRegularizer(1.5, tau=3, strength=0.5)
+    history = fit(small_model(), digits, epochs=2, regularizer=reg, measure_alpha=True)
+    fig = training_history(history)
+    assert isinstance(fig, Figure) and len(fig.axes) == 3
+    ranks = np.arange(1, 101, dtype=float)
+    fig = layer_spectrum_vs_target({"act1": ranks**-1.5, "act2": 2 * ranks**-1.0}, 1.5, tau=10)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels[0].startswith("act1: α = 1.50") and labels[1].startswith("act2: α = 1.00")
+    with pytest.raises(InvalidInputError):
+        training_history(xr.Dataset())

@@ -1,0 +1,224 @@
+"""``v1ann compare``: a recording's exponent beside each layer of a network shown the same images."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+
+import click
+
+RECORDING_LOADERS = {".mat": "load_stringer", ".nwb": "load_nwb", ".zarr": "load_zarr"}
+BUILT_IN_MODELS = ("mlp", "cnn")
+
+
+@click.command()
+@click.argument("recording", type=click.Path(exists=True))
+@click.option(
+    "--model",
+    "model_spec",
+    required=True,
+    help="'mlp' or 'cnn' (randomly initialised with --seed), or the model.pt of a `v1ann train` run "
+    "(its config.json beside it gives the architecture).",
+)
+@click.option(
+    "--images",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="The stimulus images of the recording (.mat with 'imgs', as in the Stringer deposit).",
+)
+@click.option(
+    "--layers",
+    multiple=True,
+    help="Layer names (repeat or comma-separate); default: the model's representation layers.",
+)
+@click.option("--fit-range", nargs=2, type=int, default=(11, 500), show_default=True, metavar="LO HI",
+              help="0-based half-open rank indices (11 500 = ranks 12..500), the same for brain and layers.")
+@click.option("--layer-ci", is_flag=True,
+              help="Bootstrap intervals of the layers' alpha too (100 PCAs per layer: slow on a CPU).")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON instead of text.")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None, metavar="OUT.png",
+              help="Write the spectra and α-per-layer figure here.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the random network and the cvPCA shuffles.")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda:0, ...")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def compare(recording, model_spec, images, layers, fit_range, layer_ci, as_json, plot, seed, device, quiet):
+    """Fit the power-law exponent of RECORDING and of each layer of a network shown its images.
+
+    The images are centre-cropped and resized to the network's input, the network's
+    activations to every stimulus of the recording are recorded, and one estimator
+    (v1ann.estimate_alpha) measures brain and layers alike. Prints one row per layer with
+    α, its confidence interval, r², fit range and α(layer) − α(brain).
+    """
+    import xarray as xr
+
+    import v1ann
+    from ..errors import V1AnnWarning
+    from ..compare import compare as compare_table
+    from ..compare import fit_brain_and_layers
+    from ..nn.activations import activations
+    from ..nn.images import prepare_images
+
+    progress = not quiet
+    rec = _load_recording(Path(recording))
+    model, in_shape, model_name = _load_model(model_spec, seed)
+    pixels = v1ann.load_stimulus_images(images)
+    ids = _shown_stimuli(rec, pixels, Path(recording), Path(images))
+    inputs = prepare_images(pixels.sel(stimulus=ids), size=in_shape[1:], channels=in_shape[0])
+    # labelled with the recording's stimulus ids: each layer is measured on the stimuli the recording shows
+    inputs = xr.DataArray(inputs.numpy(), dims=("stimulus", "channel", "y", "x"), coords={"stimulus": ids})
+    layer_names = [name for item in layers for name in item.split(",") if name] or None
+    acts = activations(model, inputs, layers=layer_names, device=device, progress=progress)
+    source = Path(recording).stem
+    shared = {"fit_range": tuple(fit_range), "seed": seed, "device": device, "progress": progress}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", V1AnnWarning)
+        brain_fit = v1ann.estimate_alpha(rec, **shared)
+        brain_fits, layer_fits = fit_brain_and_layers(
+            {source: brain_fit}, acts, **shared, ci=0.95 if layer_ci else None
+        )
+    for warning in caught:
+        click.echo(f"v1ann: warning: {warning.message}", err=True)
+    table = compare_table(brain_fits, layer_fits[source])
+    if plot:
+        _save_plot(brain_fits, layer_fits[source], table, plot, title=f"{source} vs {model_name}")
+    if as_json:
+        payload = {
+            "recording": str(recording),
+            "images": str(images),
+            "model": model_name,
+            "seed": seed,
+            "rows": [_json_row(row) for row in table.to_dict(orient="records")],
+        }
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        click.echo(f"{source} vs {model_name} on {len(ids)} stimuli\n")
+        click.echo(table.drop(columns=["source", "kind"]).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if plot:
+        click.echo(f"figure: {plot}", err=as_json)
+
+
+def _load_recording(path: Path):
+    import v1ann
+    from ..errors import DataFileError
+
+    loader = RECORDING_LOADERS.get(path.suffix.lower())
+    if loader is None:
+        raise DataFileError(
+            f"{path}: cannot tell the recording format from the suffix {path.suffix!r}; "
+            f"expected one of {sorted(RECORDING_LOADERS)}"
+        )
+    return getattr(v1ann, loader)(path)
+
+
+def _load_model(spec: str, seed: int):
+    """``(model, input shape (C, H, W), name)`` for 'mlp', 'cnn' or a checkpoint path."""
+    import torch
+
+    from ..nn import models
+
+    if spec in BUILT_IN_MODELS:
+        torch.manual_seed(seed)
+        model = getattr(models, spec)()
+        return model, _in_shape(spec, {}), f"random {spec} (seed {seed})"
+    return _load_checkpoint(Path(spec))
+
+
+def _load_checkpoint(path: Path):
+    import torch
+
+    from ..errors import DataFileError
+    from ..nn import models
+
+    if not path.is_file():
+        raise DataFileError(
+            f"--model {path}: not 'mlp', 'cnn' or an existing checkpoint file"
+        )
+    config_path = path.with_name("config.json")
+    if not config_path.is_file():
+        raise DataFileError(f"{path}: no config.json beside it to say which architecture the weights belong to")
+    try:
+        config = json.loads(config_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataFileError(f"{config_path}: not valid JSON ({exc})") from None
+    arch, kwargs = _architecture(config, config_path)
+    try:
+        model = getattr(models, arch)(**kwargs)
+    except TypeError as exc:
+        raise DataFileError(f"{config_path}: arguments of {arch} do not fit ({exc})") from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a corrupt or foreign file
+        raise DataFileError(f"{path}: not a readable PyTorch state_dict ({exc})") from None
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]  # checkpoint.pt of an unfinished run: weights under "model"
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise DataFileError(
+            f"{path}: weights do not match the {arch} described in {config_path.name} ({exc})"
+        ) from None
+    return model, _in_shape(arch, kwargs), f"{arch} from {path.name}"
+
+
+def _architecture(config, config_path: Path):
+    """``(arch, kwargs)`` from a config.json written by `v1ann train` (keys ``arch``, ``arch_kwargs``)."""
+    from ..errors import DataFileError
+
+    arch = config.get("arch") if isinstance(config, dict) else None
+    kwargs = config.get("arch_kwargs", {}) if isinstance(config, dict) else None
+    if arch not in BUILT_IN_MODELS or not isinstance(kwargs, dict):
+        raise DataFileError(
+            f"{config_path}: expected 'arch' (one of {list(BUILT_IN_MODELS)}) and 'arch_kwargs' "
+            "as written by `v1ann train`"
+        )
+    return arch, kwargs
+
+
+def _in_shape(arch: str, kwargs: dict) -> tuple[int, int, int]:
+    """The (C, H, W) input a built-in architecture is made for: its argument, else its default."""
+    import inspect
+
+    from ..nn import models
+
+    shape = kwargs.get("in_shape", inspect.signature(getattr(models, arch)).parameters["in_shape"].default)
+    return tuple(int(v) for v in shape)
+
+
+def _shown_stimuli(rec, pixels, rec_path: Path, images_path: Path):
+    import numpy as np
+
+    from ..errors import DataFileError
+
+    ids = np.unique(rec["stimulus"].values[~rec["is_blank"].values.astype(bool)])
+    available = pixels["stimulus"].values
+    missing = ids[~np.isin(ids, available)]
+    if missing.size:
+        raise DataFileError(
+            f"{rec_path} shows {missing.size} stimulus id(s) (e.g. {missing[:3].tolist()}) that "
+            f"{images_path} does not have ({available.size} images)"
+        )
+    return ids
+
+
+def _save_plot(brain_fits, layer_fits, table, path, title: str) -> None:
+    from ..plot._style import new_figure, save_figure
+    from ..plot.spectra import alpha_by_layer, spectra
+
+    fig, (left, right) = new_figure(ncols=2, width=5.4, height=4.4)
+    spectra(brain_fits, layer_fits, ax=left, title=title)
+    alpha_by_layer(table, ax=right)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def _json_row(row: dict) -> dict:
+    out = {}
+    for key, value in row.items():
+        if hasattr(value, "item"):
+            value = value.item()
+        if value is None or (isinstance(value, float) and math.isnan(value)) or str(value) == "<NA>":
+            value = None
+        out[key] = value
+    return out

@@ -1,0 +1,112 @@
+"""``v1ann fit PATH``: the power-law exponent of a recording, activations or a spectrum."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..errors import DataFileError, InvalidInputError
+
+METHOD_CHOICES = ["auto", "cvpca", "cvpca-matched", "pca", "pca-cv"]
+LOADERS = {".mat": "load_stringer", ".nwb": "load_nwb", ".zarr": "load_zarr"}
+
+
+def read_input(path: Path):
+    """What ``path`` holds: ``("data", obj)`` for estimate_alpha or ``("spectrum", values)``.
+
+    ``.mat``/``.nwb``/``.zarr``: a recording (v1ann loaders). ``.csv``: a spectrum, one
+    value per rank (the last column; a header line is skipped). ``.npy``: 1-D spectrum,
+    2-D (stimulus, unit) activations or 3-D (repeat, stimulus, neuron) responses.
+    """
+    import numpy as np
+
+    import v1ann
+
+    suffix = path.suffix.lower()
+    if not path.exists():
+        raise DataFileError(f"{path}: no such file or directory")
+    if suffix in LOADERS:
+        return "data", getattr(v1ann, LOADERS[suffix])(path)
+    if suffix == ".csv":
+        try:
+            table = np.genfromtxt(path, delimiter=",", skip_header=_has_header(path))
+        except ValueError as exc:
+            raise DataFileError(f"{path}: not a numeric CSV spectrum ({exc})") from None
+        table = np.atleast_1d(table)
+        return "spectrum", table[:, -1] if table.ndim == 2 else table
+    if suffix == ".npy":
+        try:
+            array = np.load(path, allow_pickle=False)
+        except ValueError as exc:
+            raise DataFileError(f"{path}: unreadable .npy ({exc})") from None
+        if array.ndim == 1:
+            return "spectrum", array
+        return "data", array
+    raise DataFileError(
+        f"{path}: unsupported file type {suffix!r}; expected .mat, .nwb, .zarr (recordings), "
+        ".csv or .npy (spectra, activations, responses)"
+    )
+
+
+def _has_header(path: Path) -> int:
+    with open(path) as fh:
+        first = fh.readline()
+    try:
+        [float(v) for v in first.strip().split(",") if v]
+    except ValueError:
+        return 1
+    return 0
+
+
+@click.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--method", type=click.Choice(METHOD_CHOICES), default="auto", show_default=True,
+              help="Estimator; 'auto' = cvpca-matched for repeats, pca for activations, the "
+                   "published fit for a spectrum file.")
+@click.option("--fit-range", nargs=2, type=int, default=(11, 500), show_default=True,
+              metavar="LO HI", help="0-based half-open rank indices (11 500 = ranks 12..500).")
+@click.option("--n-shuffles", type=click.IntRange(min=1), default=10, show_default=True,
+              help="cvPCA repeat swaps.")
+@click.option("--seed", type=int, default=None, help="Random seed (reproducible results).")
+@click.option("--ci", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
+              show_default=True, help="Confidence level of alpha_ci.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="OUT.png", help="Write the log-log spectrum with the fit and CI band.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def fit(path, method, fit_range, n_shuffles, seed, ci, as_json, plot, quiet):
+    """Estimate the power-law exponent alpha of the spectrum in PATH.
+
+    PATH is a recording (.mat, .nwb, .zarr), a spectrum (.csv: one variance per rank,
+    last column; .npy 1-D), activations (.npy 2-D, stimulus x unit) or responses (.npy 3-D,
+    repeat x stimulus x neuron).
+    """
+    import v1ann
+
+    kind, obj = read_input(path)
+    if kind == "spectrum":
+        if method not in ("auto", "cvpca"):
+            raise InvalidInputError(
+                f"--method {method} needs the responses; {path} holds only a spectrum "
+                "(use --method auto or cvpca for the published fit)"
+            )
+        result = v1ann.fit_powerlaw(obj, tuple(fit_range))
+    else:
+        result = v1ann.estimate_alpha(obj, method=method, fit_range=tuple(fit_range),
+                                      n_shuffles=n_shuffles, seed=seed, ci=ci, progress=not quiet)
+    if plot is not None:
+        from ..plot import powerlaw_fit, save_figure
+
+        save_figure(powerlaw_fit(result, title=path.name), plot)
+    if as_json:
+        click.echo(json.dumps(result.to_dict()))
+        return
+    ci_text = "" if result.alpha_ci is None else (
+        f"  {100 * ci:.0f}% CI [{result.alpha_ci[0]:.3f}, {result.alpha_ci[1]:.3f}]")
+    lo, hi = result.fit_range
+    click.echo(f"alpha = {result.alpha:.4f}{ci_text}  (ranks {lo + 1}..{hi}, "
+               f"method {result.method}, r2 {result.r2:.3f})")
+    if plot is not None:
+        click.echo(f"plot: {plot}")

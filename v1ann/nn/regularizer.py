@@ -1,0 +1,372 @@
+"""A spectral regularizer that pulls a layer's eigenspectrum towards a power law n^-alpha.
+
+The regularizer is an ``nn.Module`` you can drop into any training loop::
+
+    reg = SpectralRegularizer(target_alpha=1.0).attach(model)   # hooks model.representation_layers
+    for epoch in range(epochs):
+        reg.update_basis(model, train_inputs)                      # fixed eigenbasis for the epoch
+        for x, y in loader:
+            loss = F.cross_entropy(model(x), y) + reg()            # reg() reads the hooked activations
+            ...
+
+Eigenvalues of the batch covariance are measured in a fixed eigenbasis ``V`` (from a large
+batch or the training set), ``λ_n = diag(Vᵀ C_batch V)``. Computed as the column variances of
+the projected activations ``(H - mean H) V``, this costs one batch×width×width product, forward
+and backward, and needs no Python loop over eigenvalues. See ``docs/training.md`` for the losses.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import InvalidInputError, TrainingError
+
+METHODS = ("nassar2020", "gerum2022")
+
+
+class SpectralRegularizer(nn.Module):
+    """Penalty that makes hidden representations follow ``λ_n ∝ n^-alpha``.
+
+    Parameters
+    ----------
+    target_alpha : float or PowerLawFit
+        Target exponent; anything with an ``.alpha`` attribute (a fit measured from a
+        recording) is read through it.
+    layers : sequence of str, optional
+        Names (as in ``model.named_modules()``) of the layers whose outputs are regularized.
+        Default: ``model.representation_layers`` at :meth:`attach`. Outputs are flattened to
+        ``(batch, units)``.
+    tau : int
+        1-based rank that anchors the target, ``γ_n = λ̄_τ (τ/n)^alpha`` with ``λ̄_τ`` the
+        τ-th eigenvalue over the basis data; ranks ``n > tau`` are regularized (the top ranks
+        carry the task and stay free).
+    strength : float
+        Multiplier of the penalty (``β`` in Nassar et al. 2020).
+    method : {"nassar2020", "gerum2022"}
+        ``"nassar2020"``: ``(strength/N) Σ_{n>τ} [(λ_n/γ_n − 1)² + max(0, λ_n/γ_n − 1)]``
+        with ``N`` the layer width. ``"gerum2022"``: ``strength · Σ w_n (log λ_n − c + alpha log n)²``
+        over ranks ``τ < n ≤ K``, weights ``w_n ∝ 1/n`` summing to one and the intercept ``c``
+        fitted (so the loss is zero for any exact power law of exponent ``alpha``).
+    n_components : int, optional
+        Regularize only ranks ``τ < n ≤ n_components`` by projecting onto the top
+        ``n_components`` basis vectors (cheaper: batch×width×K instead of batch×width²).
+        Default: all ranks.
+    fit_range : (int, int), optional
+        0-based half-open index range used for :attr:`measured_alpha` and :attr:`basis_alpha`
+        (as in :func:`v1ann.fit_powerlaw`). Default ``(tau, min(500, K))``, i.e. ranks
+        ``tau+1 .. 500``.
+
+    Attributes
+    ----------
+    measured_alpha : dict[str, float]
+        Exponent of each layer's latest batch spectrum (computed on access).
+    basis_alpha : dict[str, float]
+        Exponent of each layer's spectrum over the data given to :meth:`update_basis`
+        (computed on access).
+    basis_spectrum : dict[str, np.ndarray]
+        Those eigenvalues, descending, shape (width,).
+    """
+
+    def __init__(
+        self,
+        target_alpha,
+        layers: Sequence[str] | None = None,
+        tau: int = 10,
+        strength: float = 1.0,
+        method: str = "nassar2020",
+        n_components: int | None = None,
+        fit_range: tuple[int, int] | None = None,
+    ):
+        super().__init__()
+        alpha = getattr(target_alpha, "alpha", target_alpha)
+        try:
+            alpha = float(alpha)
+        except (TypeError, ValueError):
+            raise InvalidInputError(
+                f"target_alpha={target_alpha!r} must be a number or have an .alpha (e.g. a PowerLawFit)"
+            ) from None
+        if not math.isfinite(alpha) or alpha <= 0:
+            raise InvalidInputError(f"target_alpha={alpha!r} must be a finite positive number")
+        if method not in METHODS:
+            raise InvalidInputError(f"method={method!r}; choose one of {METHODS}")
+        if int(tau) != tau or tau < 1:
+            raise InvalidInputError(f"tau={tau!r} must be a positive integer (a 1-based rank)")
+        if not math.isfinite(float(strength)) or strength < 0:
+            raise InvalidInputError(f"strength={strength!r} must be finite and >= 0")
+        if n_components is not None and (int(n_components) != n_components or n_components < tau + 2):
+            raise InvalidInputError(
+                f"n_components={n_components!r} must be an integer >= tau + 2 = {tau + 2} "
+                "(at least two ranks beyond tau)"
+            )
+        if isinstance(layers, str):
+            layers = [layers]
+        self.target_alpha = alpha
+        self.layers = None if layers is None else list(layers)
+        self.tau = int(tau)
+        self.strength = float(strength)
+        self.method = method
+        self.n_components = None if n_components is None else int(n_components)
+        self.fit_range = None if fit_range is None else tuple(int(i) for i in fit_range)
+        self.basis_spectrum: dict[str, np.ndarray] = {}
+        self._basis: dict[str, torch.Tensor] = {}
+        self._basis_cast: dict[tuple, torch.Tensor] = {}
+        self._captured: dict[str, torch.Tensor] = {}
+        self._batch_spectrum: dict[str, torch.Tensor] = {}
+        self._handles: list = []
+
+    def extra_repr(self) -> str:
+        return (
+            f"target_alpha={self.target_alpha:.4g}, layers={self.layers}, tau={self.tau}, "
+            f"strength={self.strength:g}, method={self.method!r}, n_components={self.n_components}"
+        )
+
+    # ------------------------------------------------------------------ hooks
+    def attach(self, model: nn.Module) -> "SpectralRegularizer":
+        """Register forward hooks on ``model``'s layers; returns ``self`` for chaining."""
+        self.detach()
+        if self.layers is None:
+            self.layers = list(getattr(model, "representation_layers", []) or [])
+            if not self.layers:
+                raise InvalidInputError(
+                    "layers=None but the model has no `representation_layers`; name the layers to regularize"
+                )
+        modules = dict(model.named_modules())
+        missing = [name for name in self.layers if name not in modules]
+        if missing:
+            raise InvalidInputError(
+                f"layers {missing} are not in the model; available: {[n for n in modules if n]}"
+            )
+        for name in self.layers:
+            self._handles.append(modules[name].register_forward_hook(self._make_hook(name)))
+        return self
+
+    def detach(self) -> None:
+        """Remove the hooks and forget the captured activations."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        self._captured = {}
+
+    def _make_hook(self, name: str):
+        def hook(module, inputs, output):
+            self._captured[name] = output.flatten(1)
+
+        return hook
+
+    # ------------------------------------------------------------------ basis
+    @torch.no_grad()
+    def update_basis(
+        self, model: nn.Module, data, batch_size: int = 1024, max_samples: int | None = None
+    ) -> "SpectralRegularizer":
+        """Recompute each layer's eigenbasis from ``data`` (no gradient; float64 eigh).
+
+        Parameters
+        ----------
+        model : nn.Module
+            The model the regularizer is attached to; run in eval mode here, then restored.
+        data : Tensor (samples, ...), Dataset (input first in each item) or iterable of batches
+            Inputs in the model's input space, e.g. a large batch or the training set.
+        batch_size : int
+            Forward-pass chunk when ``data`` is a tensor or Dataset.
+        max_samples : int, optional
+            Use only the first ``max_samples`` inputs.
+        """
+        if not self._handles:
+            raise InvalidInputError("call .attach(model) before .update_basis(model, data)")
+        covariances = _layer_covariances(model, data, self._captured, self.layers, batch_size, max_samples)
+        for name, (cov, n_samples) in covariances.items():
+            width = cov.shape[0]
+            n_keep = width if self.n_components is None else min(self.n_components, width)
+            if n_keep < self.tau + 2:
+                raise InvalidInputError(
+                    f"layer {name!r} has {width} units; tau={self.tau} leaves fewer than 2 ranks to regularize"
+                )
+            eigenvalues, eigenvectors = torch.linalg.eigh(cov)
+            order = torch.argsort(eigenvalues, descending=True)
+            eigenvalues = eigenvalues[order].clamp_min(0.0)
+            self._basis[name] = eigenvectors[:, order[:n_keep]].contiguous()
+            self.basis_spectrum[name] = eigenvalues.cpu().numpy()
+        self._captured = {}
+        self._basis_cast = {}
+        return self
+
+    def _basis_for(self, name: str, like: torch.Tensor) -> torch.Tensor:
+        """The float64 basis cast once to the activations' device and dtype."""
+        key = (name, like.device, like.dtype)
+        if key not in self._basis_cast:
+            self._basis_cast[key] = self._basis[name].to(device=like.device, dtype=like.dtype)
+        return self._basis_cast[key]
+
+    # ------------------------------------------------------------------ penalty
+    def forward(self) -> torch.Tensor:
+        """The penalty for the activations captured by the latest forward pass (a scalar tensor)."""
+        if not self._handles:
+            raise InvalidInputError("the regularizer is not attached; call .attach(model) first")
+        missing = [name for name in self.layers if name not in self._captured]
+        if missing:
+            raise InvalidInputError(f"no activations captured for {missing}; run model(x) before reg()")
+        no_basis = [name for name in self.layers if name not in self._basis]
+        if no_basis:
+            raise InvalidInputError(
+                f"no eigenbasis for {no_basis}; call .update_basis(model, data) before training"
+            )
+        total = None
+        for name in self.layers:
+            h = self._captured[name]
+            if h.shape[0] < 2:
+                raise InvalidInputError(f"layer {name!r}: a batch of {h.shape[0]} sample(s) has no covariance")
+            basis = self._basis[name]
+            if basis.shape[0] != h.shape[1]:
+                raise InvalidInputError(
+                    f"layer {name!r} has {h.shape[1]} units but its basis has {basis.shape[0]}; "
+                    "call .update_basis again"
+                )
+            basis = self._basis_for(name, h)
+            projected = (h - h.mean(0)) @ basis
+            # Column variances of the projection = diag(Vᵀ C_batch V); float64 from here on.
+            eigenvalues = projected.pow(2).sum(0).double() / (h.shape[0] - 1)
+            eigenvalues = torch.sort(eigenvalues, descending=True).values
+            self._batch_spectrum[name] = eigenvalues.detach()
+            penalty = spectral_penalty(
+                eigenvalues, self.target_alpha, self.tau, self.method, n_units=h.shape[1],
+                anchor=float(self.basis_spectrum[name][self.tau - 1]),
+            )
+            total = penalty if total is None else total + penalty
+        return (self.strength * total).to(torch.promote_types(h.dtype, torch.float32))
+
+    @property
+    def measured_alpha(self) -> dict[str, float]:
+        """Exponent of each layer's latest batch spectrum in the fixed basis."""
+        return {
+            name: self._alpha_of(spectrum.cpu().numpy()) for name, spectrum in self._batch_spectrum.items()
+        }
+
+    @property
+    def basis_alpha(self) -> dict[str, float]:
+        """Exponent of each layer's spectrum over the data last given to :meth:`update_basis`."""
+        return {name: self._alpha_of(spectrum) for name, spectrum in self.basis_spectrum.items()}
+
+    def _alpha_of(self, spectrum: np.ndarray) -> float:
+        from ..spectrum.powerlaw import fit_powerlaw
+
+        lo, hi = self.fit_range or (self.tau, min(500, len(spectrum)))
+        hi = min(hi, len(spectrum))
+        if hi - lo < 2 or not np.all(spectrum[lo:hi] > 0):
+            return float("nan")
+        return float(fit_powerlaw(spectrum, fit_range=(lo, hi)).alpha)
+
+    def target_spectrum(self, spectrum: np.ndarray) -> np.ndarray:
+        """The target line ``γ_n = λ_τ (τ/n)^alpha`` anchored on ``spectrum`` (descending), same shape."""
+        spectrum = np.asarray(spectrum, dtype=float)
+        ranks = np.arange(1, len(spectrum) + 1)
+        return spectrum[self.tau - 1] * (self.tau / ranks) ** self.target_alpha
+
+
+def spectral_penalty(
+    eigenvalues: torch.Tensor,
+    alpha: float,
+    tau: int,
+    method: str = "nassar2020",
+    n_units: int | None = None,
+    anchor: float | None = None,
+) -> torch.Tensor:
+    """Unscaled penalty of a descending spectrum against ``n^-alpha`` (vectorised).
+
+    Parameters
+    ----------
+    eigenvalues : Tensor (K,)
+        Descending eigenvalues, ranks 1..K; gradients flow through them (not through the anchor).
+    alpha : float
+        Target exponent.
+    tau : int
+        1-based anchor rank; ranks ``tau < n <= K`` are penalised.
+    method : {"nassar2020", "gerum2022"}
+    n_units : int, optional
+        Normaliser ``N`` of ``nassar2020`` (the layer width); default ``K``.
+
+    Returns
+    -------
+    Tensor, scalar, float64
+    """
+    lam = eigenvalues.double()
+    k = lam.shape[0]
+    if k < tau + 2:
+        raise InvalidInputError(f"{k} eigenvalues leave fewer than 2 ranks beyond tau={tau}")
+    # Floors keep ratios and logs finite when a layer collapses (dead units, zero variance).
+    floor = torch.finfo(torch.float64).tiny
+    top = lam[0].detach().clamp_min(floor)
+    ranks = torch.arange(tau + 1, k + 1, device=lam.device, dtype=torch.float64)
+    tail = lam[tau:].clamp_min(1e-12 * top)
+    if method == "nassar2020":
+        anchor = lam[tau - 1].detach() if anchor is None else torch.as_tensor(anchor, dtype=torch.float64)
+        anchor = anchor.clamp_min(1e-12 * top)
+        ratio = tail / (anchor * (tau / ranks) ** alpha)
+        excess = ratio - 1.0
+        return (excess.pow(2) + torch.relu(excess)).sum() / (n_units or k)
+    if method == "gerum2022":
+        weights = 1.0 / ranks
+        weights = weights / weights.sum()
+        residual = tail.log() + alpha * ranks.log()
+        centred = residual - (weights * residual).sum()
+        return (weights * centred.pow(2)).sum()
+    raise InvalidInputError(f"method={method!r}; choose one of {METHODS}")
+
+
+def _batches(data, batch_size: int, max_samples: int | None) -> Iterable[torch.Tensor]:
+    """Input tensors from a tensor, a Dataset, or an iterable of batches / (x, y) tuples."""
+    if isinstance(data, torch.Tensor):
+        data = data[:max_samples] if max_samples else data
+        yield from data.split(batch_size)
+        return
+    if isinstance(data, torch.utils.data.Dataset) and hasattr(data, "__len__"):
+        data = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=False)
+    seen = 0
+    for batch in data:
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        if max_samples:
+            x = x[: max_samples - seen]
+        if len(x) == 0:
+            break
+        seen += len(x)
+        yield x
+
+
+def _layer_covariances(model, data, captured, layers, batch_size, max_samples):
+    """Covariance (float64, width×width) of each layer's flattened outputs over ``data``."""
+    try:
+        device = next(model.parameters()).device
+    except StopIteration:
+        device = torch.device("cpu")
+    sums: dict[str, list] = {}
+    was_training = model.training
+    model.eval()
+    try:
+        for x in _batches(data, batch_size, max_samples):
+            model(x.to(device))
+            for name in layers:
+                h = captured[name]
+                if not torch.isfinite(h).all():
+                    raise TrainingError(f"layer {name!r} produced NaN/Inf activations while computing its basis")
+                if name not in sums:
+                    # Shift by the first batch's mean so the float32 products lose no precision.
+                    sums[name] = [h.mean(0), 0, 0.0, 0.0]
+                shift, n, s1, s2 = sums[name]
+                hc = h - shift
+                sums[name] = [shift, n + h.shape[0], s1 + hc.sum(0).double(), s2 + (hc.T @ hc).double()]
+    finally:
+        model.train(was_training)
+    if not sums:
+        raise InvalidInputError("update_basis got no data")
+    out = {}
+    for name, (_, n, s1, s2) in sums.items():
+        if n < 2:
+            raise InvalidInputError(f"update_basis needs at least 2 samples, got {n}")
+        mean = s1 / n
+        cov = (s2 - n * torch.outer(mean, mean)) / (n - 1)
+        out[name] = ((cov + cov.T) / 2, n)
+    return out

@@ -1,0 +1,426 @@
+"""Train a classifier, optionally with a :class:`~v1ann.nn.SpectralRegularizer`, with resumable checkpoints.
+
+A run with ``checkpoint_dir`` writes, atomically after every epoch:
+
+``checkpoint.pt``
+    model and optimizer state, RNG state, history and config (load with ``weights_only=True``).
+``history.json``
+    the history so far (``xarray.Dataset.to_dict``); read it with :func:`load_history`.
+
+and ``history.nc`` (netCDF) when the run ends. A run killed at any point resumes with
+``resume=True`` from the last completed epoch (at most one epoch is lost) and ends with the
+same weights as an uninterrupted run on CPU: the data order of each epoch is drawn from
+``(seed, epoch)`` and the RNG state is part of the checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import xarray as xr
+from torch import nn
+from torch.utils.data import Dataset, TensorDataset
+
+from .._utils import atomic_path, resolve_device
+from ..errors import InvalidInputError, TrainingError
+from .regularizer import SpectralRegularizer
+
+CHECKPOINT = "checkpoint.pt"
+HISTORY_JSON = "history.json"
+HISTORY_NC = "history.nc"
+OPTIMIZERS = {
+    "adam": lambda params, lr, wd: torch.optim.Adam(params, lr=lr, weight_decay=wd),
+    "adamw": lambda params, lr, wd: torch.optim.AdamW(params, lr=lr, weight_decay=wd),
+    "sgd": lambda params, lr, wd: torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=wd),
+}
+BASIS_STREAM = 2**32 - 1  # seed stream of the basis subset, apart from the epochs' streams
+METRICS = ("train_loss", "train_penalty", "train_accuracy", "val_loss", "val_accuracy", "seconds")
+
+
+def train(
+    model: nn.Module,
+    train_data,
+    val_data=None,
+    *,
+    regularizer: SpectralRegularizer | None = None,
+    epochs: int = 10,
+    batch_size: int = 128,
+    optimizer: str = "adam",
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    device: str = "auto",
+    seed: int = 0,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = True,
+    measure_alpha: bool = True,
+    basis_samples: int | None = 10_000,
+    callbacks: Sequence[Callable[[dict], None]] = (),
+    progress: bool = True,
+) -> xr.Dataset:
+    """Train ``model`` in place with cross-entropy (+ the regularizer's penalty).
+
+    Parameters
+    ----------
+    model : nn.Module
+        Maps images ``(batch, C, H, W)`` to logits ``(batch, n_classes)``.
+    train_data, val_data : Dataset of (image, label) or tuple (images, labels) of tensors
+        ``val_data`` is evaluated (loss and accuracy, no penalty) after every epoch.
+    regularizer : SpectralRegularizer, optional
+        Attached to ``model`` here if it is not already; its eigenbasis is refreshed from
+        ``basis_samples`` training images before the first epoch and after every epoch.
+    epochs : int
+        Total number of epochs (a resumed run continues up to this number).
+    batch_size : int
+    optimizer : {"adam", "adamw", "sgd"}
+        SGD uses momentum 0.9.
+    lr, weight_decay : float
+    device : str
+        ``"auto"`` picks CUDA when available.
+    seed : int
+        Seeds the data order of every epoch and torch's RNG (restored afterwards).
+    checkpoint_dir : path, optional
+        Where the checkpoint and history are written after every epoch.
+    resume : bool
+        Continue from ``checkpoint_dir/checkpoint.pt`` when it exists (its config must match);
+        ``False`` starts over and overwrites it.
+    measure_alpha : bool
+        Record each layer's exponent after every epoch (the regularizer's layers, else
+        ``model.representation_layers``): the power-law fit over ranks ``tau+1..500`` of the
+        layer's covariance spectrum over ``basis_samples`` training images.
+    basis_samples : int, optional
+        Training images (a fixed seeded subset) used for the eigenbasis and alpha; None = all.
+    callbacks : sequence of callables
+        Each is called after every optimizer step with a dict ``epoch`` (0-based), ``step``,
+        ``loss``, ``penalty``.
+    progress : bool
+        Show a tqdm bar with loss, accuracy and per-layer alpha.
+
+    Returns
+    -------
+    xarray.Dataset
+        Over ``epoch`` (1-based): ``train_loss`` (cross-entropy + penalty), ``train_penalty``,
+        ``train_accuracy``, ``val_loss``, ``val_accuracy`` (NaN without ``val_data``),
+        ``seconds``, and ``alpha`` (``epoch``, ``layer``) when measured; ``attrs["config"]``
+        is the run's config as JSON.
+
+    Raises
+    ------
+    TrainingError
+        When the loss becomes NaN or Inf; the last good checkpoint is kept on disk and the
+        model holds the weights from before the failing step.
+    """
+    train_set = _as_dataset(train_data, "train_data")
+    val_set = None if val_data is None else _as_dataset(val_data, "val_data")
+    _check_positive_int(epochs, "epochs")
+    _check_positive_int(batch_size, "batch_size")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise InvalidInputError(f"lr={lr!r} must be a finite positive number")
+    if optimizer not in OPTIMIZERS:
+        raise InvalidInputError(f"optimizer={optimizer!r}; choose one of {sorted(OPTIMIZERS)}")
+    if basis_samples is not None:
+        _check_positive_int(basis_samples, "basis_samples")
+    dev = resolve_device(device)
+    model.to(dev)
+    config = {
+        "seed": int(seed),
+        "batch_size": int(batch_size),
+        "optimizer": optimizer,
+        "lr": float(lr),
+        "weight_decay": float(weight_decay),
+        "n_train": len(train_set),
+        "basis_samples": basis_samples,
+        "regularizer": None if regularizer is None else _regularizer_config(regularizer),
+    }
+    opt = OPTIMIZERS[optimizer](model.parameters(), lr, weight_decay)
+
+    owns_hooks = regularizer is not None and not regularizer._handles
+    if owns_hooks:
+        regularizer.attach(model)
+    probe = _alpha_probe(model, regularizer, measure_alpha, train_set[0][0][None], dev)
+    if probe is not None and regularizer is None:
+        probe.attach(model)
+    layers = [] if probe is None else list(probe.layers)
+    config["alpha_layers"] = layers
+
+    ckpt_path = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT
+    history = {key: [] for key in METRICS} | {"alpha": {name: [] for name in layers}}
+    start_epoch = 0
+    cuda_devices = [dev.index or 0] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda_devices):
+        torch.manual_seed(seed)
+        if ckpt_path is not None and resume and ckpt_path.exists():
+            start_epoch, history = _restore(ckpt_path, model, opt, config)
+        basis_inputs = _basis_inputs(train_set, basis_samples, seed)
+        try:
+            if regularizer is not None:
+                regularizer.update_basis(model, basis_inputs)
+            _run_epochs(
+                model, opt, train_set, val_set, regularizer, probe, basis_inputs, history, config,
+                start_epoch, epochs, dev, ckpt_path, callbacks, progress,
+            )
+        finally:
+            if owns_hooks:
+                regularizer.detach()
+            if probe is not None and probe is not regularizer:
+                probe.detach()
+    result = _history_dataset(history, layers, config)
+    if ckpt_path is not None:
+        with atomic_path(ckpt_path.with_name(HISTORY_NC)) as tmp:
+            result.to_netcdf(tmp, engine="h5netcdf")
+    return result
+
+
+def load_history(path: str | Path) -> xr.Dataset:
+    """Read a history written by :func:`train` (``history.json`` or ``history.nc``)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / HISTORY_JSON
+    if not path.exists():
+        raise InvalidInputError(f"history file {path} does not exist")
+    if path.suffix == ".nc":
+        return xr.load_dataset(path, engine="h5netcdf")
+    try:
+        return xr.Dataset.from_dict(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidInputError(f"{path} is not a v1ann training history: {exc}") from None
+
+
+def _run_epochs(
+    model, opt, train_set, val_set, regularizer, probe, basis_inputs, history, config,
+    start_epoch, epochs, dev, ckpt_path, callbacks, progress,
+):
+    from tqdm.auto import tqdm
+
+    batch_size = config["batch_size"]
+    # A batch of one has no covariance; drop such a remainder when regularizing.
+    min_batch = 2 if regularizer is not None else 1
+    n = len(train_set)
+    steps = n // batch_size + (n % batch_size >= min_batch)
+    bar = tqdm(total=epochs * steps, initial=start_epoch * steps, disable=not progress, desc="train",
+               unit="step", dynamic_ncols=True)
+    try:
+        for epoch in range(start_epoch, epochs):
+            started = time.perf_counter()
+            model.train()
+            sums = {"loss": 0.0, "penalty": 0.0, "correct": 0, "seen": 0}
+            for step, (x, y) in enumerate(_batches(train_set, batch_size, config["seed"], epoch, min_batch)):
+                x, y = x.to(dev), y.to(dev)
+                logits = model(x)
+                loss = F.cross_entropy(logits, y)
+                penalty = regularizer() if regularizer is not None else torch.zeros((), device=dev)
+                total = loss + penalty
+                if not torch.isfinite(total):
+                    last = f"; the last good checkpoint (epoch {epoch}) is kept at {ckpt_path}" if (
+                        ckpt_path is not None and ckpt_path.exists()) else ""
+                    raise TrainingError(
+                        f"loss became {total.item()} (cross-entropy {loss.item()}, penalty {penalty.item()}) "
+                        f"at epoch {epoch + 1}, step {step + 1}; lower lr or strength{last}"
+                    )
+                opt.zero_grad(set_to_none=True)
+                total.backward()
+                opt.step()
+                k = len(y)
+                sums["loss"] += total.item() * k
+                sums["penalty"] += penalty.item() * k
+                sums["correct"] += int((logits.argmax(1) == y).sum())
+                sums["seen"] += k
+                for callback in callbacks:
+                    callback({"epoch": epoch, "step": step, "loss": total.item(), "penalty": penalty.item()})
+                bar.update()
+                if step % 10 == 0:
+                    bar.set_postfix(_postfix(epoch, sums, history), refresh=False)
+            # The refreshed basis serves the next epoch; its spectrum gives this epoch's alpha.
+            if regularizer is not None:
+                regularizer.update_basis(model, basis_inputs)
+            elif probe is not None:
+                probe.update_basis(model, basis_inputs)
+            alphas = probe.basis_alpha if probe is not None else {}
+            val_loss, val_acc = _evaluate(model, val_set, dev) if val_set is not None else (math.nan, math.nan)
+            seen = max(sums["seen"], 1)
+            for key, value in (
+                ("train_loss", sums["loss"] / seen),
+                ("train_penalty", sums["penalty"] / seen),
+                ("train_accuracy", sums["correct"] / seen),
+                ("val_loss", val_loss),
+                ("val_accuracy", val_acc),
+                ("seconds", time.perf_counter() - started),
+            ):
+                history[key].append(float(value))
+            for name in history["alpha"]:
+                history["alpha"][name].append(float(alphas.get(name, math.nan)))
+            bar.set_postfix(_postfix(epoch, sums, history), refresh=True)
+            if ckpt_path is not None:
+                _save(ckpt_path, epoch + 1, model, opt, history, config)
+    finally:
+        bar.close()
+
+
+def _postfix(epoch, sums, history) -> dict:
+    seen = max(sums["seen"], 1)
+    post = {"epoch": epoch + 1, "loss": f"{sums['loss'] / seen:.3f}", "acc": f"{sums['correct'] / seen:.3f}"}
+    for name, values in history["alpha"].items():
+        if values:
+            post[f"α[{name}]"] = f"{values[-1]:.2f}"
+    return post
+
+
+@torch.no_grad()
+def _evaluate(model, dataset, dev, batch_size: int = 1024) -> tuple[float, float]:
+    was_training = model.training
+    model.eval()
+    loss, correct, n = 0.0, 0, 0
+    try:
+        for x, y in _batches(dataset, batch_size, None, 0, 1):
+            x, y = x.to(dev), y.to(dev)
+            logits = model(x)
+            loss += F.cross_entropy(logits, y, reduction="sum").item()
+            correct += int((logits.argmax(1) == y).sum())
+            n += len(y)
+    finally:
+        model.train(was_training)
+    return loss / n, correct / n
+
+
+def _batches(dataset, batch_size, seed, epoch, min_batch):
+    """Batches of ``dataset``: in a (seed, epoch)-determined order, or in order when seed is None."""
+    n = len(dataset)
+    if seed is None:
+        order = torch.arange(n)
+    else:
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(_epoch_seed(seed, epoch)))
+    for idx in order.split(batch_size):
+        if len(idx) < min_batch:
+            break
+        if isinstance(dataset, TensorDataset):
+            x, y = dataset.tensors[0][idx], dataset.tensors[1][idx]
+        else:
+            items = [dataset[i] for i in idx.tolist()]
+            x = torch.stack([torch.as_tensor(item[0]) for item in items])
+            y = torch.as_tensor([int(item[1]) for item in items])
+        yield x, y
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return int(np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1)[0])
+
+
+def _basis_inputs(dataset, n_samples, seed) -> torch.Tensor | Dataset:
+    n = len(dataset)
+    keep = n if n_samples is None else min(n, n_samples)
+    if keep == n and not isinstance(dataset, TensorDataset):
+        return dataset
+    idx = torch.randperm(n, generator=torch.Generator().manual_seed(_epoch_seed(seed, BASIS_STREAM)))[:keep]
+    if isinstance(dataset, TensorDataset):
+        return dataset.tensors[0][idx.sort().values]
+    return torch.utils.data.Subset(dataset, idx.sort().values.tolist())
+
+
+def _alpha_probe(model, regularizer, measure_alpha, sample, dev) -> SpectralRegularizer | None:
+    """What measures alpha after each epoch: the regularizer itself, or a penalty-free twin for vanilla runs."""
+    if not measure_alpha:
+        return None
+    if regularizer is not None:
+        return regularizer
+    layers = list(getattr(model, "representation_layers", []) or [])
+    if not layers:
+        return None
+    probe = SpectralRegularizer(1.0, layers=layers, strength=0.0).attach(model)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        model(sample.to(dev))
+    model.train(was_training)
+    # A power-law fit needs ranks beyond tau; layers narrower than that are not measured.
+    wide = [name for name in layers if probe._captured[name].shape[1] >= probe.tau + 2]
+    probe.detach()
+    return SpectralRegularizer(1.0, layers=wide, strength=0.0) if wide else None
+
+
+def _regularizer_config(reg: SpectralRegularizer) -> dict:
+    return {
+        "target_alpha": reg.target_alpha,
+        "layers": reg.layers,
+        "tau": reg.tau,
+        "strength": reg.strength,
+        "method": reg.method,
+        "n_components": reg.n_components,
+    }
+
+
+def _save(path: Path, epoch: int, model, opt, history, config) -> None:
+    state = {
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "history": history,
+        "config": json.dumps(config),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    with atomic_path(path.with_name(HISTORY_JSON)) as tmp:
+        layers = list(history["alpha"])
+        tmp.write_text(json.dumps(_history_dataset(history, layers, config).to_dict()))
+
+
+def _restore(path: Path, model, opt, config) -> tuple[int, dict]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        saved = json.loads(state["config"])
+    except Exception as exc:  # any unreadable or foreign file: name it, do not guess
+        raise InvalidInputError(
+            f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc}); "
+            "delete it or pass resume=False"
+        ) from None
+    differ = sorted(k for k in set(saved) | set(config) if saved.get(k) != json.loads(json.dumps(config)).get(k))
+    if differ:
+        raise InvalidInputError(
+            f"checkpoint {path} was written with a different config ({', '.join(differ)}); "
+            "pass resume=False to start over or use another checkpoint_dir"
+        )
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["epoch"]), state["history"]
+
+
+def _history_dataset(history: dict, layers: list[str], config: dict) -> xr.Dataset:
+    n = len(history["train_loss"])
+    ds = xr.Dataset(
+        {key: ("epoch", np.asarray(history[key], dtype=float)) for key in METRICS},
+        coords={"epoch": np.arange(1, n + 1)},
+        attrs={"config": json.dumps(config), "units_seconds": "wall-clock seconds per epoch"},
+    )
+    if layers:
+        alpha = np.asarray([history["alpha"][name] for name in layers], dtype=float).T.reshape(n, len(layers))
+        ds["alpha"] = (("epoch", "layer"), alpha)
+        ds = ds.assign_coords(layer=list(layers))
+    return ds
+
+
+def _as_dataset(data, name: str) -> Dataset:
+    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        data = TensorDataset(*data)
+    if not isinstance(data, Dataset) or not hasattr(data, "__len__"):
+        raise InvalidInputError(f"{name} must be a Dataset of (image, label) or a tuple (images, labels)")
+    if len(data) == 0:
+        raise InvalidInputError(f"{name} is empty")
+    if isinstance(data, TensorDataset):
+        images, labels = data.tensors[0], data.tensors[1]
+        if not torch.isfinite(images).all():
+            raise InvalidInputError(f"{name} images contain NaN/Inf")
+        if labels.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+            raise InvalidInputError(f"{name} labels must be integers, got {labels.dtype}")
+    return data
+
+
+def _check_positive_int(value, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InvalidInputError(f"{name}={value!r} must be a positive integer")

@@ -1,0 +1,245 @@
+"""Cross-validated PCA (Stringer, Pachitariu et al., Nature 2019), computed from Gram matrices.
+
+The published code, per shuffle, fits ``sklearn.PCA`` on the first repeat with neurons as
+samples (so it centres each stimulus across neurons), projects both repeats on the
+components ``xproj = X0.T @ (u / sv)`` without centring, and sums the products of the
+projections over stimuli. Everything in it is a function of the stimulus Gram blocks
+``G_ab = X_a X_b^T`` and the per-stimulus neuron sums ``s_a`` (centring across neurons is a
+rank-one correction), so we form those once (:func:`v1ann.spectrum.gram.repeat_gram`,
+streamed over neuron chunks) and each shuffle costs one symmetric eigendecomposition of an
+n_stimuli × n_stimuli matrix plus one matrix product. See ``docs/spectra-estimators.md``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from .._utils import make_rng
+from ..errors import InvalidInputError
+from .gram import RepeatGram, repeat_gram
+
+__all__ = ["cvpca"]
+
+PUBLISHED_MAX_COMPONENTS = 1024
+
+
+def cvpca(
+    responses,
+    n_shuffles: int = 10,
+    n_components: int | None = None,
+    seed=None,
+    device="auto",
+    chunk_size: int | None = None,
+    progress: bool = True,
+    keep_shuffles: bool = False,
+) -> xr.DataArray:
+    """Cross-validated PCA spectrum: signal variance per principal component.
+
+    For each shuffle, the repeats of a random half of the stimuli are swapped; principal
+    components are fitted to the first repeat (half) and the signal variance of component
+    ``j`` is the covariance, over stimuli, of the two repeats' projections on it. Results
+    are averaged over shuffles. The computation equals the published code of Stringer et
+    al. (2019) with an exact (full) SVD; see ``docs/spectra-estimators.md``.
+
+    Parameters
+    ----------
+    responses : xarray.Dataset, xarray.DataArray or array-like
+        A stimulus recording, a DataArray with dims (``repeat``, ``stimulus``, ``neuron``)
+        (numpy- or dask-backed), or an array in that order (numpy, dask, h5py, zarr).
+        With more than two repeats, the first ``R // 2`` and the remaining repeats are
+        averaged into two halves that play the roles of the two repeats.
+    n_shuffles : int
+        Number of random repeat swaps averaged (published: 10).
+    n_components : int, optional
+        Components returned. Default ``min(1024, n_stimuli, n_neurons - 1)`` as published.
+    seed : int, numpy.random.Generator or None
+        Seed of the swap masks; shuffle ``k`` swaps the stimuli where the ``k``-th draw of
+        ``default_rng(seed).random(n_stimuli)`` exceeds 0.5.
+    device : str or torch.device
+        ``"auto"``: CUDA when available, else CPU.
+    chunk_size : int, optional
+        Neurons per chunk when accumulating the Gram matrix (memory O(n_stimuli² + chunk)).
+    progress : bool
+        Show progress bars.
+    keep_shuffles : bool
+        Return every shuffle's spectrum (dims ``shuffle``, ``rank``) instead of the mean,
+        e.g. for a bootstrap over shuffles.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``signal_variance`` over ``rank`` (1-based) (or (``shuffle``, ``rank``)), float64, in
+        response units² per stimulus: the published sum over stimuli divided by
+        ``n_stimuli``. Coord ``noise_variance`` (same dims): per-stimulus variance of the
+        difference between the halves' projections, halved, i.e. the variance of one half's
+        noise along the component. Attrs ``method``, ``n_stimuli``, ``n_neurons``,
+        ``n_repeats``, ``n_shuffles``, ``seed``, ``source``.
+
+    Raises
+    ------
+    InvalidInputError
+        One repeat, NaN/Inf (the message names the neuron chunk), ``n_components`` larger
+        than ``min(n_stimuli, n_neurons - 1)`` or than the rank of the data, bad arguments.
+    """
+    n_shuffles = _positive_int(n_shuffles, "n_shuffles")
+    gram = repeat_gram(responses, chunk_size=chunk_size, device=device, progress=progress)
+    n_components = _n_components(n_components, gram.n_stimuli, gram.n_neurons)
+    masks = shuffle_masks(n_shuffles, gram.n_stimuli, seed)
+    signal, noise = cvpca_from_gram(gram, masks, n_components, progress=progress)
+    rank = np.arange(1, n_components + 1)
+    attrs = {
+        "method": "cvpca",
+        "n_stimuli": gram.n_stimuli,
+        "n_neurons": gram.n_neurons,
+        "n_repeats": gram.n_repeats,
+        "n_shuffles": n_shuffles,
+        "seed": seed if isinstance(seed, (int, np.integer)) else None,
+        "source": gram.source,
+        "units": "response^2 per stimulus",
+    }
+    if keep_shuffles:
+        dims = ("shuffle", "rank")
+        coords = {"shuffle": np.arange(n_shuffles), "rank": rank, "noise_variance": (dims, noise)}
+        return xr.DataArray(signal, dims=dims, coords=coords, name="signal_variance", attrs=attrs)
+    coords = {"rank": rank, "noise_variance": ("rank", noise.mean(axis=0))}
+    return xr.DataArray(signal.mean(axis=0), dims=("rank",), coords=coords, name="signal_variance", attrs=attrs)
+
+
+def shuffle_masks(n_shuffles: int, n_stimuli: int, seed=None) -> np.ndarray:
+    """(n_shuffles, n_stimuli) bool: which stimuli have their two repeats swapped per shuffle."""
+    return make_rng(seed).random((n_shuffles, n_stimuli)) > 0.5
+
+
+def cvpca_from_gram(gram: RepeatGram, masks: np.ndarray, n_components: int, progress: bool = True):
+    """Per-shuffle cvPCA spectra from precomputed Gram statistics.
+
+    Parameters
+    ----------
+    gram : RepeatGram
+        From :func:`v1ann.spectrum.gram.repeat_gram`.
+    masks : ndarray of bool, (n_shuffles, n_stimuli)
+        Stimuli whose halves are swapped, per shuffle.
+    n_components : int
+
+    Returns
+    -------
+    signal, noise : ndarray, (n_shuffles, n_components) float64
+        Per-stimulus signal and noise variance per component (see :func:`cvpca`).
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    n_stimuli = gram.n_stimuli
+    signal = np.empty((len(masks), n_components))
+    noise = np.empty((len(masks), n_components))
+    for k, mask in enumerate(tqdm(masks, desc="cvPCA shuffles", disable=not progress)):
+        flip = torch.as_tensor(np.asarray(mask, dtype=bool), device=gram.gram.device)
+        s, n = _one_shuffle(gram, flip, n_components)
+        signal[k] = s.cpu().numpy() / n_stimuli
+        noise[k] = n.cpu().numpy() / n_stimuli
+    return signal, noise
+
+
+def _one_shuffle(gram: RepeatGram, flip, n_components: int):
+    """Signal and noise sums over stimuli for one swap mask.
+
+    With ``X0``/``X1`` the swapped halves, the published PCA is that of the neuron-centred
+    ``X0`` (neurons as samples): eigenvectors ``V`` and eigenvalues ``sv²`` of
+    ``C = G00 - s0 s0^T / N``. With ``W = V / sv``: ``cproj0 = G00 W = V sv + s0 (s0^T W) / N``
+    and ``cproj1 = G10 W``.
+    """
+    import torch
+
+    full, sums, n_neurons = gram.gram, gram.sums, gram.n_neurons
+    n_stimuli = flip.numel()
+    stim = torch.arange(n_stimuli, device=full.device)
+    row0 = stim + n_stimuli * flip  # row of the stacked Gram holding X0' for each stimulus
+    row1 = stim + n_stimuli * ~flip
+    s0 = sums[row0]
+    cov = _gather(full, row0, row0)
+    cov.addr_(s0, s0, alpha=-1.0 / n_neurons)
+    evals, evecs = _top_eigenpairs(cov, n_components)
+    del cov
+    _check_rank(evals, n_components)
+    sv = evals.sqrt()
+    weights = evecs / sv
+    proj0 = evecs * sv + torch.outer(s0, s0 @ weights) / n_neurons
+    del evecs
+    proj1 = _gather(full, row1, row0, right=weights)
+    return (proj0 * proj1).sum(dim=0), 0.5 * ((proj0 - proj1) ** 2).sum(dim=0)
+
+
+def _gather(full, rows, cols, right=None, block: int = 256):
+    """``full[rows][:, cols]`` (times ``right`` if given), a block of rows at a time.
+
+    Building it by row blocks keeps the temporaries at ``block`` rows; with ``right`` the
+    ``len(rows) x len(cols)`` matrix is never formed at all.
+    """
+    import torch
+
+    width = len(cols) if right is None else right.shape[1]
+    out = torch.empty((len(rows), width), dtype=full.dtype, device=full.device)
+    for start in range(0, len(rows), block):
+        part = full[rows[start : start + block, None], cols[None, :]]
+        out[start : start + block] = part if right is None else part @ right
+    return out
+
+
+def _top_eigenpairs(cov, n_components: int):
+    """Largest eigenpairs of symmetric ``cov``, in descending order; ``cov`` is overwritten.
+
+    On CPU, LAPACK ``syevr`` computes only the top ``n_components`` eigenvectors, in place:
+    faster than all of them with ``syevd`` (torch, numpy) and without its O(n²) workspace.
+    """
+    import torch
+
+    if cov.device.type == "cpu":
+        from scipy.linalg import eigh
+
+        n = cov.shape[0]
+        # cov is symmetric, so its transpose is the same matrix in the Fortran order LAPACK
+        # wants: no copy.
+        evals, evecs = eigh(
+            cov.numpy().T,
+            subset_by_index=[n - n_components, n - 1],
+            driver="evr",
+            overwrite_a=True,
+            check_finite=False,
+        )
+        evals, evecs = torch.from_numpy(evals), torch.from_numpy(evecs)
+    else:
+        evals, evecs = torch.linalg.eigh(cov)
+        evals, evecs = evals[-n_components:], evecs[:, -n_components:]
+    return evals.flip(0), evecs.flip(1)
+
+
+def _check_rank(evals, n_components: int) -> None:
+    # Components beyond the rank of the neuron-centred data have sv ~ 0; dividing by them
+    # would return noise amplified by 1/sv, not a spectrum.
+    tiny = float(evals[0]) * 1e-12 if float(evals[0]) > 0 else 1.0
+    rank = int((evals > tiny).sum())
+    if rank < n_components:
+        raise InvalidInputError(
+            f"n_components={n_components} exceeds the rank ({rank}) of the neuron-centred "
+            "responses; ask for fewer components"
+        )
+
+
+def _n_components(n_components, n_stimuli: int, n_neurons: int) -> int:
+    limit = min(n_stimuli, n_neurons - 1)
+    if n_components is None:
+        return min(PUBLISHED_MAX_COMPONENTS, limit)
+    n_components = _positive_int(n_components, "n_components")
+    if n_components > limit:
+        raise InvalidInputError(
+            f"n_components={n_components} exceeds min(n_stimuli, n_neurons - 1) = {limit} "
+            f"({n_stimuli} stimuli, {n_neurons} neurons)"
+        )
+    return n_components
+
+
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)

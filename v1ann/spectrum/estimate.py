@@ -1,0 +1,294 @@
+"""``estimate_alpha``: one entry point from data to a power-law exponent.
+
+What the input is decides the spectrum:
+
+* a recording Dataset, a DataArray with a ``repeat`` dim, or a 3-D array/tensor
+  (``repeat``, ``stimulus``, ``neuron``): trial-to-trial noise is present, so the signal
+  spectrum is estimated by cross-validated PCA (:func:`v1ann.cvpca`);
+* a (``stimulus``, ``unit``) DataArray or a 2-D array/tensor (network activations,
+  noise-free): the PCA spectrum (:func:`v1ann.pca_spectrum`).
+
+Methods:
+
+============== ============================================================================
+``"auto"``     ``"cvpca-matched"`` for repeats, ``"pca"`` for activations
+``"cvpca"``    published: cvPCA spectrum + weighted log-log fit (Stringer et al. 2019)
+``"cvpca-matched"`` noise-bias-corrected exponent (:mod:`v1ann.spectrum.debias`)
+``"pca"``      PCA spectrum + weighted log-log fit
+``"pca-cv"``   PCA cross-validated over stimuli + weighted log-log fit
+============== ============================================================================
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from ..errors import InvalidInputError
+from .powerlaw import DEFAULT_FIT_RANGE, PowerLawFit, check_fit_range, fit_powerlaw, make_fit
+
+__all__ = ["estimate_alpha", "METHODS"]
+
+METHODS = ("auto", "cvpca", "cvpca-matched", "pca", "pca-cv")
+REPEAT_METHODS = ("cvpca", "cvpca-matched")
+CI_METHODS = ("shuffles", "stimuli")
+
+
+def estimate_alpha(
+    x,
+    method: str = "auto",
+    fit_range=DEFAULT_FIT_RANGE,
+    n_shuffles: int = 10,
+    seed=None,
+    ci: float | None = 0.95,
+    device="auto",
+    *,
+    ci_method: str | None = None,
+    n_bootstrap: int | None = None,
+    nonpositive: str = "raise",
+    progress: bool = True,
+) -> PowerLawFit:
+    """Power-law exponent of the eigenspectrum of ``x``, with a confidence interval.
+
+    Parameters
+    ----------
+    x : xarray.Dataset, xarray.DataArray, ndarray or torch.Tensor
+        A stimulus recording; responses (``repeat``, ``stimulus``, ``neuron``) as a
+        DataArray or 3-D array; or activations (``stimulus``, ``unit``) as a DataArray or
+        2-D array/tensor.
+    method : {"auto", "cvpca", "cvpca-matched", "pca", "pca-cv"}
+        See the module docstring. ``"auto"`` picks ``"cvpca-matched"`` for data with
+        repeats (it removes the noise bias of the published fit; docs/validation.md) and
+        ``"pca"`` for activations.
+    fit_range : (int, int) or "auto"
+        0-based half-open rank indices; ``(11, 500)`` = ranks 12..500 as published.
+        ``"auto"`` selects the range (published fit only, see :func:`v1ann.fit_powerlaw`).
+    n_shuffles : int
+        cvPCA repeat swaps averaged.
+    seed : int, numpy Generator or None
+        Everything random (shuffles, bootstrap, simulations) derives from it.
+    ci : float or None
+        Level of ``alpha_ci``; None skips the interval.
+    device : str
+        ``"auto"``: CUDA when available.
+    ci_method : {"shuffles", "stimuli"}, optional
+        Bootstrap for the published fits (:mod:`v1ann.spectrum.bootstrap`). Default:
+        ``"shuffles"`` for ``"cvpca"``, ``"stimuli"`` for PCA. ``"cvpca-matched"`` has
+        its own interval (simulated scatter plus repeat noise).
+    n_bootstrap : int, optional
+        Bootstrap resamples (default 1000 over shuffles, 100 over stimuli).
+    nonpositive : {"raise", "truncate", "abs"}
+        Rule for zero/negative variances in the fit range (published fits).
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    PowerLawFit
+        ``method`` names the estimator; ``attrs`` hold ``ci_level``, ``ci_method`` and, for
+        ``"cvpca-matched"``, ``alpha_published`` and ``alpha_sd``.
+
+    Raises
+    ------
+    InvalidInputError
+        One repeat, NaN/Inf, an all-zero input or spectrum, a spectrum shorter than the
+        fit range, or a method that does not fit the input.
+    """
+    if method not in METHODS:
+        raise InvalidInputError(f"method must be one of {METHODS}, got {method!r}")
+    if ci is not None and not 0 < ci < 1:
+        raise InvalidInputError(f"ci must be in (0, 1) or None, got {ci!r}")
+    if ci_method is not None and ci_method not in CI_METHODS:
+        raise InvalidInputError(f"ci_method must be one of {CI_METHODS}, got {ci_method!r}")
+    has_repeats = _has_repeats(x)
+    if method == "auto":
+        method = "cvpca-matched" if has_repeats else "pca"
+    if has_repeats != (method in REPEAT_METHODS):
+        kind = "responses with repeats" if has_repeats else "(stimulus, unit) activations"
+        raise InvalidInputError(
+            f"method={method!r} does not apply to {kind}; use "
+            f"{'cvpca or cvpca-matched' if has_repeats else 'pca or pca-cv'}"
+        )
+    if method in REPEAT_METHODS:
+        return _from_repeats(x, method, fit_range, n_shuffles, seed, ci, device, ci_method,
+                             n_bootstrap, nonpositive, progress)
+    return _from_activations(x, method, fit_range, seed, ci, device, ci_method, n_bootstrap,
+                             nonpositive, progress)
+
+
+def _has_repeats(x) -> bool:
+    if isinstance(x, xr.Dataset):
+        return True
+    if isinstance(x, xr.DataArray):
+        if "repeat" in x.dims:
+            return True
+        if set(x.dims) != {"stimulus", "unit"}:
+            raise InvalidInputError(
+                f"x has dims {x.dims}; expected ('repeat', 'stimulus', 'neuron') responses "
+                "or ('stimulus', 'unit') activations"
+            )
+        return False
+    ndim = getattr(x, "ndim", None)
+    if ndim == 3:
+        return True
+    if ndim == 2:
+        return False
+    raise InvalidInputError(
+        f"x must be a recording, a DataArray, or a 2-D (stimulus, unit) / 3-D (repeat, "
+        f"stimulus, neuron) array or tensor; got {type(x).__name__} with ndim={ndim}"
+    )
+
+
+def _repeat_responses(x):
+    """(repeat, stimulus, neuron) responses behind ``x`` (recording, DataArray or array)."""
+    if isinstance(x, xr.Dataset):
+        from ..schema import stimulus_responses
+
+        return stimulus_responses(x)
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return x
+
+
+def _from_repeats(x, method, fit_range, n_shuffles, seed, ci, device, ci_method, n_bootstrap,
+                  nonpositive, progress) -> PowerLawFit:
+    from .._utils import make_rng
+    from .cvpca import PUBLISHED_MAX_COMPONENTS, cvpca_from_gram, shuffle_masks
+    from .gram import repeat_gram
+
+    rng = make_rng(seed)
+    responses = _repeat_responses(x)
+    gram = repeat_gram(responses, device=device, progress=progress)
+    if not float(gram.gram.abs().max()) > 0:
+        raise InvalidInputError(f"responses ({gram.source}) are all zero: there is no spectrum")
+    n_components = min(PUBLISHED_MAX_COMPONENTS, gram.n_stimuli, gram.n_neurons - 1)
+    if not isinstance(fit_range, str):
+        hi = int(fit_range[1]) if len(fit_range) == 2 else None
+        if hi is not None and hi > n_components:
+            raise InvalidInputError(
+                f"fit_range {tuple(fit_range)} needs {hi} components but {gram.n_stimuli} "
+                f"stimuli x {gram.n_neurons} neurons give at most {n_components}; pass a "
+                f"shorter fit_range, e.g. (11, {max(n_components // 2, 13)})"
+            )
+    masks = shuffle_masks(int(n_shuffles), gram.n_stimuli, rng)
+    signal, noise = cvpca_from_gram(gram, masks, n_components, progress=progress)
+    spectrum = signal.mean(0)
+    sizes = {"n_stimuli": gram.n_stimuli, "n_neurons": gram.n_neurons}
+    if method == "cvpca":
+        fit = fit_powerlaw(spectrum, fit_range, nonpositive=nonpositive, **sizes)
+        fit.method = "cvpca"
+        if ci is not None:
+            ci_method = ci_method or "shuffles"
+            fit.alpha_ci = _cvpca_interval(signal, gram, fit.fit_range, ci, ci_method,
+                                           n_bootstrap, nonpositive, rng, progress)
+            fit.attrs.update(ci_level=ci, ci_method=f"bootstrap over {ci_method}")
+        fit.attrs["n_shuffles"] = int(n_shuffles)
+        return fit
+    return _matched(responses, gram, spectrum, noise.mean(0), fit_range, ci, rng, device,
+                    progress, sizes, n_shuffles)
+
+
+def _cvpca_interval(signal, gram, fit_range, ci, ci_method, n_bootstrap, nonpositive, rng, progress):
+    from .bootstrap import alpha_ci_over_shuffles, alpha_ci_over_stimuli
+
+    if ci_method == "shuffles":
+        if signal.shape[0] < 2:
+            raise InvalidInputError("a bootstrap over shuffles needs n_shuffles >= 2")
+        return alpha_ci_over_shuffles(signal, fit_range, n_bootstrap=n_bootstrap or 1000, ci=ci,
+                                      seed=rng, nonpositive=nonpositive)
+    return alpha_ci_over_stimuli(gram, fit_range, n_bootstrap=n_bootstrap or 100, ci=ci, seed=rng,
+                                 nonpositive=nonpositive, progress=progress)
+
+
+def _matched(responses, gram, spectrum, noise_variance, fit_range, ci, rng, device, progress,
+             sizes, n_shuffles) -> PowerLawFit:
+    from .debias import cvpca_matched_alpha, noise_halves
+
+    if isinstance(fit_range, str):
+        raise InvalidInputError("fit_range='auto' applies to the published fit (method='cvpca')")
+    lo, hi = check_fit_range(fit_range, spectrum.size)
+    noise_gram, total_signal = noise_halves(gram)
+    result = cvpca_matched_alpha(
+        spectrum, noise_variance, _noise_half(responses), noise_gram, total_signal, (lo, hi),
+        ci=ci if ci is not None else 0.95, seed=rng, device=device, progress=progress,
+    )
+    normalised = spectrum / spectrum.sum()
+    # offset: the signal power law the estimator infers, lambda_n = T n**-alpha / sum(n**-alpha)
+    # (n = 1..min(P-1, N)), in the units of the normalised spectrum
+    n_signal = min(sizes["n_stimuli"] - 1, sizes["n_neurons"])
+    norm = np.sum(np.arange(1, n_signal + 1, dtype=np.float64) ** -result.alpha)
+    offset = float(np.log(total_signal / (norm * spectrum.sum())))
+    expected = result.expected / spectrum.sum()
+    r2 = _weighted_r2(normalised, expected, lo, hi)
+    fit = make_fit(
+        result.alpha, offset, (lo, hi), r2, "cvpca-matched", normalised,
+        alpha_ci=result.alpha_ci if ci is not None else None, **sizes,
+        attrs={
+            "alpha_published": result.alpha_published,
+            "alpha_sd": result.alpha_sd,
+            "ci_level": ci,
+            "ci_method": "simulated scatter + repeat noise",
+            "n_shuffles": int(n_shuffles),
+            "n_evaluations": result.n_evaluations,
+        },
+    )
+    # the fitted curve is the expected cvPCA spectrum at alpha (bent by noise), known up to hi
+    curve = np.full(normalised.size, np.nan)
+    curve[:hi] = expected
+    fit.predicted.values[:] = curve
+    fit.predicted.attrs["description"] = "expected cvPCA spectrum of the fitted model"
+    return fit
+
+
+def _noise_half(responses) -> np.ndarray:
+    """``(A - B) / sqrt(2)``: (stimulus, neuron) noise of one repeat half, float32."""
+    from .gram import REPEAT_DIMS
+
+    data = responses.transpose(*REPEAT_DIMS).data if isinstance(responses, xr.DataArray) else responses
+    n_repeats = data.shape[0]
+    half = n_repeats // 2
+    first = np.asarray(data[:half], dtype=np.float32).mean(0)
+    second = np.asarray(data[half:], dtype=np.float32).mean(0)
+    # the published cvPCA centres every stimulus across neurons
+    noise = (first - second) / np.float32(np.sqrt(2.0))
+    noise -= noise.mean(axis=1, keepdims=True)
+    return noise
+
+
+def _weighted_r2(observed, predicted, lo, hi) -> float:
+    """Weighted (1/rank) R^2 of the model curve in log space over the positive ranks."""
+    ranks = np.arange(lo + 1, hi + 1)
+    keep = (observed[lo:hi] > 0) & (predicted[lo:hi] > 0)
+    if keep.sum() < 3:
+        return float("nan")
+    y = np.log(observed[lo:hi][keep])
+    yhat = np.log(predicted[lo:hi][keep])
+    w = 1.0 / ranks[keep]
+    total = np.sum(w * (y - np.sum(w * y) / np.sum(w)) ** 2)
+    return float(1 - np.sum(w * (y - yhat) ** 2) / total) if total > 0 else float("nan")
+
+
+def _from_activations(x, method, fit_range, seed, ci, device, ci_method, n_bootstrap, nonpositive,
+                      progress) -> PowerLawFit:
+    from .._utils import make_rng
+    from .pca import pca_spectrum
+
+    rng = make_rng(seed)
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    spectrum = pca_spectrum(x, cross_validated=method == "pca-cv", seed=rng, device=device)
+    fit = fit_powerlaw(spectrum, fit_range, nonpositive=nonpositive,
+                       n_stimuli=spectrum.attrs.get("n_stimuli"))
+    fit.n_neurons = spectrum.attrs.get("n_units")
+    fit.method = method
+    if ci is not None:
+        from .bootstrap import alpha_ci_over_stimuli
+
+        if (ci_method or "stimuli") != "stimuli":
+            raise InvalidInputError("activations have no shuffles; use ci_method='stimuli'")
+        values = x.transpose("stimulus", "unit").values if isinstance(x, xr.DataArray) else np.asarray(x)
+        fit.alpha_ci = alpha_ci_over_stimuli(values, fit.fit_range, n_bootstrap=n_bootstrap or 100,
+                                             ci=ci, seed=rng, nonpositive=nonpositive,
+                                             progress=progress)
+        fit.attrs.update(ci_level=ci, ci_method="bootstrap over stimuli")
+    return fit

@@ -1,0 +1,224 @@
+"""PCA eigenspectrum of noise-free activations (network layers), optionally cross-validated.
+
+Activations are (stimulus, unit). Every unit is centred over stimuli. The spectrum is the
+variance per principal component: the eigenvalues of the covariance over stimuli
+(``Z.T @ Z / (n - 1)``). The cross-validated variant fits the components on a random half
+of the stimuli and measures the variance along them on the other half, so it does not
+inherit the upward bias of the fitted half's top eigenvalues.
+
+Whichever of the unit covariance (units ≤ stimuli) and the stimulus Gram matrix (more
+units than stimuli) is smaller is formed, the latter streamed over unit chunks, so a wide
+layer never needs more than O(n_stimuli² + chunk) memory in float64.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import xarray as xr
+
+from .._utils import make_rng, resolve_device
+from ..errors import InvalidInputError, V1AnnWarning
+
+__all__ = ["pca_spectrum"]
+
+PCA_DIMS = ("stimulus", "unit")
+_CHUNK_BYTES = 64 * 2**20
+
+
+def pca_spectrum(
+    x,
+    n_components: int | None = None,
+    cross_validated: bool = False,
+    seed=None,
+    device="auto",
+) -> xr.DataArray:
+    """Variance per principal component of (stimulus, unit) activations.
+
+    Parameters
+    ----------
+    x : xarray.DataArray, ndarray or torch.Tensor
+        Activations, shape (n_stimuli, n_units); a DataArray needs dims (``stimulus``,
+        ``unit``) (numpy- or dask-backed).
+    n_components : int, optional
+        Components returned. Default: all, ``min(n - 1, n_units)`` where ``n`` is the
+        number of stimuli used to fit the components (half of them when cross-validated);
+        cross-validated directions beyond the fitting half's rank are undefined and are
+        dropped from the default with a :class:`V1AnnWarning` (an explicit request raises).
+    cross_validated : bool
+        Fit the components on a random half of the stimuli (``ceil(n/2)`` of them) and
+        return the variance along each one over the other half.
+    seed : int, numpy.random.Generator or None
+        Seed of the stimulus split (cross-validated only).
+    device : str or torch.device
+        ``"auto"``: CUDA when available, else CPU.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``variance`` over ``rank`` (1-based), float64, in activation units², sorted by
+        the fitted components' order. Attrs ``method`` (``"pca"`` or ``"cv_pca"``),
+        ``n_stimuli``, ``n_units``, ``cross_validated``, ``seed``.
+
+    Raises
+    ------
+    InvalidInputError
+        Wrong shape or dims, NaN/Inf, fewer than 2 (4 when cross-validated) stimuli, or
+        ``n_components`` larger than the data allow.
+    """
+    import torch
+
+    data, source = _activation_array(x)
+    n_stimuli, n_units = (int(n) for n in data.shape)
+    least = 4 if cross_validated else 2
+    if n_stimuli < least:
+        raise InvalidInputError(f"x ({source}) needs at least {least} stimuli, got {n_stimuli}")
+    dev = resolve_device(device)
+    if cross_validated:
+        order = make_rng(seed).permutation(n_stimuli)
+        fit_rows, test_rows = np.sort(order[: (n_stimuli + 1) // 2]), np.sort(order[(n_stimuli + 1) // 2 :])
+    else:
+        fit_rows, test_rows = np.arange(n_stimuli), None
+    limit = min(fit_rows.size - 1, n_units)
+    requested = n_components is not None
+    n_components = _n_components(n_components, limit)
+
+    if n_units <= fit_rows.size:
+        variance = _unit_space(data, fit_rows, test_rows, n_components, dev, source)
+    else:
+        variance = _stimulus_space(data, fit_rows, test_rows, n_components, requested, dev, source)
+    variance = variance.to("cpu", torch.float64).numpy()
+    n_components = variance.size
+    attrs = {
+        "method": "cv_pca" if cross_validated else "pca",
+        "n_stimuli": n_stimuli,
+        "n_units": n_units,
+        "cross_validated": bool(cross_validated),
+        "seed": seed if cross_validated and isinstance(seed, (int, np.integer)) else None,
+        "source": source,
+    }
+    return xr.DataArray(
+        variance, dims=("rank",), coords={"rank": np.arange(1, n_components + 1)}, name="variance", attrs=attrs
+    )
+
+
+def _activation_array(x):
+    if isinstance(x, xr.DataArray):
+        if set(x.dims) != set(PCA_DIMS):
+            raise InvalidInputError(f"x must have dims {PCA_DIMS}, got {x.dims}")
+        source = x.attrs.get("source") or (f"DataArray {x.name!r}" if x.name is not None else "x")
+        data = x.transpose(*PCA_DIMS).data
+    elif type(x).__module__.startswith("torch"):
+        data, source = x.detach(), f"tensor of shape {tuple(x.shape)}"
+    else:
+        data = x if hasattr(x, "compute") else np.asarray(x)
+        source = f"{type(x).__name__} of shape {tuple(data.shape)}"
+    if data.ndim != 2:
+        raise InvalidInputError(f"x ({source}) must be 2-D (stimulus, unit), got shape {tuple(data.shape)}")
+    if data.shape[1] < 1:
+        raise InvalidInputError(f"x ({source}) has no units")
+    if hasattr(data, "is_complex"):  # torch: floats and integers, not complex or bool
+        real = not data.is_complex() and (data.is_floating_point() or str(data.dtype).startswith(("torch.int", "torch.uint")))
+    else:
+        dtype = np.dtype(data.dtype)
+        real = np.issubdtype(dtype, np.number) and not np.issubdtype(dtype, np.complexfloating)
+    if not real:
+        raise InvalidInputError(f"x ({source}) must hold real numbers, got dtype {data.dtype}")
+    return data, source
+
+
+def _load_block(data, cols: slice, dev, source: str):
+    """float64 (n_stimuli, n_cols) block on ``dev``, checked finite."""
+    import torch
+
+    block = data[:, cols]
+    if hasattr(block, "compute"):
+        block = block.compute()
+    block = torch.as_tensor(block).to(dev, torch.float64)
+    finite = torch.isfinite(block)
+    if not finite.all():
+        raise InvalidInputError(
+            f"x ({source}): units {cols.start}:{cols.stop} contain {int((~finite).sum())} NaN/Inf value(s)"
+        )
+    return block
+
+
+def _centred(block, rows):
+    """Rows ``rows`` of ``block``, every unit centred over them."""
+    import torch
+
+    picked = block[torch.as_tensor(rows, device=block.device)]
+    return picked - picked.mean(dim=0)
+
+
+def _top_eigh(matrix, n_components: int):
+    import torch
+
+    evals, evecs = torch.linalg.eigh(matrix)
+    return evals[-n_components:].flip(0), evecs[:, -n_components:].flip(1)
+
+
+def _unit_space(data, fit_rows, test_rows, n_components, dev, source):
+    """Few units: eigendecompose the (unit, unit) covariance of the fitting stimuli."""
+    block = _load_block(data, slice(0, data.shape[1]), dev, source)
+    fit = _centred(block, fit_rows)
+    evals, evecs = _top_eigh(fit.T @ fit, n_components)
+    if test_rows is None:
+        return evals.clamp_min(0) / (fit_rows.size - 1)
+    test = _centred(block, test_rows)
+    return ((test @ evecs) ** 2).sum(dim=0) / (test_rows.size - 1)
+
+
+def _stimulus_space(data, fit_rows, test_rows, n_components, requested, dev, source):
+    """Many units: Gram matrices over stimuli, accumulated over unit chunks.
+
+    With ``K = Z_fit Z_fit^T = U diag(s²) U^T`` the unit-space components are
+    ``Z_fit^T U / s``, so the test variance along them is ``|Z_test Z_fit^T U|² / s²``.
+    """
+    import torch
+
+    n_units = data.shape[1]
+    chunk = max(1, _CHUNK_BYTES // (8 * data.shape[0]))
+    n_fit = fit_rows.size
+    gram = torch.zeros((n_fit, n_fit), dtype=torch.float64, device=dev)
+    cross = None if test_rows is None else torch.zeros((test_rows.size, n_fit), dtype=torch.float64, device=dev)
+    for start in range(0, n_units, chunk):
+        cols = slice(start, min(start + chunk, n_units))
+        block = _load_block(data, cols, dev, source)
+        fit = _centred(block, fit_rows)
+        gram.addmm_(fit, fit.T)
+        if cross is not None:
+            cross.addmm_(_centred(block, test_rows), fit.T)
+    evals, evecs = _top_eigh(gram, n_components)
+    if cross is None:
+        return evals.clamp_min(0) / (n_fit - 1)
+    # Directions beyond the fitting half's rank are undefined (s ~ 0): never divide by them.
+    rank = int((evals > float(evals[0]) * 1e-12).sum())
+    if rank < n_components and requested:
+        raise InvalidInputError(
+            f"x ({source}): n_components={n_components} exceeds the rank ({rank}) of the fitting "
+            "half's activations; ask for fewer components"
+        )
+    if rank < n_components:
+        warnings.warn(
+            f"pca_spectrum: dropped {n_components - rank} component(s) beyond the rank ({rank}) of "
+            f"the fitting half's activations ({source})",
+            V1AnnWarning,
+            stacklevel=3,
+        )
+        evals, evecs = evals[:rank], evecs[:, :rank]
+    return ((cross @ evecs) ** 2).sum(dim=0) / evals / (test_rows.size - 1)
+
+
+def _n_components(n_components, limit: int) -> int:
+    if n_components is None:
+        return limit
+    if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or n_components < 1:
+        raise InvalidInputError(f"n_components must be a positive integer, got {n_components!r}")
+    if n_components > limit:
+        raise InvalidInputError(
+            f"n_components={n_components} exceeds the {limit} components the data allow "
+            "(min(n_fit_stimuli - 1, n_units))"
+        )
+    return int(n_components)
