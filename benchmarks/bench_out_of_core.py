@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -94,6 +95,9 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=None, help="where to write the store (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the store afterwards")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="BLAS/OpenMP threads (default: all); 1 gives clean CPU times on a loaded machine"
+    )
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--n-neurons", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -116,7 +120,10 @@ def main() -> None:
             out = root / f"result_{n}"
             cmd = [sys.executable, __file__, "--worker", str(store), "--n-neurons", str(n)]
             cmd += ["--n-shuffles", str(args.n_shuffles), "--out", str(out)]
-            subprocess.run(cmd, check=True)
+            env = dict(os.environ)
+            if args.threads:
+                env.update({k: str(args.threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
+            subprocess.run(cmd, check=True, env=env)
             result = json.loads(out.read_text())
             spectrum = np.load(out.with_suffix(".npy"), allow_pickle=False)
             ratio = float(np.median(spectrum[:100] / (truth[:100] * n / n_max)))

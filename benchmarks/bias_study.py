@@ -97,13 +97,31 @@ def one_recording(alpha, ratio, n_stimuli, n_neurons, seed, fit_range, n_shuffle
     return rows
 
 
-def summarise(df: pd.DataFrame) -> pd.DataFrame:
+def summarise(df: pd.DataFrame, by=("estimator", "true_alpha", "noise_ratio")) -> pd.DataFrame:
+    """Median |error|, interval coverage, median estimate and time per group (NaN = miss)."""
     df = df.assign(abs_error=(df.alpha_hat - df.true_alpha).abs(),
                    covered=(df.ci_low <= df.true_alpha) & (df.true_alpha <= df.ci_high))
-    return df.groupby(["estimator", "true_alpha", "noise_ratio"]).agg(
+    return df.groupby(list(by), sort=False).agg(
         median_abs_error=("abs_error", "median"), coverage=("covered", "mean"),
         median_alpha=("alpha_hat", "median"), n=("alpha_hat", "size"), seconds=("seconds", "median"),
     )
+
+
+def markdown(df: pd.DataFrame) -> str:
+    """Per estimator: median |error| and coverage by alpha (rows) and noise ratio (columns)."""
+    table = summarise(df).reset_index()
+    lines = []
+    for estimator, part in table.groupby("estimator", sort=False):
+        ratios = sorted(part.noise_ratio.unique())
+        lines += [f"**{estimator}** — median |α̂ − α| / 95 % CI coverage (n per cell)", "",
+                  "| α \\ noise/signal | " + " | ".join(f"{r:g}" for r in ratios) + " |",
+                  "|---|" + "---|" * len(ratios)]
+        for alpha, row in part.groupby("true_alpha"):
+            cells = {r.noise_ratio: f"{r.median_abs_error:.3f} / {r.coverage:.0%} ({r.n})"
+                     for r in row.itertuples()}
+            lines.append(f"| {alpha:g} | " + " | ".join(cells.get(r, "–") for r in ratios) + " |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def main(argv=None):
@@ -134,8 +152,9 @@ def main(argv=None):
     table = summarise(done)
     pd.set_option("display.width", 160)
     print(table.round(3).to_string())
-    overall = summarise(done.assign(true_alpha=0, noise_ratio=0)).droplevel([1, 2])
+    overall = summarise(done, by=["estimator"])
     print("\noverall:\n" + overall.round(3).to_string())
+    print("\n" + markdown(done))
     from v1ann.plot import bias_study, save_figure
 
     save_figure(bias_study(done, title=f"{args.n_stimuli} stimuli, fit ranks "

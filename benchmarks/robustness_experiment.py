@@ -14,10 +14,11 @@ dense networks. This script runs that comparison with ``v1ann.sweep``:
 * attacks: FGSM and PGD (L∞, 40 steps of 2.5·eps/40, one random start) at
   eps in {0, 0.05, 0.1, 0.2, 0.3} on the first 300 test digits.
 
-Settings were fixed before the results were seen, for ~20 minutes on 2 shared CPU cores
-with 2 dask workers (validation accuracy of the vanilla MLP plateaus at about 0.90 by epoch 4
-on this subset). Re-running continues an interrupted sweep (finished runs are skipped) and
-redraws the outputs:
+Settings were fixed before any robustness number was seen, aiming at ~20 minutes on 2 CPU
+cores with 2 dask workers (validation accuracy of the vanilla MLP plateaus at about 0.90 by
+epoch 4 on this subset). Measured: 168 s per run, 31 min for the 21 runs on 2 cores shared
+with other jobs (load average about 15). Re-running continues an interrupted sweep
+(finished runs are skipped) and redraws the outputs:
 
 * ``benchmarks/results/robustness_experiment.nc`` (the sweep store; not versioned),
 * ``docs/data/robustness_experiment.csv`` (one row per run),

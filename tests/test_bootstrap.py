@@ -23,7 +23,7 @@ def test_stimulus_bootstrap_of_activations_covers_the_sample_exponent():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((400, 300)) * np.arange(1, 301.0) ** -0.6  # variance ~ rank**-1.2
     point = fit_powerlaw(pca_spectrum(x, device="cpu"), (3, 60)).alpha
-    lo, hi = alpha_ci_over_stimuli(x, (3, 60), n_bootstrap=40, seed=0, progress=False)
+    lo, hi = alpha_ci_over_stimuli(x, (3, 60), n_bootstrap=25, seed=0, progress=False)
     assert lo < point < hi
     assert 0.02 < hi - lo < 0.5
 

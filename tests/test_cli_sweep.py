@@ -47,7 +47,7 @@ def test_sweep_command_runs_stores_resumes_and_plots(tmp_path, scheduler, capsys
     names = sorted(p.name for p in plots.iterdir())
     assert names == ["accuracy_vs_eps.png", "measured_vs_target_alpha.png", "robust_accuracy_vs_alpha.png"]
     # a second identical command finds everything done
-    main(args[:-4] + ["--quiet"])
+    main(args[:-3] + ["--quiet"])  # same sweep, without --plots
     assert "2 runs in" in capsys.readouterr().out
 
 

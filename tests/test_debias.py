@@ -38,6 +38,7 @@ def test_matched_recovers_steep_alpha_where_published_fit_is_biased(steep):
     assert matched.attrs["alpha_published"] == pytest.approx(published.alpha, abs=0.1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("alpha, noise", [(1.0, 2.0), (0.6, 0.5)])
 def test_matched_recovers_shallow_alpha(alpha, noise):
     ds = v1ann.simulate_recording(alpha, noise_scale=noise, seed=5, **SIZE)
@@ -47,6 +48,7 @@ def test_matched_recovers_shallow_alpha(alpha, noise):
     assert fit.alpha_ci[0] < fit.alpha < fit.alpha_ci[1]
 
 
+@pytest.mark.slow
 def test_expected_curve_and_offset_describe_the_model(steep):
     fit = v1ann.estimate_alpha(steep, method="cvpca-matched", fit_range=FIT_RANGE, n_shuffles=2, seed=0,
                                progress=False)

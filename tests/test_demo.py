@@ -77,15 +77,28 @@ def test_summary_numbers_are_the_fits(report):
         assert set(acc) == {"fgsm", "pgd"}
         assert acc["pgd"]["0"] == pytest.approx(s["robustness"][name]["clean_accuracy"])
         assert acc["pgd"]["0.1"] <= acc["fgsm"]["0.1"] + 0.02
-        # trained for one epoch on 400 digits: far better than the 10 % of chance
-        assert s["training"][name]["val_accuracy"] > 0.5
+        # a few steps on 400 digits: well above the 10 % of chance
+        assert s["training"][name]["val_accuracy"] > 0.25
 
 
-def test_rerun_replaces_an_earlier_report_but_never_other_folders(report, tmp_path):
+def test_missing_pieces_are_reported_as_skipped_and_a_rerun_replaces_the_report(report, tmp_path, monkeypatch):
     out, _, _ = report
     (out / "stale.txt").write_text("from an earlier run")
-    demo.run(out, progress=False, device="cpu", echo=lambda line: None, **{**TINY, "n_shuffles": 1})
+
+    def unavailable(self):
+        raise demo._Unavailable("v1ann.simulate not available yet")
+
+    monkeypatch.setattr(demo._Pipeline, "record", unavailable)
+    lines: list[str] = []
+    result = demo.run(out, progress=False, device="cpu", echo=lines.append, **TINY)
     assert not (out / "stale.txt").exists()
+    stages = json.loads((out / demo.SUMMARY).read_text())["stages"]
+    assert all(stage["status"] == "skipped" for stage in stages.values())
+    assert stages["record"]["reason"] == "v1ann.simulate not available yet"
+    assert "needs the result 'recording'" in stages["fit"]["reason"]
+    assert any(line.strip() == "skipped: v1ann.simulate not available yet" for line in lines)
+    assert "v1ann.simulate not available yet" in result.table
+    monkeypatch.undo()
 
     precious = tmp_path / "precious"
     precious.mkdir()

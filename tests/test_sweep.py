@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 import time
-import warnings
 from pathlib import Path
 
 import dask
@@ -99,7 +98,8 @@ def test_rerun_skips_finished_runs_and_settings_must_match(tmp_path, threads_cli
 
 
 def test_zarr_store_and_damaged_store(tmp_path, threads_client):
-    ds = sweep(GRID, seeds=1, client=threads_client, store=tmp_path / "s.zarr", runner=_stand_in, progress=False, **TINY)
+    ds = sweep(GRID, seeds=1, client=threads_client, store=tmp_path / "s.zarr", runner=_stand_in,
+               progress=False, **TINY)
     assert ds.sizes["run"] == 2 and (tmp_path / "s.zarr").is_dir()
     (tmp_path / "bad.nc").write_bytes(b"not a netcdf file")
     with pytest.raises(DataFileError, match="bad.nc"):

@@ -117,16 +117,20 @@ def test_bad_arguments(digits):
         train(small_model(), (x, torch.zeros(10, dtype=torch.long)), progress=False)
 
 
-def test_regularized_training_moves_alpha_toward_the_target(digits):
+# nassar2020 pays for the move in accuracy here (the penalty also shrinks the whole
+# representation between basis refreshes); see docs/training.md.
+@pytest.mark.parametrize("method, strength, min_accuracy", [("nassar2020", 2.0, 0.3), ("gerum2022", 5.0, 0.7)])
+def test_regularized_training_moves_alpha_toward_the_target(digits, method, strength, min_accuracy):
     pytest.importorskip("v1ann.spectrum.powerlaw")
     target = 3.0
     vanilla = fit(small_model(hidden=(48,)), digits, epochs=4, measure_alpha=True)
-    reg = SpectralRegularizer(target, tau=5, strength=2.0)
+    reg = SpectralRegularizer(target, tau=5, strength=strength, method=method)
     regular = fit(small_model(hidden=(48,)), digits, epochs=4, measure_alpha=True, regularizer=reg)
-    gap_vanilla = abs(float(vanilla.alpha.sel(layer="act1")[-1]) - target)
-    gap_regular = abs(float(regular.alpha.sel(layer="act1")[-1]) - target)
-    assert np.isfinite(gap_regular) and gap_regular < 0.5 * gap_vanilla
-    assert regular.val_accuracy[-1] > 0.7
+    alpha_vanilla = float(vanilla.alpha.sel(layer="act1")[-1])
+    alpha_regular = float(regular.alpha.sel(layer="act1")[-1])
+    assert alpha_vanilla < alpha_regular <= target + 0.5
+    assert abs(alpha_regular - target) < 0.5 * abs(alpha_vanilla - target)
+    assert regular.val_accuracy[-1] > min_accuracy
 
 
 def test_history_and_spectrum_figures(digits):

@@ -20,7 +20,7 @@ from .errors import InvalidInputError, V1AnnWarning
 from .spectrum.estimate import estimate_alpha
 from .spectrum.powerlaw import DEFAULT_FIT_RANGE, PowerLawFit
 
-__all__ = ["compare", "COLUMNS"]
+__all__ = ["compare", "fit_brain_and_layers", "COLUMNS"]
 
 COLUMNS = (
     "source",

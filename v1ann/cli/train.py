@@ -23,7 +23,8 @@ LOADERS = {".mat": "load_stringer", ".nwb": "load_nwb", ".zarr": "load_zarr"}
               help="Recording (.mat, .nwb, .zarr) whose measured alpha becomes the target.")
 @click.option("--strength", type=float, default=1.0, show_default=True, help="Regularizer strength.")
 @click.option("--tau", type=int, default=10, show_default=True, help="Anchor rank; ranks above it are regularized.")
-@click.option("--method", type=click.Choice(["nassar2020", "gerum2022"]), default="nassar2020", show_default=True)
+@click.option("--method", type=click.Choice(["gerum2022", "nassar2020"]), default="gerum2022", show_default=True,
+              help="Penalty; gerum2022 reaches the target more closely (docs/training.md, fidelity).")
 @click.option("--n-components", type=int, default=None, help="Regularize only ranks tau..K (faster).")
 @click.option("--layer", "layers", multiple=True, help="Layer to regularize (repeatable) [default: the model's "
               "representation layers].")
@@ -55,7 +56,7 @@ def train(dataset, arch, hidden, activation, target_alpha, match, strength, tau,
         raise click.UsageError("give --target-alpha or --match, not both")
     matched = None
     if match is not None:
-        matched = _measure_recording(match, progress=not quiet)
+        matched = _measure_recording(match, seed=seed, progress=not quiet)
         target_alpha = matched["alpha"]
         click.echo(f"target alpha {target_alpha:.3f} measured in {match}")
 
@@ -109,7 +110,7 @@ def train(dataset, arch, hidden, activation, target_alpha, match, strength, tau,
     click.echo(f"wrote {out}/model.pt, config.json, history.json, history.nc, layer_spectrum.png, training.png")
 
 
-def _measure_recording(path: Path, progress: bool) -> dict:
+def _measure_recording(path: Path, seed: int, progress: bool) -> dict:
     import v1ann
 
     from ..errors import InvalidInputError
@@ -118,7 +119,7 @@ def _measure_recording(path: Path, progress: bool) -> dict:
     if loader is None:
         raise InvalidInputError(f"--match {path}: unknown recording format; expected one of {sorted(LOADERS)}")
     recording = getattr(v1ann, loader)(path)
-    fit = v1ann.estimate_alpha(recording)
+    fit = v1ann.estimate_alpha(recording, seed=seed, progress=progress)
     return {"alpha": float(fit.alpha), "method": fit.method,
             "alpha_ci": None if fit.alpha_ci is None else [float(v) for v in fit.alpha_ci]}
 

@@ -48,7 +48,9 @@ def powerlaw_fit(fit, *, ax=None, title: str | None = None):
     r = np.arange(lo + 1, hi + 1, dtype=float)
     ci = "" if fit.alpha_ci is None else f" [{fit.alpha_ci[0]:.2f}, {fit.alpha_ci[1]:.2f}]"
     line = np.exp(fit.offset) * r ** -fit.alpha
-    ax.plot(r, line, color=FIT_COLOR, lw=2.0, label=f"α = {fit.alpha:.3f}{ci} ({fit.method})", zorder=4)
+    what = "signal power law" if fit.method == "cvpca-matched" else "fit"
+    ax.plot(r, line, color=FIT_COLOR, lw=2.0, label=f"{what}: α = {fit.alpha:.3f}{ci} ({fit.method})",
+            zorder=4)
     if fit.alpha_ci is not None:
         pivot = np.exp(np.mean(np.log(r)))
         bounds = [np.exp(fit.offset) * pivot ** -fit.alpha * (r / pivot) ** -a for a in fit.alpha_ci]
@@ -64,7 +66,7 @@ def powerlaw_fit(fit, *, ax=None, title: str | None = None):
     ax.set_xlabel("rank (principal component)")
     ax.set_ylabel("normalised variance")
     ax.set_title(title or "Power-law fit of the eigenspectrum")
-    ax.legend(fontsize="small", frameon=False, loc="lower left")
+    ax.legend(fontsize="x-small", frameon=True, framealpha=0.85, loc="upper right")
     sns.despine(ax=ax)
     return fig
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import matplotlib as mpl
 import numpy as np
 import xarray as xr
 
@@ -93,7 +96,8 @@ def robust_accuracy_vs_alpha(results: xr.Dataset, eps: float = 0.1, attack: str 
             color = f"C{k}"
             ax.scatter(group["target_alpha"], group.values, s=16, color=color, alpha=0.5, zorder=3)
             means = group.groupby("target_alpha").mean()
-            ax.plot(means["target_alpha"], means.values, color=color, marker="o", label=f"{label} (mean; dots: seeds)", zorder=4)
+            ax.plot(means["target_alpha"], means.values, color=color, marker="o",
+                    label=f"{label} (mean; dots: seeds)", zorder=4)
         ax.set(xlabel="target α", ylabel="accuracy", title=title)
         ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -130,14 +134,13 @@ def measured_vs_target_alpha(results: xr.Dataset, layer: str | None = None):
         ax.plot([0, top], [0, top], color="0.6", lw=1, label="measured = target")
     for k, (label, runs) in enumerate(_regularizer_settings(results)):
         group = alpha.sel(run=runs)
-        ax.scatter(group["target_alpha"], group.values, s=18, color=f"C{k}", alpha=0.7, label=f"{label} (seeds)", zorder=3)
+        ax.scatter(group["target_alpha"], group.values, s=18, color=f"C{k}", alpha=0.7,
+                   label=f"{label} (seeds)", zorder=3)
     if vanilla.any():
         ax.axhline(float(alpha.isel(run=np.flatnonzero(vanilla)).mean()), label="vanilla (mean)", **VANILLA_STYLE)
     fit = results.attrs.get("sweep_config")
     ranks = ""
     if fit:
-        import json
-
         lo, hi = json.loads(fit).get("fit_range", (None, None))
         ranks = f", ranks {lo + 1}–{hi}" if lo is not None else ""
     ax.set(xlabel="target α", ylabel=f"measured α (held-out{ranks})", title=f"layer {layer}")
@@ -170,8 +173,6 @@ def _conditions(results):
             results["target_alpha"].values, results["strength"].values, results["tau"].values, vanilla
         ) if not v}
     )
-    import matplotlib as mpl
-
     alphas = sorted({k[0] for k in keys})
     cmap = mpl.colormaps[PALETTE]
     settings = sorted({k[1:] for k in keys})

@@ -36,11 +36,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import warnings
+
 import numpy as np
 import scipy.fft
 
 from .._utils import make_rng, resolve_device
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, V1AnnWarning
 
 __all__ = ["MatchedResult", "cvpca_matched_alpha", "noise_halves"]
 
@@ -113,8 +115,10 @@ class _Simulator:
         self.total_signal, self.device = total_signal, device
         # M = D V: the noise along the signal's neuron directions
         rotated = _rotate_neurons(noise.copy(), rng)
-        self.cross = torch.as_tensor(rotated[:, : self.rank].T, device=device, dtype=torch.float32)  # (K, P)
-        self.noise_gram = torch.as_tensor(noise_gram, device=device, dtype=torch.float32)
+        # float64: at P ~ 3,000 the bulk eigenvalue spacing is near float32 round-off of the
+        # signal rows, and mixing neighbouring bulk components would bias the tail
+        self.cross = torch.as_tensor(rotated[:, : self.rank].T, device=device, dtype=torch.float64)  # (K, P)
+        self.noise_gram = torch.as_tensor(noise_gram, device=device, dtype=torch.float64)
         self.rows = torch.as_tensor(rng.permutation(n_stimuli)[: self.rank], device=device)
 
     def spectrum(self, alpha: float) -> np.ndarray:
@@ -132,7 +136,7 @@ class _Simulator:
         import torch
 
         lam = self.spectrum(alpha)
-        amp = torch.as_tensor(np.sqrt(self.n_stimuli * lam), device=self.device, dtype=torch.float32)
+        amp = torch.as_tensor(np.sqrt(self.n_stimuli * lam), device=self.device, dtype=torch.float64)
         gram = self.noise_gram.clone()
         cross = amp[:, None] * self.cross  # S D^T restricted to the signal rows
         gram[self.rows] += cross
@@ -142,7 +146,7 @@ class _Simulator:
         vecs = vecs[:, -self.n_components:].flip(1)  # (P, k), descending
         on_signal = vecs[self.rows]  # (K, k): u_i on the signal's stimulus axes
         sx = amp[:, None] * (amp[:, None] * on_signal + self.cross @ vecs)  # (K, k) = S X^T u
-        return ((on_signal * sx).sum(0) / self.n_stimuli).double().cpu().numpy()
+        return ((on_signal * sx).sum(0) / self.n_stimuli).cpu().numpy()
 
 
 class _Score:
@@ -212,8 +216,15 @@ def _find_root(func, start: float, tol: float, max_steps: int, lower=0.05, upper
             f"cvpca-matched found no exponent in [{lower}, {upper}] whose simulated spectrum "
             "matches the observed one; the spectrum is not a power law over the fit range"
         )
-    root = scipy.optimize.brentq(f, lo_a, hi_a, xtol=tol, maxiter=max(max_steps - len(cache), 1),
-                                 disp=False)
+    root, info = scipy.optimize.brentq(f, lo_a, hi_a, xtol=tol, maxiter=max(max_steps - len(cache), 4),
+                                       full_output=True, disp=False)
+    if not info.converged:
+        warnings.warn(
+            f"cvpca-matched: the exponent search stopped after {len(cache)} simulations within "
+            f"[{lo_a:.3f}, {hi_a:.3f}] without reaching tol={tol}; raise max_steps",
+            V1AnnWarning,
+            stacklevel=4,
+        )
     near = sorted(cache, key=lambda a: abs(a - root))[:2]
     slope = (cache[near[0]][0] - cache[near[1]][0]) / (near[1] - near[0]) if len(near) == 2 else 1.0
     return root, func(root) if root not in cache else cache[root], max(float(slope), 1e-3)
@@ -232,7 +243,7 @@ def cvpca_matched_alpha(
     seed=None,
     device="auto",
     tol: float = 2e-3,
-    max_steps: int = 10,
+    max_steps: int = 12,
     progress: bool = False,
 ) -> MatchedResult:
     """Bias-corrected alpha of a cvPCA spectrum by matching simulated expected spectra.
