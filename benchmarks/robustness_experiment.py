@@ -96,7 +96,7 @@ def run_table(results):
 
 def mean_sd(results):
     """The sweep's summary as 'mean ± sd' strings (for printing)."""
-    from v1ann.sweep import summarize
+    from v1ann.sweeps import summarize
 
     table = summarize(results)
     measures = [c for c in table.columns if f"{c}_sd" in table.columns]
@@ -111,7 +111,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 
-    from v1ann.sweep import sweep
+    from v1ann.sweeps import sweep
 
     started = time.perf_counter()
     results = sweep(

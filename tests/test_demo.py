@@ -33,6 +33,7 @@ def report(tmp_path_factory):
     return out, result, lines
 
 
+@pytest.mark.slow  # shares one ~20 s toy run of the whole pipeline
 def test_every_stage_runs_and_says_so(report):
     out, result, lines = report
     stages = result.summary["stages"]
@@ -44,6 +45,7 @@ def test_every_stage_runs_and_says_so(report):
     assert result.table in "\n".join(lines)  # the summary table is printed
 
 
+@pytest.mark.slow  # shares one ~20 s toy run of the whole pipeline
 def test_report_folder_is_complete(report):
     out, result, _ = report
     summary = json.loads((out / demo.SUMMARY).read_text())
@@ -57,6 +59,7 @@ def test_report_folder_is_complete(report):
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temporary left
 
 
+@pytest.mark.slow  # shares one ~20 s toy run of the whole pipeline
 def test_summary_numbers_are_the_fits(report):
     _, result, _ = report
     s = result.summary
@@ -81,6 +84,7 @@ def test_summary_numbers_are_the_fits(report):
         assert s["training"][name]["val_accuracy"] > 0.25
 
 
+@pytest.mark.slow  # shares one ~20 s toy run of the whole pipeline
 def test_missing_pieces_are_reported_as_skipped_and_a_rerun_replaces_the_report(report, tmp_path, monkeypatch):
     out, _, _ = report
     (out / "stale.txt").write_text("from an earlier run")

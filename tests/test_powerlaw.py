@@ -1,7 +1,6 @@
 """fit_powerlaw: the published fit, exactly, and the rule for non-positive values."""
 
 import json
-import warnings
 
 import numpy as np
 import pytest

@@ -122,6 +122,7 @@ def test_readme_has_a_quickstart_snippet():
     assert any(page.name == "README.md" for page, _ in PYTHON)
 
 
+@pytest.mark.slow  # each snippet estimates alpha with the bias-corrected estimator
 @pytest.mark.parametrize(
     ("page", "code"), PYTHON, ids=[f"{p.relative_to(REPO).as_posix()}#{i}" for i, (p, _) in enumerate(PYTHON)]
 )

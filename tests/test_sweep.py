@@ -14,7 +14,7 @@ import pytest
 import xarray as xr
 
 from v1ann.errors import DataFileError, InvalidInputError, TrainingError, V1AnnWarning
-from v1ann.sweep import ResultStore, RunPoint, expand_grid, summarize, sweep, train_and_evaluate
+from v1ann.sweeps import ResultStore, RunPoint, expand_grid, summarize, sweep, train_and_evaluate
 
 # Tiny but real: the 8×8 digits, a 32-unit MLP, one epoch, a short attack.
 TINY = dict(

@@ -38,8 +38,8 @@ __getattr__, __dir__, __all__ = attach(
         "compare_powerlaw_models": ".spectrum.broken",
         "estimate_alpha": ".spectrum.estimate",
         # brain vs network
-        "compare": ".compare",
-        "sweep": ".sweep",
+        "compare": ".comparison",
+        "sweep": ".sweeps",
         "V1AnnError": ".errors",
     },
     submodules=("io", "spectrum", "nn", "plot", "datasets", "errors"),

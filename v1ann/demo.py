@@ -23,7 +23,6 @@ temporary folder and renamed into place at the end, so it is never half-written.
 from __future__ import annotations
 
 import datetime as _dt
-import importlib
 import json
 import math
 import time
@@ -33,7 +32,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._utils import atomic_path, make_rng
+from ._utils import atomic_path, make_rng, optional_import
 from .errors import InvalidInputError, MissingDependencyError
 
 __all__ = ["DemoConfig", "DemoResult", "run", "natural_like_images"]
@@ -138,20 +137,6 @@ class _Unavailable(Exception):
     """A building block of a stage is not installed or not built yet."""
 
 
-def _need(module: str, name: str):
-    """``module.name``, or :class:`_Unavailable` saying which piece is missing."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.split(".")[0] == "v1ann":
-            raise _Unavailable(f"{exc.name} not available yet") from None
-        raise _Unavailable(f"{exc.name} is not installed") from None
-    except AttributeError:
-        raise _Unavailable(f"{module}.{name} not available yet") from None
-    except MissingDependencyError as exc:
-        raise _Unavailable(str(exc)) from None
-
-
 def natural_like_images(n: int, shape: tuple[int, int] = STIMULUS_SHAPE, seed=None) -> np.ndarray:
     """Grey images with the 1/f amplitude spectrum of natural scenes.
 
@@ -199,7 +184,6 @@ class _Pipeline:
         self.stages: dict[str, dict] = {}
         self.results: dict[str, Any] = {}
         self.figures: list[Path] = []
-        self.skipped_figures: dict[str, str] = {}
         self._n_stages = 6
 
     def stage(self, key: str, title: str, func: Callable[[], None]) -> None:
@@ -208,7 +192,7 @@ class _Pipeline:
         start, cpu_start = time.perf_counter(), time.process_time()
         try:
             func()
-        except _Unavailable as why:
+        except (_Unavailable, MissingDependencyError) as why:
             self.stages[key] = {"title": title, "status": "skipped", "reason": str(why)}
             self.echo(f"      skipped: {why}")
             return
@@ -218,18 +202,14 @@ class _Pipeline:
         self.echo(f"      done in {seconds:.1f} s (CPU {cpu:.1f} s)")
 
     def figure(self, filename: str, make: Callable[[], Any]) -> None:
-        """Draw and save one figure; a missing plotting function skips only this figure."""
-        try:
-            fig = make()
-        except _Unavailable as why:
-            self.skipped_figures[filename] = str(why)
-            return
-        save_figure = _need("v1ann.plot._style", "save_figure")
-        self.figures.append(save_figure(fig, self.work / filename))
+        """Draw one figure and save it into the report folder."""
+        from .plot._style import save_figure
+
+        self.figures.append(save_figure(make(), self.work / filename))
 
     # ------------------------------------------------------------------ stages
     def record(self) -> None:
-        simulate_recording = _need("v1ann.simulate", "simulate_recording")
+        from .simulate import simulate_recording
         c = self.config
         self.results["recording"] = simulate_recording(
             alpha=c.true_alpha,
@@ -241,8 +221,8 @@ class _Pipeline:
 
     def fit(self) -> None:
         rec = self._require("recording")
-        estimate_alpha = _need("v1ann.spectrum.estimate", "estimate_alpha")
-        fit_powerlaw = _need("v1ann.spectrum.powerlaw", "fit_powerlaw")
+        from .spectrum.estimate import estimate_alpha
+        from .spectrum.powerlaw import fit_powerlaw
         from ._resources import stringer_reference_spectrum
 
         c = self.config
@@ -253,8 +233,8 @@ class _Pipeline:
         self.results["reference_fit"] = fit_powerlaw(stringer_reference_spectrum())
 
         def draw():
-            powerlaw_fit = _need("v1ann.plot.fit", "powerlaw_fit")
-            new_figure = _need("v1ann.plot._style", "new_figure")
+            from .plot.fit import powerlaw_fit
+            from .plot._style import new_figure
             fig, axes = new_figure(ncols=2, width=5.0, height=4.0)
             powerlaw_fit(self.results["brain_fit"], ax=axes[0], title=f"simulated recording (true alpha {c.true_alpha:g})")
             powerlaw_fit(self.results["reference_fit"], ax=axes[1], title="Stringer et al. 2019 (real, published)")
@@ -263,10 +243,10 @@ class _Pipeline:
         self.figure("brain_spectrum.png", draw)
 
     def compare_untrained(self) -> None:
-        torch = importlib.import_module("torch")
-        models = importlib.import_module("v1ann.nn.models")
+        import torch
+        from .nn import models
         self._require("brain_fit")
-        prepare_images = _need("v1ann.nn.images", "prepare_images")
+        from .nn.images import prepare_images
         c = self.config
         torch.manual_seed(c.seed)
         pixels = natural_like_images(c.n_images, seed=c.seed)
@@ -274,12 +254,12 @@ class _Pipeline:
         self._measure_layers("untrained", models.mlp(hidden=(c.hidden,)))
 
     def train(self) -> None:
-        torch = importlib.import_module("torch")
+        import torch
         brain_fit = self._require("brain_fit")
-        load = _need("v1ann.nn.datasets", "load")
-        train = _need("v1ann.nn.train", "train")
-        SpectralRegularizer = _need("v1ann.nn.regularizer", "SpectralRegularizer")
-        models = importlib.import_module("v1ann.nn.models")
+        from .nn.datasets import load
+        from .nn.train import train
+        from .nn.regularizer import SpectralRegularizer
+        from .nn import models
         c = self.config
         train_set, test_set = load("mnist5k", seed=c.seed)
         if c.n_train is not None and c.n_train < len(train_set):
@@ -304,13 +284,13 @@ class _Pipeline:
         self.results["trained"] = trained
 
         def draw_history():
-            training_history = _need("v1ann.plot.training", "training_history")
+            from .plot.training import training_history
             return training_history(histories["matched"], title="matched network")
 
         def draw_target():
-            layer_spectrum_vs_target = _need("v1ann.plot.training", "layer_spectrum_vs_target")
-            activations = _need("v1ann.nn.activations", "activations")
-            pca_spectrum = _need("v1ann.spectrum.pca", "pca_spectrum")
+            from .plot.training import layer_spectrum_vs_target
+            from .nn.activations import activations
+            from .spectrum.pca import pca_spectrum
             digits = test_set.tensors[0]
             layer_spectra = {
                 f"{name} {layer}": pca_spectrum(values)
@@ -324,8 +304,8 @@ class _Pipeline:
 
     def attack(self) -> None:
         trained = self._require("trained")
-        robustness = _need("v1ann.nn.robustness", "robustness")
-        _need("torchattacks", "__version__")
+        from .nn.robustness import robustness
+        optional_import("torchattacks", extra="attacks")
         c = self.config
         self.results["robustness"] = {
             name: robustness(
@@ -338,9 +318,10 @@ class _Pipeline:
         for name, result in self.results["robustness"].items():
 
             def draw(result=result, name=name):
-                accuracy_vs_eps = _need("v1ann.plot.robustness", "accuracy_vs_eps")
+                from .plot.robustness import accuracy_vs_eps
                 fig = accuracy_vs_eps(result)
-                fig.suptitle(f"{name} network")
+                ax = fig.axes[0]
+                ax.set_title(f"{name} network, {ax.get_title()}" if ax.get_title() else f"{name} network")
                 return fig
 
             self.figure(f"robustness_{name}.png", draw)
@@ -349,16 +330,16 @@ class _Pipeline:
         """Brain and every measured layer in one spectrum figure and one α-by-layer figure."""
         if "layer_fits" not in self.results:
             return
-        compare = _need("v1ann.compare", "compare")
+        from .comparison import compare
         brain = {"brain (simulated)": self.results["brain_fit"]}
         self.results["comparison"] = compare(brain, self.results["layer_fits"])
 
         def draw_spectra():
-            spectra = _need("v1ann.plot.spectra", "spectra")
+            from .plot.spectra import spectra
             return spectra(brain, self.results["layer_fits"], title="Brain and network spectra")
 
         def draw_alphas():
-            alpha_by_layer = _need("v1ann.plot.spectra", "alpha_by_layer")
+            from .plot.spectra import alpha_by_layer
             return alpha_by_layer(self.results["comparison"], title="Exponent by network and layer")
 
         self.figure("network_spectra.png", draw_spectra)
@@ -372,15 +353,18 @@ class _Pipeline:
 
     def _measure_layers(self, network: str, model) -> None:
         """Fit each hidden layer's spectrum on the simulated images, as ``"network layer"``."""
-        activations = _need("v1ann.nn.activations", "activations")
-        estimate_alpha = _need("v1ann.spectrum.estimate", "estimate_alpha")
+        from .nn.activations import activations
+        from .spectrum.estimate import estimate_alpha
         acts = activations(model, self.results["images"], device=self.device, progress=self.progress)
         fits = self.results.setdefault("layer_fits", {})
+        labels = self.results.setdefault("layer_labels", {})
         for layer, values in acts.items():
+            label = network if len(acts) == 1 else f"{network} {layer}"  # short tick labels
+            labels[label] = (network, layer)
             n_ranks = min(values.sizes["stimulus"], values.sizes["unit"]) - 1
             # no bootstrap here: a noise-free layer's spectrum is exact for these images, and
             # resampling stimuli would cost a hundred eigendecompositions per layer
-            fits[f"{network} {layer}"] = estimate_alpha(
+            fits[label] = estimate_alpha(
                 values, fit_range=(11, min(500, n_ranks)), ci=None, nonpositive="truncate", device=self.device,
                 progress=self.progress,
             )
@@ -446,10 +430,7 @@ def run(
         pipe.stage("attack", f"Attacking both networks (FGSM, PGD-{config.pgd_steps}) on {config.n_attack} test images",
                    pipe.attack)
         echo(f"[6/6] Writing the report to {out} ...")
-        try:
-            pipe.network_figures()
-        except _Unavailable as why:
-            pipe.skipped_figures["network_spectra.png"] = str(why)
+        pipe.network_figures()
         summary = _summary(pipe, config, time.perf_counter() - started)
         table = _table(summary)
         _write_json(work / SUMMARY, summary)
@@ -529,8 +510,9 @@ def _summary(pipe: _Pipeline, config: DemoConfig, seconds: float) -> dict:
         summary["brain"] = {"simulated": _fit_dict(r["brain_fit"]), "stringer2019": _fit_dict(r["reference_fit"])}
     if "comparison" in r:
         rows = _table_records(r["comparison"])
+        labels = r["layer_labels"]
         summary["networks"] = [
-            {"network": row["layer"].split(" ")[0], **row, "layer": row["layer"].split(" ", 1)[1]}
+            {"network": labels[row["layer"]][0], **row, "layer": labels[row["layer"]][1]}
             for row in rows
             if row["kind"] == "layer"
         ]
@@ -560,8 +542,6 @@ def _summary(pipe: _Pipeline, config: DemoConfig, seconds: float) -> dict:
             for name, ds in r["robustness"].items()
         }
     summary["figures"] = [p.name for p in pipe.figures]
-    if pipe.skipped_figures:
-        summary["skipped_figures"] = pipe.skipped_figures
     return summary
 
 

@@ -55,8 +55,8 @@ def compare(recording, model_spec, images, layers, fit_range, layer_ci, as_json,
 
     import v1ann
     from ..errors import V1AnnWarning
-    from ..compare import compare as compare_table
-    from ..compare import fit_brain_and_layers
+    from ..comparison import compare as compare_table
+    from ..comparison import fit_brain_and_layers
     from ..nn.activations import activations
     from ..nn.images import prepare_images
 

@@ -98,8 +98,8 @@ def sweep(alphas, vanilla, strengths, taus, seeds, dataset, arch, hidden, epochs
     """
     if not alphas and not vanilla:
         raise click.UsageError("give target exponents with --alphas and/or --vanilla")
-    from ..sweep import summarize
-    from ..sweep import sweep as run_sweep
+    from ..sweeps import summarize
+    from ..sweeps import sweep as run_sweep
 
     grid = {
         "target_alpha": ([None] if vanilla else []) + list(alphas),

@@ -1,15 +1,23 @@
-"""Networks beside the brain: activations, models, spectral regularizer, training, attacks."""
+"""Networks beside the brain: activations, models, spectral regularizer, training, attacks.
 
-from .._lazy import attach
+Imported eagerly: ``activations``, ``train`` and ``robustness`` share their module's name,
+and only an eager ``from .x import x`` keeps the package attribute bound to the function
+after the module itself has been imported.
+"""
 
-__getattr__, __dir__, __all__ = attach(
-    __name__,
-    {
-        "activations": ".activations",
-        "prepare_images": ".images",
-        "SpectralRegularizer": ".regularizer",
-        "train": ".train",
-        "robustness": ".robustness",
-    },
-    submodules=("models", "datasets"),
-)
+from . import datasets, models
+from .activations import activations
+from .images import prepare_images
+from .regularizer import SpectralRegularizer
+from .robustness import robustness
+from .train import train
+
+__all__ = [
+    "SpectralRegularizer",
+    "activations",
+    "datasets",
+    "models",
+    "prepare_images",
+    "robustness",
+    "train",
+]

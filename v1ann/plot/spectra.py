@@ -33,7 +33,7 @@ def spectra(brain, layers, *, match_stimuli: bool = True, ax=None, title: str | 
         non-positive cvPCA values are left out). Dashed: the fitted power law over its
         fit range, shaded grey for the first recording. Legend: α per curve.
     """
-    from ..compare import fit_brain_and_layers
+    from ..comparison import fit_brain_and_layers
 
     brain_fits, layer_fits = fit_brain_and_layers(brain, layers, match_stimuli=match_stimuli, **estimate_kwargs)
     if ax is None:
