@@ -93,3 +93,24 @@ def make_rng(seed) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
     return np.random.default_rng(seed)
+
+
+def positive_int(value, name: str) -> int:
+    """``value`` as an int, or :class:`InvalidInputError` naming ``name`` if it is not a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InvalidInputError(f"{name}={value!r} must be a positive integer")
+    return int(value)
+
+
+def check_n_components(n_components, limit: int, limit_text: str, default: int | None = None) -> int:
+    """Validate a number of components against the ``limit`` the data allow.
+
+    ``None`` gives ``default`` (or ``limit``); ``limit_text`` says where the limit comes from,
+    e.g. ``"min(n_stimuli, n_neurons - 1)"``, for the error message.
+    """
+    if n_components is None:
+        return limit if default is None else min(default, limit)
+    n_components = positive_int(n_components, "n_components")
+    if n_components > limit:
+        raise InvalidInputError(f"n_components={n_components} exceeds {limit_text} = {limit}")
+    return n_components

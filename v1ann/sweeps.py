@@ -31,7 +31,7 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from ._utils import atomic_path
+from ._utils import atomic_path, positive_int
 from .errors import DataFileError, InvalidInputError, TrainingError, V1AnnWarning
 
 GRID_KEYS = ("target_alpha", "strength", "tau")
@@ -568,9 +568,7 @@ def _config(**settings) -> dict:
     if settings["arch"] not in ARCHS:
         raise InvalidInputError(f"arch={settings['arch']!r}; choose one of {ARCHS}")
     for name in ("epochs", "steps", "restarts", "batch_size"):
-        value = settings[name]
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise InvalidInputError(f"{name}={value!r} must be a positive integer")
+        positive_int(settings[name], name)
     if settings["n_eval"] is not None and (int(settings["n_eval"]) != settings["n_eval"] or settings["n_eval"] < 1):
         raise InvalidInputError(f"n_eval={settings['n_eval']!r} must be a positive integer or None")
     fit_range = tuple(int(i) for i in settings["fit_range"])

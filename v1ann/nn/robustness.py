@@ -27,7 +27,7 @@ import torch
 import xarray as xr
 from torch import nn
 
-from .._utils import check_finite, optional_import, resolve_device
+from .._utils import check_finite, optional_import, positive_int, resolve_device
 from ..errors import InvalidInputError, V1AnnWarning
 
 ATTACKS = ("fgsm", "pgd", "autoattack")
@@ -103,9 +103,9 @@ def robustness(
     torchattacks = optional_import("torchattacks", extra="attacks")
     attacks = _check_attacks(attacks)
     eps_values = _check_eps(eps)
-    steps = _positive_int(steps, "steps")
-    restarts = _positive_int(restarts, "restarts")
-    batch_size = _positive_int(batch_size, "batch_size")
+    steps = positive_int(steps, "steps")
+    restarts = positive_int(restarts, "restarts")
+    batch_size = positive_int(batch_size, "batch_size")
     images, labels = _as_tensors(data, n_samples)
     dev = resolve_device(device)
 
@@ -285,7 +285,7 @@ def _as_tensors(data, n_samples) -> tuple[torch.Tensor, torch.Tensor]:
     images = torch.as_tensor(np.asarray(images) if not torch.is_tensor(images) else images)
     labels = torch.as_tensor(np.asarray(labels) if not torch.is_tensor(labels) else labels)
     if n_samples is not None:
-        n_samples = _positive_int(n_samples, "n_samples")
+        n_samples = positive_int(n_samples, "n_samples")
         images, labels = images[:n_samples], labels[:n_samples]
     if images.ndim < 2 or len(images) == 0:
         raise InvalidInputError(f"data images must be (N, C, H, W) with N >= 1, got shape {tuple(images.shape)}")
@@ -330,16 +330,6 @@ def _check_eps(eps) -> list[float]:
     if values[-1] > 1:
         raise InvalidInputError(f"eps={eps!r}: budgets are in pixel units of [0, 1]; {values[-1]:g} > 1")
     return [float(v) for v in values]
-
-
-def _positive_int(value, name: str) -> int:
-    try:
-        ok = not isinstance(value, bool) and int(value) == value and value >= 1
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise InvalidInputError(f"{name}={value!r} must be a positive integer")
-    return int(value)
 
 
 def _progress_bar(total: int, progress: bool):

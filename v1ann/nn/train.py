@@ -28,7 +28,7 @@ import xarray as xr
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
-from .._utils import atomic_path, resolve_device
+from .._utils import atomic_path, positive_int, resolve_device
 from ..errors import InvalidInputError, TrainingError
 from .regularizer import SpectralRegularizer
 
@@ -118,14 +118,14 @@ def train(
     """
     train_set = _as_dataset(train_data, "train_data")
     val_set = None if val_data is None else _as_dataset(val_data, "val_data")
-    _check_positive_int(epochs, "epochs")
-    _check_positive_int(batch_size, "batch_size")
+    positive_int(epochs, "epochs")
+    positive_int(batch_size, "batch_size")
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise InvalidInputError(f"lr={lr!r} must be a finite positive number")
     if optimizer not in OPTIMIZERS:
         raise InvalidInputError(f"optimizer={optimizer!r}; choose one of {sorted(OPTIMIZERS)}")
     if basis_samples is not None:
-        _check_positive_int(basis_samples, "basis_samples")
+        positive_int(basis_samples, "basis_samples")
     dev = resolve_device(device)
     model.to(dev)
     config = {
@@ -419,8 +419,3 @@ def _as_dataset(data, name: str) -> Dataset:
         if labels.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
             raise InvalidInputError(f"{name} labels must be integers, got {labels.dtype}")
     return data
-
-
-def _check_positive_int(value, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InvalidInputError(f"{name}={value!r} must be a positive integer")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .._utils import make_rng
+from .._utils import check_n_components, make_rng, positive_int
 from ..errors import InvalidInputError
 from .gram import RepeatGram, repeat_gram
 
@@ -82,7 +82,7 @@ def cvpca(
         One repeat, NaN/Inf (the message names the neuron chunk), ``n_components`` larger
         than ``min(n_stimuli, n_neurons - 1)`` or than the rank of the data, bad arguments.
     """
-    n_shuffles = _positive_int(n_shuffles, "n_shuffles")
+    n_shuffles = positive_int(n_shuffles, "n_shuffles")
     gram = repeat_gram(responses, chunk_size=chunk_size, device=device, progress=progress)
     n_components = _n_components(n_components, gram.n_stimuli, gram.n_neurons)
     masks = shuffle_masks(n_shuffles, gram.n_stimuli, seed)
@@ -227,19 +227,9 @@ def _check_rank(evals, n_components: int) -> None:
 
 
 def _n_components(n_components, n_stimuli: int, n_neurons: int) -> int:
-    limit = min(n_stimuli, n_neurons - 1)
-    if n_components is None:
-        return min(PUBLISHED_MAX_COMPONENTS, limit)
-    n_components = _positive_int(n_components, "n_components")
-    if n_components > limit:
-        raise InvalidInputError(
-            f"n_components={n_components} exceeds min(n_stimuli, n_neurons - 1) = {limit} "
-            f"({n_stimuli} stimuli, {n_neurons} neurons)"
-        )
-    return n_components
+    return check_n_components(
+        n_components, min(n_stimuli, n_neurons - 1),
+        f"min(n_stimuli, n_neurons - 1) for {n_stimuli} stimuli, {n_neurons} neurons",
+        default=PUBLISHED_MAX_COMPONENTS,
+    )
 
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)

@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 import xarray as xr
 
-from .._utils import make_rng, resolve_device
+from .._utils import check_n_components, make_rng, resolve_device
 from ..errors import InvalidInputError, V1AnnWarning
 
 __all__ = ["pca_spectrum"]
@@ -212,13 +212,4 @@ def _stimulus_space(data, fit_rows, test_rows, n_components, requested, dev, sou
 
 
 def _n_components(n_components, limit: int) -> int:
-    if n_components is None:
-        return limit
-    if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or n_components < 1:
-        raise InvalidInputError(f"n_components must be a positive integer, got {n_components!r}")
-    if n_components > limit:
-        raise InvalidInputError(
-            f"n_components={n_components} exceeds the {limit} components the data allow "
-            "(min(n_fit_stimuli - 1, n_units))"
-        )
-    return int(n_components)
+    return check_n_components(n_components, limit, "min(n_fit_stimuli - 1, n_units), the components the data allow")

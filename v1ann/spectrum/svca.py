@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 import xarray as xr
 
-from .._utils import make_rng, resolve_device
+from .._utils import check_n_components, make_rng, resolve_device
 from ..errors import InvalidInputError, V1AnnWarning
 
 __all__ = ["svca", "neuron_split", "time_split"]
@@ -304,12 +304,4 @@ def _chunk_size(data, chunk_size):
 def _n_components(n_components, limit: int) -> int:
     if limit < 1:
         raise InvalidInputError("SVCA needs at least 2 training time points and a neuron in each set")
-    if n_components is None:
-        return limit
-    if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or n_components < 1:
-        raise InvalidInputError(f"n_components must be a positive integer, got {n_components!r}")
-    if n_components > limit:
-        raise InvalidInputError(
-            f"n_components={n_components} exceeds min(n_set1, n_set2, n_train - 1) = {limit}"
-        )
-    return int(n_components)
+    return check_n_components(n_components, limit, "min(n_set1, n_set2, n_train - 1)")
