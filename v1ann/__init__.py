@@ -8,7 +8,6 @@ The top-level namespace holds the calls most users need; heavier pieces load on 
 """
 
 from ._lazy import attach
-from .errors import V1AnnError
 
 __version__ = "0.1.0"
 

@@ -108,27 +108,20 @@ def spont_pcs(spont: xr.DataArray, n_components: int) -> np.ndarray:
     x = x.astype(np.float64) - x.astype(np.float64).mean(axis=0)
     n_time, n_neurons = x.shape
     if n_time <= n_neurons:
-        gram = x @ x.T
-        gram = np.asarray(gram.compute() if is_lazy(gram) else gram)
-        evals, evecs = np.linalg.eigh(gram)
-        top = np.argsort(evals)[::-1][:n_components]
-        if np.any(evals[top] <= 0):
-            raise InvalidInputError(
-                f"spontaneous activity has rank < {n_components}: cannot take that many PCs"
-            )
-        axes = x.T @ (evecs[:, top] / np.sqrt(evals[top]))
-        axes = np.asarray(axes.compute() if is_lazy(axes) else axes)
-    else:
-        cov = x.T @ x
-        cov = np.asarray(cov.compute() if is_lazy(cov) else cov)
-        evals, evecs = np.linalg.eigh(cov)
-        top = np.argsort(evals)[::-1][:n_components]
-        if np.any(evals[top] <= 0):
-            raise InvalidInputError(
-                f"spontaneous activity has rank < {n_components}: cannot take that many PCs"
-            )
-        axes = evecs[:, top]
-    return axes
+        evals, evecs = _top_eigenpairs(x @ x.T, n_components)
+        axes = x.T @ (evecs / np.sqrt(evals))
+        return np.asarray(axes.compute() if is_lazy(axes) else axes)
+    return _top_eigenpairs(x.T @ x, n_components)[1]
+
+
+def _top_eigenpairs(gram, n_components: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n_components`` largest eigenvalues (all > 0) and eigenvectors of a Gram matrix."""
+    gram = np.asarray(gram.compute() if is_lazy(gram) else gram)
+    evals, evecs = np.linalg.eigh(gram)
+    top = np.argsort(evals)[::-1][:n_components]
+    if np.any(evals[top] <= 0):
+        raise InvalidInputError(f"spontaneous activity has rank < {n_components}: cannot take that many PCs")
+    return evals[top], evecs[:, top]
 
 
 def subtract_spont_pcs(ds: xr.Dataset, n_components: int = 32) -> xr.Dataset:
