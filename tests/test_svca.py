@@ -1,6 +1,8 @@
-"""SVCA: agreement with a direct computation, known shared spectra, splits, bad input."""
+"""SVCA: agreement with a direct computation (both streamed axes), known shared spectra, splits, bad input."""
 
 from __future__ import annotations
+
+import importlib
 
 import numpy as np
 import pytest
@@ -8,6 +10,10 @@ import xarray as xr
 
 from v1ann.errors import InvalidInputError, V1AnnWarning
 from v1ann.spectrum.svca import neuron_split, svca, time_split
+
+# The module, not the function that v1ann.spectrum exports under the same name.
+svca_module = importlib.import_module("v1ann.spectrum.svca")
+STREAMS = ["time", "neurons"]
 
 
 def reference_svca(X, set1, set2, train, k):
@@ -18,6 +24,13 @@ def reference_svca(X, set1, set2, train, k):
     p1, p2 = F[~train] @ u[:, :k], G[~train] @ vt[:k].T
     p1, p2 = p1 - p1.mean(axis=0), p2 - p2.mean(axis=0)
     return (p1 * p2).mean(axis=0), 0.5 * ((p1**2).mean(axis=0) + (p2**2).mean(axis=0))
+
+
+def assert_matches_reference(got, X, seed, segment_length, k):
+    set1, set2, _ = neuron_split(X.shape[1], seed=seed, split="random")
+    reliable, total = reference_svca(X, set1, set2, time_split(X.shape[0], segment_length), k)
+    np.testing.assert_allclose(got.values, reliable, rtol=1e-9, atol=1e-11 * np.abs(reliable).max())
+    np.testing.assert_allclose(got["total_variance"].values, total, rtol=1e-9)
 
 
 def shared_activity(rng, latent_var, n_time=3000, n_neurons=200, noise_sd=1.0):
@@ -31,18 +44,76 @@ def shared_activity(rng, latent_var, n_time=3000, n_neurons=200, noise_sd=1.0):
     return z @ loadings.T + noise_sd * rng.standard_normal((n_time, n_neurons)) + 3.0
 
 
-def test_matches_direct_computation(rng):
+@pytest.mark.parametrize("stream", STREAMS)
+def test_matches_direct_computation(rng, stream):
     X = rng.standard_normal((500, 40)) @ rng.standard_normal((40, 60)) + rng.standard_normal((500, 60))
-    got = svca(X, n_components=15, seed=2, segment_length=25, progress=False, device="cpu")
-    set1, set2, _ = neuron_split(60, seed=2, split="random")
-    reliable, total = reference_svca(X, set1, set2, time_split(500, 25), 15)
-    np.testing.assert_allclose(got.values, reliable, rtol=1e-9, atol=1e-12 * np.abs(reliable).max())
-    np.testing.assert_allclose(got["total_variance"].values, total, rtol=1e-9)
+    got = svca(X, n_components=15, seed=2, segment_length=25, stream=stream, progress=False, device="cpu")
+    assert_matches_reference(got, X, seed=2, segment_length=25, k=15)
     assert got.name == "reliable_variance" and got.attrs["method"] == "svca"
     assert got.attrs["split"] == "random" and got.attrs["n_train"] + got.attrs["n_test"] == 500
+    assert got.attrs["stream"] == stream
 
 
-def test_known_shared_spectrum_recovered(rng):
+@pytest.mark.parametrize("stream", STREAMS)
+@pytest.mark.parametrize("lazy", [False, True])
+def test_streams_equal_in_memory_path_for_every_rank(rng, stream, lazy):
+    """Every rank (distinct singular values) of a full-rank recording with a large baseline and
+    more neurons than train time points, in chunks that divide neither axis."""
+    import dask.array as da
+
+    X = rng.standard_normal((230, 30)) @ rng.standard_normal((30, 310)) + rng.standard_normal((230, 310)) + 50.0
+    data = da.from_array(X, chunks=(64, 100)) if lazy else X
+    got = svca(data, seed=4, segment_length=20, stream=stream, chunk_size=37, progress=False, device="cpu")
+    assert got.sizes["rank"] == 119  # min(n_set1, n_set2, n_train - 1) = n_train - 1
+    assert_matches_reference(got, X, seed=4, segment_length=20, k=119)
+
+
+def test_neuron_stream_from_zarr_store(rng, tmp_path):
+    import zarr
+
+    X = rng.standard_normal((200, 12)) @ rng.standard_normal((12, 90)) + rng.standard_normal((200, 90))
+    store = zarr.open_array(tmp_path / "spont.zarr", mode="w", shape=X.shape, chunks=(200, 16), dtype="f4")
+    store[:] = X.astype(np.float32)
+    expected = svca(store[:], seed=0, stream="time", progress=False, device="cpu")
+    stored = zarr.open_array(tmp_path / "spont.zarr", mode="r")
+    got = svca(stored, seed=0, stream="neurons", progress=False, device="cpu")
+    np.testing.assert_allclose(got.values, expected.values, rtol=1e-9, atol=1e-11 * np.abs(expected.values).max())
+
+
+def test_auto_stream_picks_the_smaller_working_set(rng):
+    many_neurons = svca(rng.standard_normal((120, 400)), seed=0, segment_length=10, progress=False, device="cpu")
+    long_recording = svca(rng.standard_normal((400, 30)), seed=0, segment_length=10, progress=False, device="cpu")
+    assert many_neurons.attrs["stream"] == "neurons" and long_recording.attrs["stream"] == "time"
+    # 100k neurons x 5,000 time points: the cross-covariance alone is 20 GB, the Grams 0.2 GB.
+    assert svca_module._working_bytes("time", 50_000, 50_000, 2_520, 2_480) > 20e9
+    assert svca_module._working_bytes("neurons", 50_000, 50_000, 2_520, 2_480) < 1e9
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+def test_torch_accumulation_path_used_on_cuda(rng, stream, monkeypatch):
+    """The CUDA accumulation path (torch addmm rather than BLAS syrk) checked on CPU."""
+    from v1ann.spectrum import gram
+
+    monkeypatch.setattr(svca_module, "_accumulator", lambda size, dev: gram._TorchAccumulator(size, dev))
+    X = rng.standard_normal((300, 15)) @ rng.standard_normal((15, 80)) + rng.standard_normal((300, 80))
+    got = svca(X, seed=1, segment_length=30, stream=stream, chunk_size=23, progress=False, device="cpu")
+    assert_matches_reference(got, X, seed=1, segment_length=30, k=got.sizes["rank"])
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+def test_rank_deficient_cross_covariance_returns_defined_components(rng, stream):
+    # Eight noiseless latents: C has rank 8; its further singular vectors are arbitrary.
+    X = rng.standard_normal((400, 8)) @ rng.standard_normal((8, 60))
+    with pytest.warns(V1AnnWarning, match="numerical rank 8, below n_components=30"):
+        got = svca(X, seed=0, stream=stream, chunk_size=7, progress=False, device="cpu")
+    assert got.sizes["rank"] == 8
+    assert_matches_reference(got, X, seed=0, segment_length=60, k=8)
+    with pytest.raises(InvalidInputError, match="no train-time covariance"):
+        svca(np.ones((400, 60)), seed=0, stream=stream, progress=False, device="cpu")
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+def test_known_shared_spectrum_recovered(rng, stream):
     # Latent variances well above the noise's train cross-covariance singular values
     # (~ (sqrt(50) + sqrt(50)) / sqrt(2000) ~ 0.3), whose directions are then well estimated.
     latent = np.array([8.0, 4.0, 2.0, 1.0])
@@ -50,7 +121,7 @@ def test_known_shared_spectrum_recovered(rng):
     # Each half of the neurons carries the latents on its own patterns: split them by position.
     xy = np.column_stack([np.repeat([0.0, 100.0], 50), np.zeros(100)])
     arr = xr.DataArray(X, dims=("time", "neuron"), coords={"x": ("neuron", xy[:, 0]), "y": ("neuron", xy[:, 1])})
-    got = svca(arr, n_components=10, square_size=60.0, progress=False, device="cpu")
+    got = svca(arr, n_components=10, square_size=60.0, stream=stream, progress=False, device="cpu")
     assert got.attrs["split"] == "checkerboard"
     np.testing.assert_allclose(got.values[:4], latent, rtol=0.15)
     assert np.abs(got.values[4:]).max() < 0.1  # no shared variance beyond the latents
@@ -101,10 +172,12 @@ def test_time_split_interleaves():
     np.testing.assert_array_equal(time_split(7, 2), [True, True, False, False, True, True, False])
 
 
-def test_input_not_modified(rng):
-    X = rng.standard_normal((200, 20)).astype(np.float32)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("stream", STREAMS)
+def test_input_not_modified(rng, stream, dtype):
+    X = rng.standard_normal((200, 20)).astype(dtype) + 1.0
     before = X.copy()
-    svca(X, seed=0, chunk_size=33, progress=False, device="cpu")
+    svca(X, seed=0, chunk_size=7, stream=stream, progress=False, device="cpu")
     np.testing.assert_array_equal(X, before)
 
 
@@ -120,7 +193,25 @@ def test_bad_inputs(rng):
         svca(X, split="checkerboard", progress=False)
     with pytest.raises(InvalidInputError, match="neither 'spont' nor 'activity'"):
         svca(xr.Dataset({"other": (("time", "neuron"), X)}), progress=False)
+    with pytest.raises(InvalidInputError, match="stream must be one of"):
+        svca(X, stream="space", progress=False)
     bad = X.copy()
     bad[130, 4] = np.inf
     with pytest.raises(InvalidInputError, match=r"time points 100:150 contain 1 NaN/Inf"):
-        svca(bad, chunk_size=50, progress=False)
+        svca(bad, chunk_size=50, stream="time", progress=False)
+
+
+def test_nan_in_neuron_chunk_names_range_and_source(rng, tmp_path):
+    import dask.array as da
+    import zarr
+
+    X = rng.standard_normal((120, 100)).astype(np.float32)
+    X[77, 70] = np.nan
+    message = r"neurons 64:96 contain 1 NaN/Inf value\(s\) \(first in neuron 70\)"
+    with pytest.raises(InvalidInputError, match=message):
+        svca(X, chunk_size=32, stream="neurons", progress=False)
+    path = tmp_path / "bad.zarr"
+    zarr.open_array(path, mode="w", shape=X.shape, chunks=(120, 32), dtype="f4")[:] = X
+    lazy = xr.DataArray(da.from_zarr(str(path)), dims=("time", "neuron"), attrs={"source": str(path)})
+    with pytest.raises(InvalidInputError, match=r"activity \(.*bad\.zarr\): " + message):
+        svca(lazy, chunk_size=32, stream="neurons", progress=False)

@@ -168,15 +168,21 @@ def _storage_chunk(data) -> int | None:
 
 
 def _chunk_size(data, chunk_size: int | None) -> int:
-    n_repeats, n_stimuli, n_neurons = data.shape
+    """Neurons per chunk of an array with neurons on its last axis.
+
+    Default: about ``_CHUNK_BYTES`` of float64, rounded down to whole storage chunks when
+    those are smaller (each is then read once); a storage chunk bigger than that is read
+    in pieces rather than held whole.
+    """
+    n_neurons = int(data.shape[-1])
     if chunk_size is not None:
-        if int(chunk_size) < 1:
-            raise InvalidInputError(f"chunk_size must be a positive number of neurons, got {chunk_size}")
+        if isinstance(chunk_size, bool) or int(chunk_size) < 1:
+            raise InvalidInputError(f"chunk_size must be a positive number of neurons, got {chunk_size!r}")
         return min(int(chunk_size), n_neurons)
-    target = max(1, _CHUNK_BYTES // (8 * n_repeats * n_stimuli))
+    target = max(1, _CHUNK_BYTES // (8 * int(np.prod(data.shape[:-1]))))
     stored = _storage_chunk(data)
-    if stored:
-        target = max(stored, target // stored * stored)
+    if stored and stored <= target:
+        target = target // stored * stored
     return min(target, n_neurons)
 
 
@@ -192,30 +198,43 @@ def _halves(block: np.ndarray) -> np.ndarray:
     )
 
 
-def _check_chunk(z: np.ndarray, start: int, stop: int, source: str) -> None:
+def _check_chunk(z: np.ndarray, start: int, stop: int, source: str, name: str = "responses") -> None:
+    """Raise if the chunk of neurons ``start:stop`` (``z``'s last axis) holds NaN/Inf."""
     bad = ~np.isfinite(z)
     if bad.any():
-        first = start + int(np.flatnonzero(bad.any(axis=0))[0])
+        first = start + int(np.flatnonzero(bad.reshape(-1, bad.shape[-1]).any(axis=0))[0])
         raise InvalidInputError(
-            f"responses ({source}): neurons {start}:{stop} contain {int(bad.sum())} NaN/Inf "
+            f"{name} ({source}): neurons {start}:{stop} contain {int(bad.sum())} NaN/Inf "
             f"value(s) (first in neuron {first}); drop or fill those neurons before computing spectra"
         )
 
 
-def _gram_streamed(data, chunk: int, source: str, dev, progress: bool):
-    """Sequential accumulation: one chunk in memory at a time."""
+def read_neuron_chunks(data, chunk: int, source: str, *, prepare=np.asarray, name="responses", desc="", progress=True):
+    """Yield ``(start, stop, block)`` over chunks of ``chunk`` neurons (the last axis of ``data``).
+
+    Each block is read (computed, for dask), passed through ``prepare`` (numpy array →
+    numpy array, e.g. a cast or a reduction over repeats) and checked for NaN/Inf; the error
+    names ``name``, ``source`` and the neuron range. One block is in memory at a time.
+    """
     from tqdm.auto import tqdm
 
-    n_stimuli, n_neurons = data.shape[1], data.shape[2]
-    total = _accumulator(2 * n_stimuli, dev)
+    n_neurons = int(data.shape[-1])
     starts = range(0, n_neurons, chunk)
-    for start in tqdm(starts, desc="Gram over neuron chunks", disable=not progress or len(starts) < 2):
+    for start in tqdm(starts, desc=desc, disable=not progress or len(starts) < 2):
         stop = min(start + chunk, n_neurons)
-        block = data[:, :, start:stop]
+        block = data[..., start:stop]
         if hasattr(block, "compute"):
             block = block.compute()
-        z = _halves(block)
-        _check_chunk(z, start, stop, source)
+        block = prepare(np.asarray(block))
+        _check_chunk(block, start, stop, source, name)
+        yield start, stop, block
+
+
+def _gram_streamed(data, chunk: int, source: str, dev, progress: bool):
+    """Sequential accumulation: one chunk in memory at a time."""
+    total = _accumulator(2 * data.shape[1], dev)
+    chunks = read_neuron_chunks(data, chunk, source, prepare=_halves, desc="Gram over neuron chunks", progress=progress)
+    for _, _, z in chunks:
         total.add(z)
     return total.result()
 

@@ -9,8 +9,20 @@ over set 2); on test time, the covariance of the two sets' projections on ``u_k`
 ``v_k`` is the variance of component ``k`` that is *reliable* — shared between disjoint
 neurons and predictable across time — and their mean variance is its total variance.
 
-Both passes are sums over time points, so the recording is read one time chunk at a
-time: memory is O(n_set1 × n_set2 + chunk).
+Two exact formulations, one per axis that is streamed:
+
+- ``stream="time"``: the (n_set1, n_set2) train cross-covariance ``C = F^T G`` and the
+  test projections are sums over time points, read one time chunk at a time. Memory
+  O(n_set1 · n_set2 + chunk): the choice when neurons are few.
+- ``stream="neurons"``: everything is expressed through time × time Gram matrices, which
+  are sums over neurons, read one neuron chunk at a time. With ``K1 = F F^T = U1 S1 U1^T``
+  and ``K2 = G G^T = U2 S2 U2^T``, ``F = U1 S1^½ W1^T`` with ``W1 = F^T U1 S1^-½``
+  orthonormal (likewise ``G``), so ``C = W1 M W2^T`` with ``M = S1^½ U1^T U2 S2^½``; the
+  SVD ``M = A Σ B^T`` gives ``u = W1 A``, ``v = W2 B`` and the singular values ``Σ`` of
+  ``C``. ``u`` and ``v`` are never formed: the test projections are
+  ``F_test u = (F_test F^T) U1 S1^-½ A``, from the (n_test, n_train) cross-Gram
+  ``F_test F^T`` (likewise set 2). Memory O(n_train² + n_test · n_train + chunk),
+  whatever the number of neurons: the choice for 100k+ neurons.
 """
 
 from __future__ import annotations
@@ -22,10 +34,14 @@ import xarray as xr
 
 from .._utils import check_n_components, make_rng, resolve_device
 from ..errors import InvalidInputError, V1AnnWarning
+from .gram import _accumulator, read_neuron_chunks
+from .gram import _chunk_size as _neuron_chunk_size
 
 __all__ = ["svca", "neuron_split", "time_split"]
 
 ACTIVITY_DIMS = ("time", "neuron")
+STREAMS = ("auto", "time", "neurons")
+# float64 bytes of one time chunk (all neurons) for stream="time".
 _CHUNK_BYTES = 64 * 2**20
 
 
@@ -37,6 +53,7 @@ def svca(
     split: str = "auto",
     square_size: float = 60.0,
     segment_length: int = 60,
+    stream: str = "auto",
     device="auto",
     chunk_size: int | None = None,
     progress: bool = True,
@@ -60,10 +77,20 @@ def svca(
         Checkerboard square side, in the units of ``x``/``y`` (µm in Stringer data).
     segment_length : int
         Time points per segment; segments alternate train, test, train, ...
+    stream : {"auto", "time", "neurons"}
+        Which axis is read in chunks; both give the same result (to float64 rounding).
+        ``"time"`` holds the (n_set1, n_set2) train cross-covariance, about
+        8 · n_set1 · n_set2 bytes (20 GB at 100k neurons) and several times that in its SVD;
+        ``"neurons"`` holds time × time Gram matrices, 8 · n_train · n_time bytes per
+        neuron set (0.1 GB at 5,000 time points) whatever the number of neurons (see the
+        module docstring). ``"auto"`` picks the one whose working matrices are smaller,
+        roughly ``"neurons"`` when neurons outnumber time points and ``"time"`` otherwise.
     device : str or torch.device
         ``"auto"``: CUDA when available, else CPU.
     chunk_size : int, optional
-        Time points read at once (default: about 64 MiB of float64).
+        Time points (``stream="time"``) or neurons (``stream="neurons"``) read at once.
+        Default: about 64 MiB of float64, for neurons rounded to whole storage chunks.
+        With ``stream="auto"``, set ``stream`` too so the unit is unambiguous.
     progress : bool
         Show progress bars.
 
@@ -73,14 +100,18 @@ def svca(
         ``reliable_variance`` over ``rank`` (1-based), float64, activity units² per time
         point: test-time covariance of the two sets' projections. Coord
         ``total_variance`` over ``rank``: mean of the two projections' test-time variances.
-        Attrs ``method="svca"``, ``n_time``, ``n_neurons``, ``n_train``, ``n_test``,
-        ``n_set1``, ``n_set2``, ``split``, ``seed``, ``source``.
+        Attrs ``method="svca"``, ``stream`` (the formulation that ran), ``n_time``,
+        ``n_neurons``, ``n_train``, ``n_test``, ``n_set1``, ``n_set2``, ``split``,
+        ``seed``, ``source``. Fewer than ``n_components`` ranks (with a ``V1AnnWarning``)
+        when the train cross-covariance has lower numerical rank, e.g. with silent or
+        duplicated neurons: the directions of its zero singular values are arbitrary.
 
     Raises
     ------
     InvalidInputError
         Wrong dims, too few neurons or time points, NaN/Inf (the message names the time
-        range), no positions for ``split="checkerboard"``, bad arguments.
+        or neuron range), no positions for ``split="checkerboard"``, no train-time
+        covariance between the sets at all, bad arguments.
     """
     data, xy, source = _activity_array(activity)
     n_time, n_neurons = (int(n) for n in data.shape)
@@ -94,14 +125,23 @@ def svca(
         )
     limit = min(set1.size, set2.size, n_train - 1)
     n_components = _n_components(n_components, limit)
+    if stream not in STREAMS:
+        raise InvalidInputError(f"stream must be one of {STREAMS}, got {stream!r}")
+    if stream == "auto":
+        stream = min(("time", "neurons"), key=lambda s: _working_bytes(s, set1.size, set2.size, n_train, n_test))
     dev = resolve_device(device)
-    chunk = _chunk_size(data, chunk_size)
-    reader = _ChunkReader(data, chunk, source, dev, progress)
 
-    u, v = _train_components(reader, is_train, set1, set2, n_components)
-    reliable, total = _test_variances(reader, ~is_train, set1, set2, u, v)
+    if stream == "time":
+        reader = _TimeChunkReader(data, _time_chunk_size(data, chunk_size), source, dev, progress)
+        reliable, total = _svca_streaming_time(reader, is_train, set1, set2, n_components)
+    else:
+        chunk = _neuron_chunk_size(data, chunk_size)
+        reliable, total = _svca_streaming_neurons(
+            data, chunk, source, dev, progress, is_train, set1, set2, n_components
+        )
     attrs = {
         "method": "svca",
+        "stream": stream,
         "n_time": n_time,
         "n_neurons": n_neurons,
         "n_train": n_train,
@@ -115,7 +155,7 @@ def svca(
     return xr.DataArray(
         reliable,
         dims=("rank",),
-        coords={"rank": np.arange(1, n_components + 1), "total_variance": ("rank", total)},
+        coords={"rank": np.arange(1, reliable.size + 1), "total_variance": ("rank", total)},
         name="reliable_variance",
         attrs=attrs,
     )
@@ -185,7 +225,7 @@ def time_split(n_time: int, segment_length: int = 60) -> np.ndarray:
     return (np.arange(n_time) // int(segment_length)) % 2 == 0
 
 
-class _ChunkReader:
+class _TimeChunkReader:
     """Reads selected rows of (time, neuron) activity a time chunk at a time, as float64 tensors."""
 
     def __init__(self, data, chunk: int, source: str, dev, progress: bool):
@@ -215,8 +255,19 @@ class _ChunkReader:
             yield block
 
 
-def _train_components(reader, is_train, set1, set2, n_components):
-    """Top singular vectors of the train-time covariance between the two neuron sets."""
+def _svca_streaming_time(reader, is_train, set1, set2, n_components):
+    """Time formulation: SVD of the (n_set1, n_set2) train cross-covariance, then test projections."""
+    import torch
+
+    cov = _train_covariance(reader, is_train, set1, set2)
+    u, singular, vh = torch.linalg.svd(cov, full_matrices=False)
+    del cov
+    k = _defined_components(singular, n_components, max(set1.size, set2.size), reader.source)
+    return _test_variances(reader, ~is_train, set1, set2, u[:, :k], vh[:k].T)
+
+
+def _train_covariance(reader, is_train, set1, set2):
+    """(n_set1, n_set2) float64 ``F^T G``, each neuron centred over train time."""
     import torch
 
     dev = reader.dev
@@ -230,8 +281,7 @@ def _train_components(reader, is_train, set1, set2, n_components):
         sum1 += f.sum(dim=0)
         sum2 += g.sum(dim=0)
     cov.addr_(sum1, sum2, alpha=-1.0 / int(is_train.sum()))  # centre each neuron over train time
-    u, _, vh = torch.linalg.svd(cov, full_matrices=False)
-    return u[:, :n_components], vh[:n_components].T
+    return cov
 
 
 def _test_variances(reader, is_test, set1, set2, u, v):
@@ -240,20 +290,163 @@ def _test_variances(reader, is_test, set1, set2, u, v):
 
     dev = reader.dev
     idx1, idx2 = torch.as_tensor(set1, device=dev), torch.as_tensor(set2, device=dev)
-    k = u.shape[1]
-    totals = {name: torch.zeros(k, dtype=torch.float64, device=dev) for name in ("p1", "p2", "p1p2", "p1p1", "p2p2")}
+    moments = _ProjectionMoments(u.shape[1], dev)
     for block in reader(is_test, "SVCA test projections"):
-        p1, p2 = block[:, idx1] @ u, block[:, idx2] @ v
-        totals["p1"] += p1.sum(dim=0)
-        totals["p2"] += p2.sum(dim=0)
-        totals["p1p2"] += (p1 * p2).sum(dim=0)
-        totals["p1p1"] += (p1 * p1).sum(dim=0)
-        totals["p2p2"] += (p2 * p2).sum(dim=0)
-    n = int(is_test.sum())
-    mean1, mean2 = totals["p1"] / n, totals["p2"] / n
-    reliable = totals["p1p2"] / n - mean1 * mean2
-    total = 0.5 * (totals["p1p1"] / n - mean1**2 + totals["p2p2"] / n - mean2**2)
-    return reliable.cpu().numpy(), total.cpu().numpy()
+        moments.add(block[:, idx1] @ u, block[:, idx2] @ v)
+    return moments.variances()
+
+
+def _svca_streaming_neurons(data, chunk, source, dev, progress, is_train, set1, set2, n_components):
+    """Neuron formulation: time × time Gram matrices summed over neuron chunks (module docstring)."""
+    import torch
+
+    (gram1, cross1), (gram2, cross2) = _time_grams(data, chunk, source, dev, progress, is_train, set1, set2)
+    basis1, root1 = _gram_factor(gram1)
+    del gram1  # one n_train² Gram and one eigendecomposition at a time
+    basis2, root2 = _gram_factor(gram2)
+    del gram2
+    if root1.numel() == 0 or root2.numel() == 0:
+        raise _no_shared_variance(source)
+    # M = S1^½ U1^T U2 S2^½ has the singular values of C = F^T G; its singular vectors A, B
+    # give C's as u = F^T U1 S1^-½ A and v = G^T U2 S2^-½ B.
+    a, singular, bh = torch.linalg.svd((basis1 * root1).T @ (basis2 * root2), full_matrices=False)
+    k = _defined_components(singular, n_components, max(set1.size, set2.size), source)
+    p1 = cross1 @ ((basis1 / root1) @ a[:, :k])
+    p2 = cross2 @ ((basis2 / root2) @ bh[:k].T)
+    moments = _ProjectionMoments(k, dev)
+    moments.add(p1, p2)
+    return moments.variances()
+
+
+def _time_grams(data, chunk, source, dev, progress, is_train, set1, set2):
+    """Per neuron set, ``(F F^T, F_test F^T)`` summed over neuron chunks, as float64 tensors on ``dev``."""
+    n_neurons = data.shape[1]
+    train, test = np.flatnonzero(is_train), np.flatnonzero(~is_train)
+    sets = []
+    for members in (set1, set2):
+        in_set = np.zeros(n_neurons, dtype=bool)
+        in_set[members] = True
+        sets.append((in_set, _SetGrams(train.size, test.size, dev)))
+    chunks = read_neuron_chunks(
+        data, chunk, source, prepare=_as_float64, name="activity", desc="SVCA Grams over neuron chunks",
+        progress=progress,
+    )
+    for start, stop, block in chunks:
+        for in_set, grams in sets:
+            cols = np.flatnonzero(in_set[start:stop])
+            if cols.size:
+                grams.add(block[np.ix_(train, cols)], block[np.ix_(test, cols)])
+    return [grams.result() for _, grams in sets]
+
+
+class _SetGrams:
+    """Train Gram ``F F^T`` (n_train, n_train) and cross-Gram ``F_test F^T`` (n_test, n_train) of one neuron set."""
+
+    def __init__(self, n_train: int, n_test: int, dev):
+        import torch
+
+        self.train = _accumulator(n_train, dev)
+        self.cross = torch.zeros((n_test, n_train), dtype=torch.float64, device=dev)
+
+    def add(self, train: np.ndarray, test: np.ndarray) -> None:
+        """Add (n_train, n) and (n_test, n) float64 blocks of the same n neurons (fresh copies: centred in place)."""
+        import torch
+
+        # Train centring is SVCA's; test centring only moves each projection by a constant,
+        # which its covariance ignores, and keeps large baselines from cancelling digits.
+        train -= train.mean(axis=0)
+        test -= test.mean(axis=0)
+        self.train.add(train)
+        self.cross.addmm_(torch.from_numpy(test).to(self.cross.device), torch.from_numpy(train).to(self.cross.device).T)
+
+    def result(self):
+        gram, _ = self.train.result()
+        return gram, self.cross
+
+
+def _gram_factor(gram):
+    """Eigenvectors (columns) and square-rooted eigenvalues of a Gram matrix, numerically zero ones dropped.
+
+    Cutoff: eigenvalues at most ``size · eps · largest`` (scipy.linalg.pinvh's default) are
+    rounding noise; centring over train time always leaves at least one such.
+    """
+    import torch
+
+    values, vectors = torch.linalg.eigh(gram)
+    keep = values > gram.shape[0] * torch.finfo(values.dtype).eps * values.max()
+    return vectors[:, keep], torch.sqrt(values[keep])
+
+
+def _defined_components(singular, n_components: int, size: int, source: str) -> int:
+    """How many of the first ``n_components`` singular pairs of C have a defined direction.
+
+    Singular values at most ``size · eps · largest`` (numpy.linalg.matrix_rank's cutoff)
+    are zero to rounding; their singular vectors are arbitrary and are not returned.
+    """
+    import torch
+
+    if singular.numel() == 0 or not singular[0] > 0:
+        raise _no_shared_variance(source)
+    rank = int((singular > size * torch.finfo(singular.dtype).eps * singular[0]).sum())
+    if rank < n_components:
+        warnings.warn(
+            f"SVCA of activity ({source}): the train cross-covariance of the two neuron sets has "
+            f"numerical rank {rank}, below n_components={n_components} (silent or duplicated neurons?); "
+            f"returning {rank} components",
+            V1AnnWarning,
+            stacklevel=4,
+        )
+    return min(rank, n_components)
+
+
+def _no_shared_variance(source: str):
+    return InvalidInputError(
+        f"activity ({source}) has no train-time covariance between the two neuron sets (constant activity?); "
+        "SVCA has no components"
+    )
+
+
+class _ProjectionMoments:
+    """Running test-time sums of the two sets' projections → their covariance and mean variance."""
+
+    def __init__(self, k: int, dev):
+        import torch
+
+        self.n = 0
+        self.sums = torch.zeros((5, k), dtype=torch.float64, device=dev)
+
+    def add(self, p1, p2) -> None:
+        """Add (n, k) projections of the same n test time points."""
+        import torch
+
+        self.n += p1.shape[0]
+        self.sums += torch.stack([p1.sum(0), p2.sum(0), (p1 * p2).sum(0), (p1 * p1).sum(0), (p2 * p2).sum(0)])
+
+    def variances(self):
+        mean1, mean2, mean12, mean11, mean22 = self.sums / self.n
+        reliable = mean12 - mean1 * mean2
+        total = 0.5 * (mean11 - mean1**2 + mean22 - mean2**2)
+        return reliable.cpu().numpy(), total.cpu().numpy()
+
+
+def _working_bytes(stream: str, n_set1: int, n_set2: int, n_train: int, n_test: int) -> int:
+    """Rough float64 bytes of a formulation's largest working matrices (chunks excluded)."""
+    if stream == "time":
+        return 8 * (n_set1 * n_set2 + _svd_floats(n_set1, n_set2))
+    # Both Gram pairs, then the larger of an eigendecomposition (vectors and workspace)
+    # and the SVD of M (at most n_train × n_train).
+    grams = 2 * n_train * n_train + 2 * n_test * n_train
+    return 8 * (grams + max(4 * n_train * n_train, _svd_floats(n_train, n_train)))
+
+
+def _svd_floats(rows: int, cols: int) -> int:
+    """Floats of a thin SVD: a copy of the input, both factors and LAPACK gesdd's square workspaces."""
+    m = min(rows, cols)
+    return rows * cols + (rows + cols) * m + 4 * m * m
+
+
+def _as_float64(block: np.ndarray) -> np.ndarray:
+    return np.asarray(block, dtype=np.float64)
 
 
 def _activity_array(activity):
@@ -293,7 +486,7 @@ def _activity_array(activity):
     return data, xy, str(source)
 
 
-def _chunk_size(data, chunk_size):
+def _time_chunk_size(data, chunk_size):
     if chunk_size is not None:
         if isinstance(chunk_size, bool) or int(chunk_size) < 1:
             raise InvalidInputError(f"chunk_size must be a positive number of time points, got {chunk_size!r}")
