@@ -16,16 +16,29 @@ the recording itself tells us, so we remove it by simulation (indirect inference
    repeat's noise: ``m_i = u_i^T S X^T u_i / P`` with ``u_i`` the eigenvectors of
    ``X X^T``. Because the noise is the recording's own, its covariance over neurons,
    heteroscedasticity and effective dimension are all matched without a noise model.
-3. alpha is the root of ``T1(m(alpha)) = T1(observed)``, where ``T1`` is a linear
-   statistic of the spectrum: the weighted log-log slope linearised around the
+3. A first estimate is the root of ``T1(m(alpha)) = T1(observed)``, where ``T1`` is a
+   linear statistic of the spectrum: the weighted log-log slope linearised around the
    published fit ``p`` of the observed spectrum, weights ``1/rank`` times the share of
-   each rank's variance that is not repeat noise. Linearity makes the matching
-   consistent even where observed values are zero or negative (no logarithms of data).
-   The root is found by secant steps with common random numbers (one eigendecomposition
-   of a P x P matrix per step).
-4. The 95 % interval combines the repeat-noise variance of ``T1`` (analytic) with its
+   each rank's variance that is not repeat noise. Linearity makes it robust where
+   observed values are zero or negative (no logarithms of data), and it is cheap: secant
+   steps with common random numbers, one eigendecomposition of a P x P matrix per step.
+4. ``T1`` alone is not enough where a few large noise components (correlated noise) sit
+   among the signal components at the start of the fit range: the expected spectrum has
+   dips at the ranks those components take, the dips move with alpha, and ``T1`` is not
+   monotonic near the truth (at 2,800 x 10,000, alpha = 2 read as 1.84-1.91 by the root
+   of ``T1``). So ``T1`` is scanned on a grid around its root. Where it rises within
+   0.12 of the root by more than three times the scatter of such steps across signal
+   orientations, *and* the root's expected spectrum misfits the observed one (the
+   weighted distance ``Q(alpha) = sum_i w_i (s_i - m_i(alpha))**2``, ``w_i`` = ``1/rank``
+   over the variance ``v_i`` of ``s_i``, exceeds its expectation ``sum_i w_i v_i``), the
+   estimate is the minimum of ``Q`` instead: it compares the whole spectrum, dips
+   included, and has its minimum at the truth there. Otherwise the root is kept: ``Q``'s
+   minimum is the noisier of the two where the spectrum is smooth (alpha = 1 read as
+   0.90 at 700 x 2,500, where the root gives 1.01).
+5. The 95 % interval combines the repeat-noise variance of ``T1`` (analytic) with its
    variance across independent signal orientations (``n_seeds`` extra simulations),
-   divided by the slope ``dT1/dalpha``.
+   divided by the sensitivity ``dT1/dalpha``: the secant at the root, or the
+   least-squares slope over the scanned grid where ``Q`` decides.
 
 Assumptions (stated in docs/spectra.md): a power law over all ranks 1..min(P-1, N)
 (the amplitude is set by the total signal variance), the signal oriented at random with
@@ -49,6 +62,15 @@ __all__ = ["MatchedResult", "cvpca_matched_alpha", "noise_halves"]
 # relative scatter of a cvPCA value where signal dominates; sets how fast a rank's weight
 # falls once its repeat noise exceeds that scatter.
 RELATIVE_SCATTER = 0.1
+# Grid scanned around the root of T1 to test it for monotonicity and, where it fails, to
+# find the minimum of Q. Q's basin at the truth is ~0.07 wide in alpha at 2,800 x 10,000,
+# so the step must stay below ~0.05; the half-width covers the root's largest seen miss
+# (0.16).
+SCAN_STEP = 0.04
+SCAN_HALF_WIDTH = 0.2
+# T1 is tested for monotonicity this close to its root only: far below the root it
+# flattens in every regime, which says nothing about dips.
+MONOTONE_HALF_WIDTH = 0.12
 
 
 @dataclass
@@ -69,6 +91,9 @@ class MatchedResult:
         Expected cvPCA spectrum at ``alpha`` (same units as the observed one).
     n_evaluations : int
         Simulated spectra computed (each one P x P eigendecomposition).
+    criterion : str
+        ``"root"`` (root of the linear statistic ``T1``) or ``"distance"`` (minimum of
+        ``Q``, used where ``T1`` is not monotonic); see the module docstring.
     """
 
     alpha: float
@@ -77,6 +102,7 @@ class MatchedResult:
     alpha_published: float
     expected: np.ndarray
     n_evaluations: int
+    criterion: str
 
 
 def noise_halves(gram) -> tuple[np.ndarray, float]:
@@ -167,7 +193,8 @@ class _Score:
         self.log_rank = np.log(np.arange(lo + 1, hi + 1, dtype=np.float64))
         fit, noise = observed_fit[lo:hi], noise_variance[lo:hi]
         variance = fit**2 * (RELATIVE_SCATTER**2 + (noise / (fit + noise)) ** 2) + repeat_noise_var[lo:hi]
-        self.base = fit / variance / np.exp(self.log_rank)
+        self.weight = 1.0 / variance / np.exp(self.log_rank)
+        self.base = fit * self.weight
         self.fit = fit
         self.repeat_noise_var = repeat_noise_var[lo:hi]
 
@@ -184,6 +211,41 @@ class _Score:
 
     def __call__(self, residual, kappa: float) -> float:
         return float(self.coefficients(kappa) @ np.asarray(residual)[self.lo : self.hi])
+
+    def distance(self, residual) -> float:
+        """``Q = sum_i w_i r_i**2`` over the fit range, ``w_i = 1 / (rank v_i)``."""
+        r = np.asarray(residual)[self.lo : self.hi]
+        return float(self.weight @ r**2)
+
+
+def _scan_grid(centre: float, lower=0.05, upper=8.0) -> list[float]:
+    """``centre +- SCAN_HALF_WIDTH`` in steps of ``SCAN_STEP``, inside ``[lower, upper]``."""
+    n = int(round(SCAN_HALF_WIDTH / SCAN_STEP))
+    return [float(a) for a in centre + SCAN_STEP * np.arange(-n, n + 1) if lower <= a <= upper]
+
+
+def _minimise_distance(distance, grid: list[float], tol: float, lower=0.05, upper=8.0) -> float:
+    """Global minimum of the wiggly ``distance(alpha)`` over the scanned ``grid`` (extended
+    while the best point is at its edge), refined by Brent's method between the best
+    point's neighbours."""
+    import scipy.optimize
+
+    grid = list(grid)
+    values = [distance(a) for a in grid]
+    for _ in range(len(grid)):
+        best = int(np.argmin(values))
+        if 0 < best < len(grid) - 1:
+            break
+        nxt = grid[best] + (SCAN_STEP if best else -SCAN_STEP)
+        if not lower <= nxt <= upper:
+            break
+        at_end = best > 0
+        grid.insert(len(grid) if at_end else 0, nxt)
+        values.insert(len(values) if at_end else 0, distance(nxt))
+    best = int(np.argmin(values))
+    lo, hi = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
+    result = scipy.optimize.minimize_scalar(distance, bounds=(lo, hi), method="bounded", options={"xatol": tol})
+    return float(result.x) if result.fun <= values[best] else float(grid[best])
 
 
 def _find_root(func, start: float, tol: float, max_steps: int, lower=0.05, upper=8.0):
@@ -272,9 +334,10 @@ def cvpca_matched_alpha(
     device : str
         Where eigendecompositions run (``"auto"``: CUDA when available).
     tol : float
-        Stop the secant search when the alpha step is below this.
+        Precision in alpha of the root search and of the distance minimisation.
     max_steps : int
-        At most this many simulated spectra in the search.
+        At most this many simulated spectra in the first (root) search; the distance scan
+        adds about 20 more.
     progress : bool
         Show a progress bar.
 
@@ -309,44 +372,77 @@ def cvpca_matched_alpha(
 
     rng = make_rng(seed)
     dev = resolve_device(device)
-    bar = tqdm(total=max_steps + n_seeds, desc="cvpca-matched", disable=not progress)
+    n_scan = 2 * int(round(SCAN_HALF_WIDTH / SCAN_STEP)) + 1
+    bar = tqdm(total=max_steps + n_scan + 8 + 2 * n_seeds, desc="cvpca-matched", disable=not progress)
 
-    n_evaluations = 0
-
-    def mismatch(sim, alpha):
-        nonlocal n_evaluations
-        n_evaluations += 1
+    def evaluate(sim, alpha):
+        """``(T1 mismatch, its scale, kappa, Q, expected spectrum)`` at ``alpha``."""
         bar.update()
         model = sim.expected(alpha)
         kappa = sim.mean_log_rank(alpha)
         scale = score.information(kappa)
-        return score(spectrum[:hi] - model, kappa) / scale, scale, kappa, model
+        residual = spectrum[:hi] - model
+        return score(residual, kappa) / scale, scale, kappa, score.distance(residual), model
 
     sim = _Simulator(noise, noise_gram, total_signal, hi, rng, dev)
-    alpha, (root_f, scale, kappa, expected), slope = _find_root(
-        lambda a: mismatch(sim, a), float(np.clip(alpha_pub, 0.05, 8.0)), tol, max_steps
-    )
-    residuals = [root_f]
+    cache = {}
+
+    def at(alpha):
+        alpha = float(alpha)
+        if alpha not in cache:
+            cache[alpha] = evaluate(sim, alpha)
+        return cache[alpha]
+
+    root, _, root_slope = _find_root(at, float(np.clip(alpha_pub, 0.05, 8.0)), tol, max_steps)
+    grid = _scan_grid(root)
+    near = [a for a in grid if abs(a - root) <= MONOTONE_HALF_WIDTH + 1e-9]
+    residuals = [at(root)[0]]
+    models = [at(root)[4]]
+    steps = []
     for _ in range(n_seeds):
-        f, _, _, model = mismatch(_Simulator(noise, noise_gram, total_signal, hi, rng, dev), alpha)
+        extra = _Simulator(noise, noise_gram, total_signal, hi, rng, dev)
+        f, _, _, _, model = evaluate(extra, root)
         residuals.append(f)
-        expected = expected + model
-    bar.close()
+        steps.append(evaluate(extra, root + SCAN_STEP)[0] - f)
+        models.append(model)
     residuals = np.asarray(residuals)
-    # F(alpha) falls with alpha at rate `slope`.
-    alpha = float(alpha + residuals.mean() / slope)
-    # Var(T observed) = repeat noise (analytic) + scatter across signal orientations, which
-    # only the seeds not used in the search measure; the simulated mean adds scatter / seeds.
+    # scatter of T1 across signal orientations (the search's own orientation excluded)
     between = residuals[1:].var(ddof=1)
+    # T1 should fall with alpha. Nearby values share the orientation's errors, so a step's
+    # scatter across orientations, not T1's, says whether a rise is real: one beyond three
+    # times it means the dips of large noise components make T1 non-monotonic (module
+    # docstring, step 4).
+    rises = np.diff([at(a)[0] for a in near])
+    non_monotonic = bool(np.any(rises > 3.0 * np.std(steps, ddof=1)))
+    # ...and the root's expected spectrum must fit worse than the model's own scatter
+    # allows: E[Q] = sum_i w_i v_i = sum of 1/rank over the fit range.
+    misfit = at(root)[3] > float(np.sum(1.0 / np.arange(lo + 1, hi + 1)))
+    by_distance = non_monotonic and misfit
+    if by_distance:
+        alpha = _minimise_distance(lambda a: at(a)[3], grid, tol)
+        slope = -np.polyfit(grid, [cache[a][0] for a in grid], 1)[0]
+        expected = at(alpha)[4]  # the extra orientations were simulated at the root
+    else:
+        expected = np.mean(models, axis=0)
+        # average the search's orientation with the extra ones: F(alpha) falls at `slope`
+        slope = root_slope
+        alpha = float(root + residuals.mean() / max(slope, 1e-3))
+    slope = max(float(slope), 1e-3)
+    bar.close()
+    _, scale, kappa, _, _ = at(root)
+    # Var(T1 observed) = repeat noise (analytic) + scatter across signal orientations; the
+    # simulated mean adds scatter / seeds.
     sd = float(np.sqrt(score.noise_var(kappa) / scale**2 + between * (1 + 1 / residuals.size)) / slope)
     quantile = scipy.stats.t.ppf(0.5 + ci / 2, df=n_seeds - 1)
+    n_evaluations = len(cache) + 2 * n_seeds
     return MatchedResult(
         alpha=alpha,
         alpha_ci=(alpha - quantile * sd, alpha + quantile * sd),
         alpha_sd=sd,
         alpha_published=float(alpha_pub),
-        expected=expected / (n_seeds + 1),
+        expected=expected,
         n_evaluations=n_evaluations,
+        criterion="distance" if by_distance else "root",
     )
 
 

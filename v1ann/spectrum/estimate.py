@@ -230,6 +230,7 @@ def _matched(responses, gram, spectrum, noise_variance, fit_range, ci, rng, devi
             "ci_method": "simulated scatter + repeat noise",
             "n_shuffles": int(n_shuffles),
             "n_evaluations": result.n_evaluations,
+            "matched_by": result.criterion,
         },
     )
     # the fitted curve is the expected cvPCA spectrum at alpha (bent by noise), known up to hi
