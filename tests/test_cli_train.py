@@ -24,6 +24,10 @@ def test_train_writes_model_history_config_and_figures(tmp_path):
         assert (tmp_path / name).stat().st_size > 0, name
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["target_alpha"] == 2.0 and config["arch_kwargs"]["hidden"] == [40]
+    # The documented recipe is the default (docs/training.md, fidelity).
+    assert config["method"] == "gerum2022" and config["strength"] == 30.0 and config["n_components"] == 500
+    assert config["weight_norm"] is True and config["basis_every"] == 8
+    assert json.loads(load_history(tmp_path).attrs["config"])["weight_norm"] == ["fc1"]
     model = mlp(**config["arch_kwargs"])  # the config rebuilds the model the weights fit
     model.load_state_dict(torch.load(tmp_path / "model.pt", weights_only=True))
     history = load_history(tmp_path)
@@ -35,6 +39,16 @@ def test_vanilla_run_without_a_target(tmp_path):
     result = CliRunner().invoke(cli, ["train", *SMALL, "--epochs", "1", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "target none" in result.output
+    assert json.loads((tmp_path / "config.json").read_text())["weight_norm"] is False  # nothing to regularize
+
+
+def test_recipe_options_can_be_turned_off(tmp_path):
+    args = ["train", *SMALL, "--epochs", "1", "--target-alpha", "1.5", "--no-weight-norm", "--n-components", "0",
+            "--method", "nassar2020", "--out", str(tmp_path)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["weight_norm"] is False and config["n_components"] is None and config["strength"] == 1.0
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from v1ann.errors import InvalidInputError
-from v1ann.nn.regularizer import SpectralRegularizer, spectral_penalty
+from v1ann.nn.regularizer import SpectralRegularizer, projected_variances, spectral_penalty
 
 METHODS = ["nassar2020", "gerum2022"]
 
@@ -60,6 +60,15 @@ def test_penalty_gradient_is_finite_even_for_a_collapsed_spectrum(method):
         penalty.backward()
         assert torch.isfinite(penalty) and penalty > 0
         assert torch.isfinite(lam.grad).all() and lam.grad.abs().sum() > 0
+
+
+def test_projected_variances_are_diag_vt_c_v_with_an_exact_gradient():
+    gen = torch.Generator().manual_seed(0)
+    h = (torch.randn(30, 9, generator=gen, dtype=torch.float64) + 5.0).requires_grad_()
+    basis, _ = torch.linalg.qr(torch.randn(9, 4, generator=gen, dtype=torch.float64))
+    expected = torch.diag(basis.T @ torch.cov(h.T) @ basis)
+    torch.testing.assert_close(projected_variances(h, basis), expected)
+    assert torch.autograd.gradcheck(lambda x: projected_variances(x, basis), (h,))
 
 
 def test_vectorised_nassar_matches_the_published_loop():

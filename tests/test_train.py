@@ -148,3 +148,70 @@ def test_history_and_spectrum_figures(digits):
     assert labels[0].startswith("act1: α = 1.50") and labels[1].startswith("act2: α = 1.00")
     with pytest.raises(InvalidInputError):
         training_history(xr.Dataset())
+
+
+def test_weight_norm_trains_the_feeding_layer_and_leaves_a_plain_model(digits, tmp_path):
+    from torch.nn.utils import parametrize
+
+    model = small_model()
+    before = model.fc1.weight.detach().clone()
+    history = fit(model, digits, regularizer=SpectralRegularizer(2.0, tau=3), weight_norm=True, epochs=2,
+                  checkpoint_dir=tmp_path)
+    assert json.loads(history.attrs["config"])["weight_norm"] == ["fc1"]  # fc1 feeds act1
+    assert not parametrize.is_parametrized(model.fc1)
+    assert set(model.state_dict()) == set(small_model().state_dict())
+    assert not torch.equal(model.fc1.weight, before)
+    # The checkpoint holds the reparametrized weights; resuming applies the same reparametrization.
+    resumed = fit(small_model(), digits, regularizer=SpectralRegularizer(2.0, tau=3), weight_norm=True, epochs=3,
+                  checkpoint_dir=tmp_path)
+    assert resumed.sizes["epoch"] == 3
+
+
+def test_weight_norm_names_are_checked(digits):
+    with pytest.raises(InvalidInputError, match="weight_norm.*nope"):
+        fit(small_model(), digits, weight_norm=["nope"])
+    with pytest.raises(InvalidInputError, match="weight_norm.*act1"):
+        fit(small_model(), digits, weight_norm=["act1"])  # a nonlinearity has no weight
+
+
+def test_a_fresher_basis_removes_the_steep_overshoot(digits):
+    """The batch variances along a stale basis read flatter than the spectrum, so with one refresh
+    per epoch the network overshoots a steep target; refreshing every few steps does not."""
+    pytest.importorskip("v1ann.spectrum.powerlaw")
+    final = {}
+    for every in (None, 4):
+        reg = SpectralRegularizer(3.0, tau=5, strength=5.0, method="gerum2022")
+        history = fit(small_model(hidden=(64,)), digits, epochs=10, lr=3e-3, measure_alpha=True, regularizer=reg,
+                      basis_every=every)
+        final[every] = float(history.alpha.sel(layer="act1")[-3:].mean())
+    assert final[None] > 3.1
+    assert abs(final[4] - 3.0) < 0.05 < abs(final[None] - 3.0)
+
+
+def test_basis_every_refreshes_the_basis_within_epochs_and_resumes_identically(digits, tmp_path):
+    class Counting(SpectralRegularizer):
+        refreshes = 0
+
+        def update_basis(self, *args, **kwargs):
+            Counting.refreshes += 1
+            return super().update_basis(*args, **kwargs)
+
+    n, batch = len(digits[0]), 64
+    steps = n // batch + (n % batch >= 2)
+    reference = small_model()
+    expected = fit(reference, digits, regularizer=Counting(1.0, tau=3), basis_every=10, epochs=2)
+    # Once before training, then every 10 steps within an epoch and once after it.
+    assert Counting.refreshes == 1 + 2 * ((steps - 1) // 10 + 1)
+
+    def kill(info):
+        if info["epoch"] == 1 and info["step"] == 12:
+            raise Killed
+
+    with pytest.raises(Killed):
+        fit(small_model(), digits, regularizer=Counting(1.0, tau=3), basis_every=10, epochs=2,
+            checkpoint_dir=tmp_path, callbacks=[kill])
+    resumed = small_model()
+    history = fit(resumed, digits, regularizer=Counting(1.0, tau=3), basis_every=10, epochs=2, checkpoint_dir=tmp_path)
+    for (name, want), got in zip(reference.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(want, got), name
+    xr.testing.assert_equal(history.drop_vars("seconds"), expected.drop_vars("seconds"))

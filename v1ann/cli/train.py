@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 LOADERS = {".mat": "load_stringer", ".nwb": "load_nwb", ".zarr": "load_zarr"}
+# With Adam the gerum2022 penalty dominates the update from ~10 on; nassar2020 collapses the layer at 30.
+DEFAULT_STRENGTH = {"gerum2022": 30.0, "nassar2020": 1.0}
 
 
 @click.command()
@@ -21,16 +23,24 @@ LOADERS = {".mat": "load_stringer", ".nwb": "load_nwb", ".zarr": "load_zarr"}
 @click.option("--target-alpha", type=float, default=None, help="Target exponent of the hidden spectrum.")
 @click.option("--match", "match", type=click.Path(exists=True, path_type=Path), default=None,
               help="Recording (.mat, .nwb, .zarr) whose measured alpha becomes the target.")
-@click.option("--strength", type=float, default=1.0, show_default=True, help="Regularizer strength.")
+@click.option("--strength", type=float, default=None,
+              help="Regularizer strength [default: 30 for gerum2022, 1 for nassar2020].")
 @click.option("--tau", type=int, default=10, show_default=True, help="Anchor rank; ranks above it are regularized.")
 @click.option("--method", type=click.Choice(["gerum2022", "nassar2020"]), default="gerum2022", show_default=True,
               help="Penalty; gerum2022 reaches the target more closely (docs/training.md, fidelity).")
-@click.option("--n-components", type=int, default=None, help="Regularize only ranks tau..K (faster).")
+@click.option("--n-components", type=int, default=500, show_default=True,
+              help="Regularize ranks tau+1..K only, the ranks alpha is measured over (0: all ranks).")
+@click.option("--weight-norm/--no-weight-norm", default=True, show_default=True,
+              help="Train the layers feeding the regularized ones as g·v/‖v‖ (regularized runs), so that the "
+                   "penalty sets how far the units saturate; needed for steep targets (docs/training.md).")
+@click.option("--basis-every", type=int, default=8, show_default=True,
+              help="Also refresh the eigenbasis every N steps within an epoch (0: once per epoch); a stale "
+                   "basis biases the spectrum steep (docs/training.md).")
 @click.option("--layer", "layers", multiple=True, help="Layer to regularize (repeatable) [default: the model's "
               "representation layers].")
 @click.option("--epochs", type=int, default=20, show_default=True)
 @click.option("--batch-size", type=int, default=128, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--lr", type=float, default=2e-3, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
@@ -38,8 +48,8 @@ LOADERS = {".mat": "load_stringer", ".nwb": "load_nwb", ".zarr": "load_zarr"}
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="Continue from RUN_DIR/checkpoint.pt when it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(dataset, arch, hidden, activation, target_alpha, match, strength, tau, method, n_components, layers,
-          epochs, batch_size, lr, seed, device, out, resume, quiet):
+def train(dataset, arch, hidden, activation, target_alpha, match, strength, tau, method, n_components, weight_norm,
+          basis_every, layers, epochs, batch_size, lr, seed, device, out, resume, quiet):
     """Train a classifier on DATASET, its hidden spectrum pulled towards n^-alpha.
 
     The target is --target-alpha, or the alpha measured in the recording given to --match
@@ -75,24 +85,29 @@ def train(dataset, arch, hidden, activation, target_alpha, match, strength, tau,
     torch.manual_seed(seed)
     model = getattr(models, arch)(**arch_kwargs)
 
+    if strength is None:
+        strength = DEFAULT_STRENGTH[method]
+    n_components = n_components or None
     regularizer = None
     if target_alpha is not None:
         regularizer = SpectralRegularizer(target_alpha, layers=list(layers) or None, tau=tau, strength=strength,
                                           method=method, n_components=n_components)
-    elif layers or n_components is not None:
-        raise click.UsageError("--layer and --n-components need --target-alpha or --match")
+    elif layers:
+        raise click.UsageError("--layer needs --target-alpha or --match")
+    weight_norm = weight_norm and regularizer is not None
 
     out.mkdir(parents=True, exist_ok=True)
     config = {
         "dataset": dataset, "arch": arch, "arch_kwargs": arch_kwargs, "target_alpha": target_alpha,
         "matched_recording": None if match is None else {"path": str(match), **matched},
         "strength": strength, "tau": tau, "method": method, "n_components": n_components,
-        "layers": list(layers) or None, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
+        "weight_norm": weight_norm, "basis_every": basis_every or None, "layers": list(layers) or None,
+        "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
         "device": str(_utils.resolve_device(device)),
     }
     history = run_training(model, train_set, test_set, regularizer=regularizer, epochs=epochs,
-                           batch_size=batch_size, lr=lr, device=device, seed=seed, checkpoint_dir=out,
-                           resume=resume, progress=not quiet)
+                           batch_size=batch_size, lr=lr, weight_norm=weight_norm, basis_every=basis_every or None,
+                           device=device, seed=seed, checkpoint_dir=out, resume=resume, progress=not quiet)
     heldout = _heldout_spectra(model, test_set, regularizer.layers if regularizer else model.representation_layers,
                                tau, device, progress=not quiet)
     config["heldout_alpha"] = {name: fit.alpha for name, (_, fit) in heldout.items()}
@@ -125,7 +140,11 @@ def _measure_recording(path: Path, seed: int, progress: bool) -> dict:
 
 
 def _heldout_spectra(model, test_set, layers, tau: int, device, progress: bool) -> dict:
-    """Layer name -> (PCA spectrum of held-out activations, its power-law fit over ranks tau+1..500)."""
+    """Layer name -> (PCA spectrum of held-out activations, its power-law fit over ranks tau+1..500).
+
+    The range stops before the first zero variance (dead ReLU units, fewer held-out images than
+    units); the fit's ``fit_range`` says where it stopped.
+    """
     import v1ann
     from v1ann.nn.activations import activations
 
@@ -135,7 +154,7 @@ def _heldout_spectra(model, test_set, layers, tau: int, device, progress: bool) 
         spectrum = v1ann.pca_spectrum(data, device=device)
         hi = min(500, spectrum.sizes["rank"])
         if hi - tau >= 2:
-            out[name] = (spectrum, v1ann.fit_powerlaw(spectrum, fit_range=(tau, hi)))
+            out[name] = (spectrum, v1ann.fit_powerlaw(spectrum, fit_range=(tau, hi), nonpositive="truncate"))
     return out
 
 

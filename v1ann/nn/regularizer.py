@@ -17,6 +17,7 @@ and backward, and needs no Python loop over eigenvalues. See ``docs/training.md`
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Iterable, Sequence
 
@@ -227,9 +228,7 @@ class SpectralRegularizer(nn.Module):
                     "call .update_basis again"
                 )
             basis = self._basis_for(name, h)
-            projected = (h - h.mean(0)) @ basis
-            # Column variances of the projection = diag(Vᵀ C_batch V); float64 from here on.
-            eigenvalues = projected.pow(2).sum(0).double() / (h.shape[0] - 1)
+            eigenvalues = projected_variances(h, basis).double()  # float64 from here on
             eigenvalues = torch.sort(eigenvalues, descending=True).values
             self._batch_spectrum[name] = eigenvalues.detach()
             penalty = spectral_penalty(
@@ -267,6 +266,35 @@ class SpectralRegularizer(nn.Module):
         return spectrum[self.tau - 1] * (self.tau / ranks) ** self.target_alpha
 
 
+class _ProjectedVariances(torch.autograd.Function):
+    """Column variances of ``H V``, with the hand-written gradient ``2/(B−1) · (HV − mean) diag(g) Vᵀ``."""
+
+    @staticmethod
+    def forward(ctx, h, basis):
+        # Centring after the projection costs batch×K instead of batch×width.
+        centred = h @ basis
+        centred -= centred.mean(0)
+        ctx.save_for_backward(centred, basis)
+        return centred.pow(2).sum(0) / (h.shape[0] - 1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        centred, basis = ctx.saved_tensors
+        # The mean's own gradient vanishes: the centred columns sum to zero.
+        grad_h = (centred * (2.0 / (centred.shape[0] - 1) * grad)) @ basis.T if ctx.needs_input_grad[0] else None
+        return grad_h, None
+
+
+def projected_variances(h: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    """Variances of the batch ``h`` (B, N) along the columns of ``basis`` (N, K): ``diag(Vᵀ C V)``.
+
+    One batch×N×K product forward and one backward, and only batch×K element-wise work (the
+    autograd of centre-square-sum costs a few more batch×K passes). The gradient flows into
+    ``h``, not into ``basis``. Returns shape (K,), in ``h``'s dtype.
+    """
+    return _ProjectedVariances.apply(h, basis)
+
+
 def spectral_penalty(
     eigenvalues: torch.Tensor,
     alpha: float,
@@ -300,21 +328,28 @@ def spectral_penalty(
     # Floors keep ratios and logs finite when a layer collapses (dead units, zero variance).
     floor = torch.finfo(torch.float64).tiny
     top = lam[0].detach().clamp_min(floor)
-    ranks = torch.arange(tau + 1, k + 1, device=lam.device, dtype=torch.float64)
     tail = lam[tau:].clamp_min(1e-12 * top)
     if method == "nassar2020":
         anchor = lam[tau - 1].detach() if anchor is None else torch.as_tensor(anchor, dtype=torch.float64)
         anchor = anchor.clamp_min(1e-12 * top)
-        ratio = tail / (anchor * (tau / ranks) ** alpha)
+        ratio = tail / (anchor * _rank_terms(tau, k, float(alpha), lam.device)[0])
         excess = ratio - 1.0
         return (excess.pow(2) + torch.relu(excess)).sum() / (n_units or k)
     if method == "gerum2022":
-        weights = 1.0 / ranks
-        weights = weights / weights.sum()
-        residual = tail.log() + alpha * ranks.log()
+        _, alpha_log_ranks, weights = _rank_terms(tau, k, float(alpha), lam.device)
+        residual = tail.log() + alpha_log_ranks
         centred = residual - (weights * residual).sum()
         return (weights * centred.pow(2)).sum()
     raise InvalidInputError(f"method={method!r}; choose one of {METHODS}")
+
+
+@functools.lru_cache(maxsize=64)
+def _rank_terms(tau: int, k: int, alpha: float, device: torch.device):
+    """Per-rank constants of the penalties over ranks tau+1..k (float64): the target decay
+    ``(tau/n)^alpha``, ``alpha log n`` and the 1/n weights summing to one; built once, not every step."""
+    ranks = torch.arange(tau + 1, k + 1, device=device, dtype=torch.float64)
+    weights = 1.0 / ranks
+    return (tau / ranks) ** alpha, alpha * ranks.log(), weights / weights.sum()
 
 
 def _batches(data, batch_size: int, max_samples: int | None) -> Iterable[torch.Tensor]:

@@ -55,12 +55,14 @@ def train(
     optimizer: str = "adam",
     lr: float = 1e-3,
     weight_decay: float = 0.0,
+    weight_norm: bool | Sequence[str] = False,
     device: str = "auto",
     seed: int = 0,
     checkpoint_dir: str | Path | None = None,
     resume: bool = True,
     measure_alpha: bool = True,
     basis_samples: int | None = 10_000,
+    basis_every: int | None = None,
     callbacks: Sequence[Callable[[dict], None]] = (),
     progress: bool = True,
 ) -> xr.Dataset:
@@ -81,6 +83,15 @@ def train(
     optimizer : {"adam", "adamw", "sgd"}
         SGD uses momentum 0.9.
     lr, weight_decay : float
+    weight_norm : bool or sequence of str
+        Train the weights of these modules (names as in ``model.named_modules()``) as
+        ``w = g · v / ‖v‖``, one gain ``g`` per output unit
+        (:func:`torch.nn.utils.parametrizations.weight_norm`); ``True``: the modules that feed
+        the regularized layers (the last module with a ``weight`` before each, e.g. ``fc1`` for
+        ``act1``). The gains set how far the units of a saturating nonlinearity are driven, and
+        with it how steep the layer's spectrum can be; as parameters of their own, the penalty
+        moves them directly (the recipe in ``docs/training.md``). The reparametrization is
+        removed when training ends, so the model keeps its usual ``state_dict``.
     device : str
         ``"auto"`` picks CUDA when available.
     seed : int
@@ -96,6 +107,14 @@ def train(
         layer's covariance spectrum over ``basis_samples`` training images.
     basis_samples : int, optional
         Training images (a fixed seeded subset) used for the eigenbasis and alpha; None = all.
+    basis_every : int, optional
+        Also refresh the eigenbasis every ``basis_every`` optimizer steps within an epoch. The
+        penalty reads the batch's variances along a basis that was exact when computed; as the
+        network moves away from it, those variances mix neighbouring eigenvalues and read
+        flatter than the true spectrum (the diagonal of a matrix is majorized by its
+        eigenvalues), so the network overshoots towards steeper spectra. Refreshing more often
+        removes that bias at the cost of one forward pass over the basis images and one
+        ``eigh`` per refresh (docs/training.md, fidelity).
     callbacks : sequence of callables
         Each is called after every optimizer step with a dict ``epoch`` (0-based), ``step``,
         ``loss``, ``penalty``.
@@ -126,8 +145,11 @@ def train(
         raise InvalidInputError(f"optimizer={optimizer!r}; choose one of {sorted(OPTIMIZERS)}")
     if basis_samples is not None:
         positive_int(basis_samples, "basis_samples")
+    if basis_every is not None:
+        positive_int(basis_every, "basis_every")
     dev = resolve_device(device)
     model.to(dev)
+    normed = _weight_norm_modules(model, weight_norm, regularizer)
     config = {
         "seed": int(seed),
         "batch_size": int(batch_size),
@@ -136,9 +158,11 @@ def train(
         "weight_decay": float(weight_decay),
         "n_train": len(train_set),
         "basis_samples": basis_samples,
+        "basis_every": basis_every,
         "regularizer": None if regularizer is None else _regularizer_config(regularizer),
     }
-    opt = OPTIMIZERS[optimizer](model.parameters(), lr, weight_decay)
+    if normed:  # only when used, so that checkpoints written before the option still resume
+        config["weight_norm"] = normed
 
     owns_hooks = regularizer is not None and not regularizer._handles
     if owns_hooks:
@@ -148,6 +172,10 @@ def train(
         probe.attach(model)
     layers = [] if probe is None else list(probe.layers)
     config["alpha_layers"] = layers
+    modules = dict(model.named_modules())
+    for name in normed:
+        torch.nn.utils.parametrizations.weight_norm(modules[name])
+    opt = OPTIMIZERS[optimizer](model.parameters(), lr, weight_decay)
 
     ckpt_path = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT
     history = {key: [] for key in METRICS} | {"alpha": {name: [] for name in layers}}
@@ -155,10 +183,10 @@ def train(
     cuda_devices = [dev.index or 0] if dev.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda_devices):
         torch.manual_seed(seed)
-        if ckpt_path is not None and resume and ckpt_path.exists():
-            start_epoch, history = _restore(ckpt_path, model, opt, config)
-        basis_inputs = _basis_inputs(train_set, basis_samples, seed)
         try:
+            if ckpt_path is not None and resume and ckpt_path.exists():
+                start_epoch, history = _restore(ckpt_path, model, opt, config)
+            basis_inputs = _basis_inputs(train_set, basis_samples, seed)
             if regularizer is not None:
                 regularizer.update_basis(model, basis_inputs)
             _run_epochs(
@@ -170,6 +198,8 @@ def train(
                 regularizer.detach()
             if probe is not None and probe is not regularizer:
                 probe.detach()
+            for name in normed:
+                torch.nn.utils.parametrize.remove_parametrizations(modules[name], "weight")
     result = _history_dataset(history, layers, config)
     if ckpt_path is not None:
         with atomic_path(ckpt_path.with_name(HISTORY_NC)) as tmp:
@@ -199,6 +229,7 @@ def _run_epochs(
     from tqdm.auto import tqdm
 
     batch_size = config["batch_size"]
+    basis_every = config["basis_every"] if regularizer is not None else None
     # A batch of one has no covariance; drop such a remainder when regularizing.
     min_batch = 2 if regularizer is not None else 1
     n = len(train_set)
@@ -226,6 +257,9 @@ def _run_epochs(
                 opt.zero_grad(set_to_none=True)
                 total.backward()
                 opt.step()
+                # The epoch's last step is followed by the end-of-epoch refresh.
+                if basis_every and (step + 1) % basis_every == 0 and step + 1 < steps:
+                    regularizer.update_basis(model, basis_inputs)
                 k = len(y)
                 sums["loss"] += total.item() * k
                 sums["penalty"] += penalty.item() * k
@@ -320,6 +354,36 @@ def _basis_inputs(dataset, n_samples, seed) -> torch.Tensor | Dataset:
     if isinstance(dataset, TensorDataset):
         return dataset.tensors[0][idx.sort().values]
     return torch.utils.data.Subset(dataset, idx.sort().values.tolist())
+
+
+def _weight_norm_modules(model, weight_norm, regularizer) -> list[str]:
+    """Names of the modules whose weights ``train`` reparametrizes (see ``weight_norm``)."""
+    if weight_norm is False or weight_norm is None:
+        return []
+    modules = dict(model.named_modules())
+    if weight_norm is not True:
+        names = [weight_norm] if isinstance(weight_norm, str) else list(weight_norm)
+        bad = [n for n in names if not isinstance(getattr(modules.get(n), "weight", None), nn.Parameter)]
+        if bad:
+            raise InvalidInputError(f"weight_norm: {bad} are not modules of the model with a `weight` parameter")
+        return names
+    layers = (regularizer.layers if regularizer is not None else None) or list(
+        getattr(model, "representation_layers", []) or [])
+    if not layers:
+        raise InvalidInputError("weight_norm=True needs a regularizer with layers or model.representation_layers")
+    names, last = [], None
+    for name, module in model.named_modules():
+        if name and isinstance(getattr(module, "weight", None), nn.Parameter):
+            last = name
+        if name in layers:
+            if last is None:
+                raise InvalidInputError(f"weight_norm=True: no module with a weight feeds layer {name!r}")
+            if last not in names:
+                names.append(last)
+    missing = [n for n in layers if n not in modules]
+    if missing:
+        raise InvalidInputError(f"layers {missing} are not in the model")
+    return names
 
 
 def _alpha_probe(model, regularizer, measure_alpha, sample, dev) -> SpectralRegularizer | None:
