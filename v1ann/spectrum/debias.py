@@ -28,10 +28,10 @@ the recording itself tells us, so we remove it by simulation (indirect inference
    monotonic near the truth (at 2,800 x 10,000, alpha = 2 read as 1.84-1.91 by the root
    of ``T1``). The root's expected spectrum then misfits the observed one: the weighted
    distance ``Q(alpha) = sum_i w_i (s_i - m_i(alpha))**2`` (``w_i`` = ``1/rank`` over the
-   variance ``v_i`` of ``s_i``) exceeds its expectation ``sum_i w_i v_i`` by several
-   times, where in every other recording of the validation study it stays below it
-   (docs/validation.md). Where it does, the estimate is the minimum of ``Q`` over a grid around the
-   root, refined by Brent's method: ``Q`` compares the whole spectrum, dips included,
+   variance ``v_i`` of ``s_i``) exceeds its expectation ``sum_i w_i v_i`` several times,
+   while in every other recording of the validation study it stays below it
+   (docs/validation.md). Where it does, the estimate is the minimum of ``Q`` over a grid
+   around the root, refined by Brent's method: ``Q`` compares the whole spectrum, dips included,
    and has its minimum at the truth there. Otherwise the root is kept: where the spectrum
    is smooth ``Q``'s minimum is the noisier of the two (alpha = 1 read as 0.90 at
    700 x 2,500, where the root gives 1.01).
@@ -63,8 +63,8 @@ __all__ = ["MatchedResult", "cvpca_matched_alpha", "noise_halves"]
 # falls once its repeat noise exceeds that scatter.
 RELATIVE_SCATTER = 0.1
 # Grid scanned around the root of T1 where Q decides. Q's basin at the truth is ~0.07 wide in alpha at 2,800 x 10,000,
-# so the step must stay below ~0.05; the half-width covers the root's largest seen miss
-# (0.16).
+# so the step must stay below ~0.05; the half-width covers the root's misses where Q then
+# found the truth (up to 0.16; the scan also extends while its minimum is at an edge).
 SCAN_STEP = 0.04
 SCAN_HALF_WIDTH = 0.2
 
@@ -89,7 +89,8 @@ class MatchedResult:
         Simulated spectra computed (each one P x P eigendecomposition).
     criterion : str
         ``"root"`` (root of the linear statistic ``T1``) or ``"distance"`` (minimum of
-        ``Q``, used where ``T1`` is not monotonic); see the module docstring.
+        ``Q``, used where the root's expected spectrum misfits the observed one); see the
+        module docstring.
     """
 
     alpha: float
