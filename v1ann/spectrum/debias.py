@@ -29,10 +29,10 @@ the recording itself tells us, so we remove it by simulation (indirect inference
    of ``T1``). The root's expected spectrum then misfits the observed one: the weighted
    distance ``Q(alpha) = sum_i w_i (s_i - m_i(alpha))**2`` (``w_i`` = ``1/rank`` over the
    variance ``v_i`` of ``s_i``) exceeds its expectation ``sum_i w_i v_i`` several times,
-   while in every recording of the validation study whose root was right it stays
-   below it (docs/validation.md). Where it does, the estimate is the minimum of ``Q`` over a grid
-   around the root, refined by Brent's method: ``Q`` compares the whole spectrum, dips included,
-   and has its minimum at the truth there. Otherwise the root is kept: where the spectrum
+   while it stayed below it in every logged validation recording whose root was right
+   (docs/validation.md). Where it does, the estimate is the minimum of ``Q`` over a
+   grid around the root, refined by Brent's method: ``Q`` compares the whole spectrum,
+   dips included, and has its minimum at the truth there. Otherwise the root is kept: where the spectrum
    is smooth ``Q``'s minimum is the noisier of the two (alpha = 1 read as 0.90 at
    700 x 2,500, where the root gives 1.01).
 5. The 95 % interval combines the repeat-noise variance of ``T1`` (analytic) with its
