@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .._utils import check_n_components, make_rng, positive_int
+from .._utils import check_n_components, make_rng, positive_int, release_freed_memory
 from ..errors import InvalidInputError
 from .gram import RepeatGram, repeat_gram
 
@@ -138,6 +138,8 @@ def cvpca_from_gram(gram: RepeatGram, masks: np.ndarray, n_components: int, prog
         s, n = _one_shuffle(gram, flip, n_components)
         signal[k] = s.cpu().numpy() / n_stimuli
         noise[k] = n.cpu().numpy() / n_stimuli
+        del s, n
+        release_freed_memory()
     return signal, noise
 
 
@@ -159,15 +161,25 @@ def _one_shuffle(gram: RepeatGram, flip, n_components: int):
     s0 = sums[row0]
     cov = _gather(full, row0, row0)
     cov.addr_(s0, s0, alpha=-1.0 / n_neurons)
-    evals, evecs = _top_eigenpairs(cov, n_components)
+    # All eigenpairs (syevd), on CPU as on CUDA: at 2,800 stimuli on 2 cores it takes 1.8 s
+    # (MKL), where syevr restricted to the top 1,024 takes 2.9 s (scipy's OpenBLAS); the
+    # tridiagonalisation both share dominates, so asking for fewer vectors saves little.
+    evals, evecs = torch.linalg.eigh(cov)
     del cov
-    _check_rank(evals, n_components)
+    # Views of the top components in ascending order, flipped only as the final vectors:
+    # every (n_stimuli, n_components) temporary here is tens of MB at the published size.
+    evals, evecs = evals[-n_components:], evecs[:, -n_components:]
+    _check_rank(evals.flip(0), n_components)
     sv = evals.sqrt()
     weights = evecs / sv
-    proj0 = evecs * sv + torch.outer(s0, s0 @ weights) / n_neurons
+    proj0 = evecs * sv
+    proj0.addr_(s0, s0 @ weights, alpha=1.0 / n_neurons)
     del evecs
     proj1 = _gather(full, row1, row0, right=weights)
-    return (proj0 * proj1).sum(dim=0), 0.5 * ((proj0 - proj1) ** 2).sum(dim=0)
+    del weights
+    signal = torch.linalg.vecdot(proj0, proj1, dim=0)
+    noise = 0.5 * proj0.sub_(proj1).square_().sum(dim=0)
+    return signal.flip(0), noise.flip(0)
 
 
 def _gather(full, rows, cols, right=None, block: int = 256):
@@ -184,34 +196,6 @@ def _gather(full, rows, cols, right=None, block: int = 256):
         part = full[rows[start : start + block, None], cols[None, :]]
         out[start : start + block] = part if right is None else part @ right
     return out
-
-
-def _top_eigenpairs(cov, n_components: int):
-    """Largest eigenpairs of symmetric ``cov``, in descending order; ``cov`` is overwritten.
-
-    On CPU, LAPACK ``syevr`` computes only the top ``n_components`` eigenvectors, in place:
-    faster than all of them with ``syevd`` (torch, numpy) and without its O(n²) workspace.
-    """
-    import torch
-
-    if cov.device.type == "cpu":
-        from scipy.linalg import eigh
-
-        n = cov.shape[0]
-        # cov is symmetric, so its transpose is the same matrix in the Fortran order LAPACK
-        # wants: no copy.
-        evals, evecs = eigh(
-            cov.numpy().T,
-            subset_by_index=[n - n_components, n - 1],
-            driver="evr",
-            overwrite_a=True,
-            check_finite=False,
-        )
-        evals, evecs = torch.from_numpy(evals), torch.from_numpy(evecs)
-    else:
-        evals, evecs = torch.linalg.eigh(cov)
-        evals, evecs = evals[-n_components:], evecs[:, -n_components:]
-    return evals.flip(0), evecs.flip(1)
 
 
 def _check_rank(evals, n_components: int) -> None:
