@@ -74,7 +74,7 @@ def one_recording(alpha, ratio, n_stimuli, n_neurons, seed, fit_range, n_shuffle
     responses = v1ann.stimulus_responses(ds)
     gram = repeat_gram(responses, progress=False)
     hi = fit_range[1]
-    signal, noise = cvpca_from_gram(gram, shuffle_masks(n_shuffles, n_stimuli, seed), hi, progress=False)
+    signal, noise_variance = cvpca_from_gram(gram, shuffle_masks(n_shuffles, n_stimuli, seed), hi, progress=False)
     spectrum = signal.mean(0)
     base = dict(true_alpha=alpha, noise_ratio=ratio, n_stimuli=n_stimuli, n_neurons=n_neurons, seed=seed,
                 noise=noise)
@@ -89,7 +89,7 @@ def one_recording(alpha, ratio, n_stimuli, n_neurons, seed, fit_range, n_shuffle
     start = time.perf_counter()
     noise_gram, total = noise_halves(gram)
     try:
-        result = cvpca_matched_alpha(spectrum, noise.mean(0), _noise_half(responses), noise_gram, total,
+        result = cvpca_matched_alpha(spectrum, noise_variance.mean(0), _noise_half(responses), noise_gram, total,
                                      tuple(fit_range), seed=seed)
         matched = (result.alpha, *result.alpha_ci)
         criterion = result.criterion
