@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 import v1ann
+from v1ann._utils import atomic_path
 from v1ann.errors import V1AnnError
 from v1ann.spectrum.bootstrap import alpha_ci_over_shuffles
 from v1ann.spectrum.cvpca import cvpca_from_gram, shuffle_masks
@@ -149,7 +150,8 @@ def main(argv=None):
                               for r in rows) + f"  ({rows[-1]['seconds']:.0f} s)", flush=True)
             new = pd.DataFrame(rows, columns=COLUMNS)
             done = new if done.empty else pd.concat([done, new], ignore_index=True)
-            done.to_csv(args.csv, index=False)
+            with atomic_path(args.csv) as tmp:  # a killed run leaves the last complete CSV
+                done.to_csv(tmp, index=False)
     if done.empty:
         print("no results yet")
         return
