@@ -18,8 +18,8 @@ DEFAULT_STRENGTH = {"gerum2022": 30.0, "nassar2020": 1.0}
               help="Training images (mnist5k and digits8x8 need no network).")
 @click.option("--arch", type=click.Choice(["mlp", "cnn"]), default="mlp", show_default=True)
 @click.option("--hidden", type=int, multiple=True, help="Hidden widths of the MLP (repeat for depth) [default: 2000].")
-@click.option("--activation", type=click.Choice(["tanh", "relu"]), default=None,
-              help="Hidden nonlinearity [default: tanh for mlp, relu for cnn].")
+@click.option("--activation", type=click.Choice(["tanh", "relu"]), default="tanh", show_default=True,
+              help="Hidden nonlinearity (regularized ReLU layers can die: docs/training.md).")
 @click.option("--target-alpha", type=float, default=None, help="Target exponent of the hidden spectrum.")
 @click.option("--match", "match", type=click.Path(exists=True, path_type=Path), default=None,
               help="Recording (.mat, .nwb, .zarr) whose measured alpha becomes the target.")
@@ -77,7 +77,7 @@ def train(dataset, arch, hidden, activation, target_alpha, match, strength, tau,
     mean = images.mean(dim=(0, 2, 3)).tolist()
     std = images.std(dim=(0, 2, 3)).clamp_min(1e-6).tolist()
     arch_kwargs = {"in_shape": list(in_shape), "n_classes": int(train_set.tensors[1].max()) + 1,
-                   "activation": activation or ("tanh" if arch == "mlp" else "relu"), "mean": mean, "std": std}
+                   "activation": activation, "mean": mean, "std": std}
     if arch == "mlp":
         arch_kwargs["hidden"] = list(hidden or (2000,))
     elif hidden:

@@ -148,7 +148,7 @@ def cnn(
     n_classes: int = 10,
     channels: Sequence[int] = (32, 64),
     hidden: int = 128,
-    activation: str = "relu",
+    activation: str = "tanh",
     kernel_size: int = 3,
     mean: float | Sequence[float] | None = None,
     std: float | Sequence[float] | None = None,
@@ -165,7 +165,10 @@ def cnn(
         Output channels of each conv block (``padding="same"``, so only pooling shrinks the map).
     hidden : int
         Width of the dense hidden layer.
-    activation : {"relu", "tanh"}
+    activation : {"tanh", "relu"}
+        tanh by default, as in :func:`mlp`: under a spectral regularizer, ReLU units that the
+        penalty silences get no gradient back, and the layer dies (a ReLU CNN regularized
+        toward alpha = 1 trained to chance on mnist5k; docs/training.md).
     kernel_size : int (odd)
     mean, std : float or per-channel sequence, optional
         Pixel statistics for the leading :class:`Normalize`; default 0.5 and 0.5.
