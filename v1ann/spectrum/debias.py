@@ -34,9 +34,9 @@ the recording itself tells us, so we remove it by simulation (indirect inference
    grid around the root, refined by Brent's method: ``Q`` compares the whole spectrum,
    dips included, and has its minimum at the truth there. ``Q`` is averaged over the
    ``1 + n_seeds`` simulated signal orientations: one orientation's ``Q`` can put its
-   lowest basin away from the truth (alpha = 2 read as 1.83 at 2,800 x 2,000). Otherwise the root is kept: where the spectrum
-   is smooth ``Q``'s minimum is the noisier of the two (alpha = 1 read as 0.90 at
-   700 x 2,500, where the root gives 1.01).
+   lowest basin away from the truth (alpha = 2 read as 1.83 at 2,800 x 2,000).
+   Otherwise the root is kept: where the spectrum is smooth ``Q``'s minimum is the
+   noisier of the two (alpha = 1 read as 0.90 at 700 x 2,500, where the root gives 1.01).
 5. The 95 % interval combines the repeat-noise variance of ``T1`` (analytic) with its
    variance across independent signal orientations (``n_seeds`` extra simulations),
    divided by the sensitivity ``dT1/dalpha``: the secant at the root, or the
