@@ -138,7 +138,6 @@ def cvpca_from_gram(gram: RepeatGram, masks: np.ndarray, n_components: int, prog
         s, n = _one_shuffle(gram, flip, n_components)
         signal[k] = s.cpu().numpy() / n_stimuli
         noise[k] = n.cpu().numpy() / n_stimuli
-        del s, n
         release_freed_memory()
     return signal, noise
 

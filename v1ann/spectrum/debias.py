@@ -64,9 +64,10 @@ __all__ = ["MatchedResult", "cvpca_matched_alpha", "noise_halves"]
 # relative scatter of a cvPCA value where signal dominates; sets how fast a rank's weight
 # falls once its repeat noise exceeds that scatter.
 RELATIVE_SCATTER = 0.1
-# Grid scanned around the root of T1 where Q decides. Q's basin at the truth is ~0.07 wide in alpha at 2,800 x 10,000,
-# so the step must stay below ~0.05; the half-width covers the root's misses where Q then
-# found the truth (up to 0.16; the scan also extends while its minimum is at an edge).
+# Grid scanned around the root of T1 where Q decides. Q's basin at the truth is ~0.07 wide
+# in alpha at 2,800 x 10,000, so the step must stay below ~0.05; the half-width covers the
+# root's misses where Q then found the truth (up to 0.16; the scan also extends while its
+# minimum is at an edge).
 SCAN_STEP = 0.04
 SCAN_HALF_WIDTH = 0.2
 
@@ -387,8 +388,7 @@ def cvpca_matched_alpha(
 
     rng = make_rng(seed)
     dev = resolve_device(device)
-    n_scan = 2 * int(round(SCAN_HALF_WIDTH / SCAN_STEP)) + 1
-    bar = tqdm(total=max_steps + n_scan + 8 + n_seeds, desc="cvpca-matched", disable=not progress)
+    bar = tqdm(total=max_steps + n_seeds, desc="cvpca-matched", disable=not progress)
 
     def evaluate(sim, alpha):
         """``(T1 mismatch, its scale, kappa, Q, expected spectrum)`` at ``alpha``."""
@@ -419,6 +419,8 @@ def cvpca_matched_alpha(
     by_distance = at(root)[3] > float(np.sum(1.0 / np.arange(lo + 1, hi + 1)))
     if by_distance:
         grid = _scan_grid(root)
+        bar.total += len(sims) * (len(grid) + 8)  # the scan, in every orientation, and Brent
+        bar.refresh()
         alpha = _minimise_distance(lambda a: _mean_distance(at, a, len(sims)), grid, tol)
         slope = -np.polyfit(grid, [at(a)[0] for a in grid], 1)[0]
         expected = np.mean([at(alpha, o)[4] for o in range(len(sims))], axis=0)
