@@ -269,22 +269,22 @@ def _find_root(func, start: float, tol: float, max_steps: int, lower=0.05, upper
     numbers, so smooth): a Newton step from ``start`` with slope -1 and doubling steps
     until the sign changes, then Brent's method inside the bracket.
 
-    Returns ``(alpha, func(alpha), slope)`` with ``slope`` the secant estimate of
-    ``-dF/dalpha`` over the final bracket.
+    Returns ``(alpha, slope)`` with ``slope`` the secant estimate of ``-dF/dalpha`` from
+    the two evaluations nearest the root.
     """
     import scipy.optimize
 
-    cache = {}
+    values = {}  # F at every alpha this search evaluated: counts steps, gives the slope
 
     def f(alpha):
-        if alpha not in cache:
-            cache[alpha] = func(alpha)
-        return cache[alpha][0]
+        if alpha not in values:
+            values[alpha] = func(alpha)[0]
+        return values[alpha]
 
     a0, f0 = start, f(start)
     step = float(np.clip(f0, -2.0, 2.0)) or tol
     a1 = float(np.clip(a0 + step, lower, upper))
-    while np.sign(f(a1)) == np.sign(f0) and lower < a1 < upper and len(cache) < max_steps:
+    while np.sign(f(a1)) == np.sign(f0) and lower < a1 < upper and len(values) < max_steps:
         a0, f0 = a1, f(a1)
         step *= 2
         a1 = float(np.clip(a0 + step, lower, upper))
@@ -294,18 +294,18 @@ def _find_root(func, start: float, tol: float, max_steps: int, lower=0.05, upper
             f"cvpca-matched found no exponent in [{lower}, {upper}] whose simulated spectrum "
             "matches the observed one; the spectrum is not a power law over the fit range"
         )
-    root, info = scipy.optimize.brentq(f, lo_a, hi_a, xtol=tol, maxiter=max(max_steps - len(cache), 4),
+    root, info = scipy.optimize.brentq(f, lo_a, hi_a, xtol=tol, maxiter=max(max_steps - len(values), 4),
                                        full_output=True, disp=False)
     if not info.converged:
         warnings.warn(
-            f"cvpca-matched: the exponent search stopped after {len(cache)} simulations within "
+            f"cvpca-matched: the exponent search stopped after {len(values)} simulations within "
             f"[{lo_a:.3f}, {hi_a:.3f}] without reaching tol={tol}; raise max_steps",
             V1AnnWarning,
             stacklevel=4,
         )
-    near = sorted(cache, key=lambda a: abs(a - root))[:2]
-    slope = (cache[near[0]][0] - cache[near[1]][0]) / (near[1] - near[0]) if len(near) == 2 else 1.0
-    return root, func(root) if root not in cache else cache[root], max(float(slope), 1e-3)
+    near = sorted(values, key=lambda a: abs(a - root))[:2]
+    slope = (values[near[0]] - values[near[1]]) / (near[1] - near[0]) if len(near) == 2 else 1.0
+    return root, max(float(slope), 1e-3)
 
 
 def cvpca_matched_alpha(
@@ -409,7 +409,7 @@ def cvpca_matched_alpha(
             cache[key] = evaluate(sims[orientation], key[0])
         return cache[key]
 
-    root, _, root_slope = _find_root(at, float(np.clip(alpha_pub, 0.05, 8.0)), tol, max_steps)
+    root, root_slope = _find_root(at, float(np.clip(alpha_pub, 0.05, 8.0)), tol, max_steps)
     residuals = np.asarray([at(root, o)[0] for o in range(len(sims))])
     # scatter of T1 across signal orientations (the search's own orientation excluded)
     between = residuals[1:].var(ddof=1)
