@@ -17,7 +17,7 @@ def study():
     return module
 
 
-@pytest.mark.parametrize("noise", ["gaussian", "multiplicative"])
+@pytest.mark.parametrize("noise", ["gaussian", "multiplicative", "poisson"])
 def test_rows_record_the_noise_model_and_both_estimators(study, noise):
     rows = study.one_recording(1.0, 1.0, 300, 400, 0, (5, 60), 2, noise=noise)
     assert [r["estimator"] for r in rows] == ["published", "cvpca-matched"]

@@ -76,3 +76,36 @@ def test_spectrum_file_refuses_matched_method(tmp_path, capsys):
         main(["fit", str(path), "--method", "cvpca-matched"])
     assert exc.value.code == 2
     assert "needs the responses" in capsys.readouterr().err
+
+
+def test_uncentred_counts_warn_in_one_line_and_preprocess_center_fixes_them(tmp_path, capsys):
+    ds = v1ann.simulate_recording(2.0, n_stimuli=300, n_neurons=800, noise="poisson", seed=0)
+    path = v1ann.save_stringer_mat(ds, tmp_path / "counts.mat")
+    args = ["fit", str(path), "--json", "--fit-range", "11", "100", "--seed", "0", "--quiet"]
+    main(args)
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and captured.err.startswith("v1ann: warning: cvPCA on counts.mat")
+    assert "not centred over stimuli" in captured.err and "--preprocess center" in captured.err
+    main(args + ["--preprocess", "center"])
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    record = json.loads(captured.out)
+    assert abs(record["alpha"] - 2.0) < 0.15  # raw counts read about -0.2 with the published fit
+
+
+@pytest.mark.parametrize("how, content, message", [
+    ("center", "spectrum", "--preprocess center needs responses"),
+    ("paper", "mat", "no spontaneous activity"),
+])
+def test_preprocess_needs_the_right_input(tmp_path, capsys, how, content, message):
+    if content == "spectrum":
+        path = tmp_path / "s.npy"
+        np.save(path, np.arange(1, 601.0) ** -1.0)
+    else:
+        ds = v1ann.simulate_recording(1.0, n_stimuli=60, n_neurons=100, seed=0)
+        path = v1ann.save_stringer_mat(ds, tmp_path / "x.mat")
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", str(path), "--preprocess", how, "--quiet"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err

@@ -194,3 +194,28 @@ def test_rank_deficient_data_is_an_error(rng):
 def test_all_zero_responses_are_an_error():
     with pytest.raises(InvalidInputError, match=r"rank \(0\)"):
         cvpca(np.zeros((2, 20, 30)), n_shuffles=1, progress=False)
+
+
+def test_per_neuron_means_warn_until_centred():
+    """Means shared by the repeats are one more cvPCA component: raw spike counts (rates on a
+    per-neuron baseline) warn; centred over stimuli, or a constant shared by all neurons
+    (removed by the published neuron-centring), they do not."""
+    import warnings
+
+    from v1ann.errors import V1AnnWarning
+    from v1ann.preprocessing import mean_center
+    from v1ann.schema import stimulus_responses
+    from v1ann.simulate import simulate_recording
+
+    counts = simulate_recording(alpha=1.0, n_stimuli=150, n_neurons=400, noise="poisson", noise_scale=0.5, seed=0)
+    with pytest.warns(V1AnnWarning, match=r"not centred over stimuli.*times an average stimulus direction"):
+        cvpca(counts, n_shuffles=1, progress=False)
+    gaussian = stimulus_responses(simulate_recording(alpha=1.0, n_stimuli=150, n_neurons=400, seed=1)).values
+    baseline = np.random.default_rng(0).uniform(0.0, 2.0, size=gaussian.shape[-1])
+    with pytest.warns(V1AnnWarning, match="not centred"):
+        cvpca(gaussian + baseline, n_shuffles=1, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", V1AnnWarning)
+        cvpca(mean_center(counts), n_shuffles=1, progress=False)
+        cvpca(gaussian, n_shuffles=1, progress=False)
+        cvpca(gaussian + 3.0, n_shuffles=1, progress=False)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 
 import click
 
-from ..errors import V1AnnError
+from ..errors import V1AnnError, V1AnnWarning
 
 # name -> "module:function"; modules are relative to v1ann.cli
 COMMANDS = {
@@ -58,8 +59,20 @@ def fail(message: str) -> None:
     sys.exit(2)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """The package's warnings as one line each, like its errors; others as Python shows them."""
+    if issubclass(category, V1AnnWarning):
+        click.echo(f"v1ann: warning: {message}", err=True)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
+
+
 def main(argv=None) -> None:
     """Entry point of the ``v1ann`` console script."""
+    warnings.showwarning = _show_warning
     try:
         cli.main(args=argv, prog_name="v1ann", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -77,3 +90,5 @@ def main(argv=None) -> None:
     except KeyboardInterrupt:
         click.echo("v1ann: interrupted", err=True)
         sys.exit(130)
+    finally:
+        warnings.showwarning = _python_show_warning

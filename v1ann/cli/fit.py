@@ -11,6 +11,7 @@ from ..errors import DataFileError, InvalidInputError
 
 METHOD_CHOICES = ["auto", "cvpca", "cvpca-matched", "pca", "pca-cv"]
 LOADERS = {".mat": "load_stringer", ".nwb": "load_nwb", ".zarr": "load_zarr"}
+PREPROCESS_CHOICES = ["none", "center", "paper"]
 
 
 def read_input(path: Path):
@@ -50,6 +51,29 @@ def read_input(path: Path):
     )
 
 
+def _preprocessed(obj, kind: str, how: str, path: Path):
+    """``obj`` centred over stimuli (``how="center"``) or through the paper's pipeline."""
+    import numpy as np
+    import xarray as xr
+
+    from .. import preprocessing
+
+    if isinstance(obj, xr.Dataset):
+        return preprocessing.mean_center(obj) if how == "center" else preprocessing.preprocess(obj)
+    if kind == "data" and how == "center" and obj.ndim == 3:
+        # (repeat, stimulus, neuron): the mean over every presentation, as mean_center does
+        return obj - obj.mean(axis=(0, 1), dtype=np.float64)
+    needs = "a recording (.mat, .nwb, .zarr) with spontaneous activity" if how == "paper" else (
+        "responses: a recording or a 3-D .npy")
+    raise InvalidInputError(f"--preprocess {how} needs {needs}; {path} holds {_describe_kind(kind, obj)}")
+
+
+def _describe_kind(kind: str, obj) -> str:
+    if kind == "spectrum":
+        return "a spectrum"
+    return f"a {obj.ndim}-D array" if hasattr(obj, "ndim") else "a recording"
+
+
 def _has_header(path: Path) -> int:
     with open(path) as fh:
         first = fh.readline()
@@ -75,17 +99,24 @@ def _has_header(path: Path) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               metavar="OUT.png", help="Write the log-log spectrum with the fit and CI band.")
+@click.option("--preprocess", type=click.Choice(PREPROCESS_CHOICES), default="none", show_default=True,
+              help="Before cvPCA: 'center' subtracts each neuron's mean over stimuli; 'paper' is "
+                   "the published pipeline (z-score by and remove 32 PCs of spontaneous activity, "
+                   "then centre; recordings with spont only).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def fit(path, method, fit_range, n_shuffles, seed, ci, as_json, plot, quiet):
+def fit(path, method, fit_range, n_shuffles, seed, ci, as_json, plot, preprocess, quiet):
     """Estimate the power-law exponent alpha of the spectrum in PATH.
 
     PATH is a recording (.mat, .nwb, .zarr), a spectrum (.csv: one variance per rank,
     last column; .npy 1-D), activations (.npy 2-D, stimulus x unit) or responses (.npy 3-D,
-    repeat x stimulus x neuron).
+    repeat x stimulus x neuron). Raw recordings (e.g. deconvolved spikes) need
+    ``--preprocess``: cvPCA does not centre over stimuli, and warns when that matters.
     """
     import v1ann
 
     kind, obj = read_input(path)
+    if preprocess != "none":
+        obj = _preprocessed(obj, kind, preprocess, path)
     if kind == "spectrum":
         if method not in ("auto", "cvpca"):
             raise InvalidInputError(

@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 from .._utils import check_n_components, make_rng, positive_int, release_freed_memory
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, V1AnnWarning
 from .gram import RepeatGram, repeat_gram
 
 __all__ = ["cvpca"]
@@ -85,6 +85,7 @@ def cvpca(
     n_shuffles = positive_int(n_shuffles, "n_shuffles")
     gram = repeat_gram(responses, chunk_size=chunk_size, device=device, progress=progress)
     n_components = _n_components(n_components, gram.n_stimuli, gram.n_neurons)
+    warn_if_uncentred(gram)
     masks = shuffle_masks(n_shuffles, gram.n_stimuli, seed)
     signal, noise = cvpca_from_gram(gram, masks, n_components, progress=progress)
     rank = np.arange(1, n_components + 1)
@@ -104,6 +105,44 @@ def cvpca(
         return xr.DataArray(signal, dims=dims, coords=coords, name="signal_variance", attrs=attrs)
     coords = {"rank": rank, "noise_variance": ("rank", noise.mean(axis=0))}
     return xr.DataArray(signal.mean(axis=0), dims=("rank",), coords=coords, name="signal_variance", attrs=attrs)
+
+
+# Warn when the stimulus-constant direction carries this many times the variance of an
+# average stimulus direction: zero-mean responses put about 1x there by chance.
+UNCENTRED_FACTOR = 10.0
+
+
+def warn_if_uncentred(gram: RepeatGram, stacklevel: int = 3) -> None:
+    """Warn when each neuron's mean over stimuli, shared by the repeats, is a real component.
+
+    cvPCA, like the published code, centres each stimulus across neurons but does not
+    centre over stimuli: the per-neuron mean responses (less their average over neurons)
+    enter the spectrum along the stimulus-constant direction ``1 / sqrt(P)``, with signal
+    variance ``M = 1^T A_c B_c^T 1 / P^2`` per stimulus, and shift every rank after it.
+    For raw spike counts (rates on a per-neuron baseline) they also leak into the tail:
+    simulated Poisson recordings read exponents near 1 whatever the truth until centred
+    (docs/validation.md). For responses with zero mean over stimuli, that direction holds
+    about as much variance as any other, ``tr(A_c A_c^T + B_c B_c^T) / (2 P^2)``.
+    """
+    p, n = gram.n_stimuli, gram.n_neurons
+    full, sums = gram.gram, gram.sums
+    sum_a, sum_b = sums[:p], sums[p:]
+    # neuron-centred: subtract the rank-one term of each stimulus's mean over neurons
+    shared_mean = float(full[:p, p:].sum() - sum_a.sum() * sum_b.sum() / n) / p**2
+    per_direction = float(full.diagonal().sum() - (sums @ sums) / n) / (2 * p**2)
+    if shared_mean <= UNCENTRED_FACTOR * per_direction:
+        return
+    import warnings
+
+    warnings.warn(
+        f"cvPCA on {gram.source}: the responses are not centred over stimuli. Each neuron's "
+        f"mean response, shared by the repeats, adds a component of variance {shared_mean:.3g} "
+        f"per stimulus ({shared_mean / per_direction:.3g} times an average stimulus direction) "
+        "that cvPCA counts as signal, shifting the ranks after it. Subtract each neuron's mean "
+        "over stimuli first (v1ann.preprocessing.mean_center; v1ann fit --preprocess center).",
+        V1AnnWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def shuffle_masks(n_shuffles: int, n_stimuli: int, seed=None) -> np.ndarray:
