@@ -228,9 +228,9 @@ def _smooth_over_ranks(values: np.ndarray, lo: int, hi: int) -> np.ndarray:
     """``values`` (ranks 1..hi, positive) replaced by a quadratic in log rank fitted to
     their logarithm over the fit range ``lo..hi``.
 
-    The noise variance along a component and its cvPCA value share the first repeat's
-    projection, so they fluctuate together (negatively); weighting each rank by its own
-    noise variance down-weights the ranks that came out low and biased alpha upward:
+    The noise variance along a component and its cvPCA value both contain the first
+    repeat's projection on it, so their errors are correlated; weighting each rank by its
+    own noise variance leaned on the ranks that came out high and biased alpha upward:
     at 700 x 2,500, alpha = 0.5, noise/signal 0.5, the estimating function at the true
     alpha averaged +0.0044 (se 0.0008, 40 recordings) with per-component noise variances
     and +0.0016 (se 0.0007) with this fit (docs/validation.md). Three parameters fitted
