@@ -190,8 +190,15 @@ class _Score:
     scatter, the scatter of components that are mostly noise, and the second repeat's
     noise ``tau_i**2``. ``p``, ``v`` come from the observed spectrum and stay fixed, so
     ``F`` is linear in the data: no logarithm of a noisy, possibly negative variance.
-    Both are smooth in rank (see :func:`_smooth_over_ranks`): weights that follow each
-    component's own noise variance are correlated with its cvPCA value and bias ``F``.
+
+    Known bias: a component's noise variance and its cvPCA value are computed from the
+    same two projections, so ``v_i`` is correlated with ``s_i`` and ``F`` at the true
+    alpha is not centred (+0.0044, se 0.0008, over 40 recordings at 700 x 2,500, alpha
+    0.5, noise/signal 0.5; alpha reads +0.004 high there, about +0.01 at 2,800 x 10,000).
+    Smoothing the noise variance over ranks removes that part but also the real extra
+    noise of the ranks where large noise components sit, which moved correct roots (alpha
+    = 1, noise/signal 1 read 1.054 at 2,800 x 10,000), so it is not done; see
+    docs/validation.md.
     """
 
     def __init__(self, observed_fit, noise_variance, repeat_noise_var, lo, hi):
@@ -222,24 +229,6 @@ class _Score:
         """``Q = sum_i w_i r_i**2`` over the fit range, ``w_i = 1 / (rank v_i)``."""
         r = np.asarray(residual)[self.lo : self.hi]
         return float(self.weight @ r**2)
-
-
-def _smooth_over_ranks(values: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """``values`` (ranks 1..hi, positive) replaced by a quadratic in log rank fitted to
-    their logarithm over the fit range ``lo..hi``.
-
-    The noise variance along a component and its cvPCA value both contain the first
-    repeat's projection on it, so their errors are correlated; weighting each rank by its
-    own noise variance leaned on the ranks that came out high and biased alpha upward:
-    at 700 x 2,500, alpha = 0.5, noise/signal 0.5, the estimating function at the true
-    alpha averaged +0.0044 (se 0.0008, 40 recordings) with per-component noise variances
-    and +0.0016 (se 0.0007) with this fit (docs/validation.md). Three parameters fitted
-    to hundreds of ranks hardly follow any one of them.
-    """
-    log_rank = np.log(np.arange(1, hi + 1, dtype=np.float64))
-    log_values = np.log(np.maximum(values[:hi], np.finfo(np.float64).tiny))
-    coefficients = np.polyfit(log_rank[lo:hi], log_values[lo:hi], 2)
-    return np.exp(np.polyval(coefficients, log_rank))
 
 
 def _scan_grid(centre: float, lower=0.05, upper=8.0) -> list[float]:
@@ -403,9 +392,8 @@ def cvpca_matched_alpha(
     ranks = np.arange(1, hi + 1, dtype=np.float64)
     observed_fit = np.exp(offset) * ranks ** (-alpha_pub) * spectrum.sum()
     n_stimuli = noise.shape[0]
-    smooth_noise = _smooth_over_ranks(noise_variance, lo, hi)
-    repeat_noise_var = (observed_fit + smooth_noise) * smooth_noise / n_stimuli
-    score = _Score(observed_fit, smooth_noise, repeat_noise_var, lo, hi)
+    repeat_noise_var = (np.maximum(spectrum[:hi], 0) + noise_variance[:hi]) * noise_variance[:hi] / n_stimuli
+    score = _Score(observed_fit, noise_variance[:hi], repeat_noise_var, lo, hi)
 
     rng = make_rng(seed)
     dev = resolve_device(device)
