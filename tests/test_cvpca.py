@@ -206,10 +206,15 @@ def test_per_neuron_means_warn_until_centred():
     from v1ann.preprocessing import mean_center
     from v1ann.schema import stimulus_responses
     from v1ann.simulate import simulate_recording
+    from v1ann.spectrum.estimate import estimate_alpha
 
     counts = simulate_recording(alpha=1.0, n_stimuli=150, n_neurons=400, noise="poisson", noise_scale=0.5, seed=0)
-    with pytest.warns(V1AnnWarning, match=r"not centred over stimuli.*times an average stimulus direction"):
+    with pytest.warns(V1AnnWarning, match=r"not centred over stimuli.*times an average stimulus direction") as record:
         cvpca(counts, n_shuffles=1, progress=False)
+    with pytest.warns(V1AnnWarning, match="not centred") as record_estimate:
+        estimate_alpha(counts, method="cvpca", fit_range=(5, 60), ci=None, progress=False)
+    # shown at the user's line, not inside v1ann
+    assert {w.filename for w in [*record, *record_estimate] if "not centred" in str(w.message)} == {__file__}
     gaussian = stimulus_responses(simulate_recording(alpha=1.0, n_stimuli=150, n_neurons=400, seed=1)).values
     baseline = np.random.default_rng(0).uniform(0.0, 2.0, size=gaussian.shape[-1])
     with pytest.warns(V1AnnWarning, match="not centred"):

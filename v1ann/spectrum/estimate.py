@@ -161,7 +161,7 @@ def _from_repeats(x, method, fit_range, n_shuffles, seed, ci, device, ci_method,
     gram = repeat_gram(responses, device=device, progress=progress)
     if not float(gram.gram.abs().max()) > 0:
         raise InvalidInputError(f"responses ({gram.source}) are all zero: there is no spectrum")
-    warn_if_uncentred(gram, stacklevel=5)  # shown at the caller of estimate_alpha
+    warn_if_uncentred(gram, stacklevel=4)  # shown at the caller of estimate_alpha
     n_components = min(PUBLISHED_MAX_COMPONENTS, gram.n_stimuli, gram.n_neurons - 1)
     if not isinstance(fit_range, str):
         hi = int(fit_range[1]) if len(fit_range) == 2 else None
