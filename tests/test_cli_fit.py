@@ -109,3 +109,15 @@ def test_preprocess_needs_the_right_input(tmp_path, capsys, how, content, messag
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
+
+
+def test_preprocess_center_keeps_a_nan_where_it_was(tmp_path, capsys):
+    responses = np.random.default_rng(0).standard_normal((2, 50, 80))
+    responses[0, 3, 4] = np.nan
+    path = tmp_path / "r.npy"
+    np.save(path, responses)
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", str(path), "--preprocess", "center", "--fit-range", "5", "30", "--quiet"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "contain 1 NaN/Inf value(s) (first in neuron 4)" in err

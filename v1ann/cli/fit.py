@@ -61,8 +61,9 @@ def _preprocessed(obj, kind: str, how: str, path: Path):
     if isinstance(obj, xr.Dataset):
         return preprocessing.mean_center(obj) if how == "center" else preprocessing.preprocess(obj)
     if kind == "data" and how == "center" and obj.ndim == 3:
-        # (repeat, stimulus, neuron): the mean over every presentation, as mean_center does
-        return obj - obj.mean(axis=(0, 1), dtype=np.float64)
+        # (repeat, stimulus, neuron): the mean over every presentation, as mean_center does;
+        # nanmean keeps a NaN where it was, so the error that follows counts it right
+        return obj - np.nanmean(obj, axis=(0, 1), dtype=np.float64)
     needs = "a recording (.mat, .nwb, .zarr) with spontaneous activity" if how == "paper" else (
         "responses: a recording or a 3-D .npy")
     raise InvalidInputError(f"--preprocess {how} needs {needs}; {path} holds {_describe_kind(kind, obj)}")
