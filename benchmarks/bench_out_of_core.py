@@ -90,8 +90,14 @@ def worker(store: Path, n_neurons: int, n_shuffles: int, out: Path) -> None:
 
     dask.config.set(scheduler="synchronous")  # one chunk read at a time: bounded memory
     responses = da.from_zarr(str(store))[:, :, :n_neurons]
+    _measure(lambda: cvpca(responses, n_shuffles=n_shuffles, seed=0, device="cpu", progress=False), out)
+
+
+def _measure(compute, out: Path) -> None:
+    """Run ``compute()``; write its wall and CPU seconds and this process's peak memory to
+    ``out`` (JSON) and the spectrum it returns beside it (.npy)."""
     start, cpu_start = time.perf_counter(), time.process_time()
-    spectrum = cvpca(responses, n_shuffles=n_shuffles, seed=0, device="cpu", progress=False)
+    spectrum = compute()
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     np.save(out.with_suffix(".npy"), spectrum.values)
@@ -138,12 +144,7 @@ def svca_worker(store: Path, n_neurons: int, stream: str, threads: int | None, o
         torch.set_num_threads(threads)
     dask.config.set(scheduler="synchronous")  # one chunk read at a time: bounded memory
     activity = da.from_zarr(str(store))[:, :n_neurons]
-    start, cpu_start = time.perf_counter(), time.process_time()
-    spectrum = svca(activity, seed=0, stream=stream, device="cpu", progress=False)
-    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    np.save(out.with_suffix(".npy"), spectrum.values)
-    out.write_text(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "peak": peak}))
+    _measure(lambda: svca(activity, seed=0, stream=stream, device="cpu", progress=False), out)
 
 
 def in_fresh_process(worker_args: list[str], out: Path, threads: int | None):
