@@ -88,25 +88,3 @@ def test_matched_fit_reports_its_criterion(steep):
                                progress=False)
     assert fit.attrs["matched_by"] in ("root", "distance")
     assert fit.attrs["n_evaluations"] >= 10
-
-
-def test_weights_smooth_the_bulk_but_keep_large_noise_components():
-    from v1ann.spectrum.debias import _weight_noise
-
-    rng = np.random.default_rng(0)
-    n_stimuli, lo, hi = 2800, 10, 500
-    rank = np.arange(1, hi + 1)
-    smooth = 5.0 * rank**-0.3
-    scatter = np.sqrt(2 / n_stimuli)
-    observed = smooth * np.exp(scatter * rng.standard_normal(hi))
-    spikes = np.array([14, 22, 40])  # 0-based ranks where a large noise component sits
-    observed[spikes] *= 3.0
-    observed[17] *= 0.3  # a rank that signal dominates
-    before = observed.copy()
-    weights = _weight_noise(observed, lo, n_stimuli)
-    assert np.array_equal(observed, before)
-    assert np.array_equal(weights[spikes], observed[spikes])
-    bulk = np.setdiff1d(np.arange(lo, hi), spikes)
-    # the bulk follows the smooth curve, not its own sampling scatter
-    assert np.max(np.abs(np.log(weights[bulk] / smooth[bulk]))) < scatter
-    assert np.corrcoef(np.log(weights[bulk] / smooth[bulk]), np.log(observed[bulk] / smooth[bulk]))[0, 1] < 0.2
