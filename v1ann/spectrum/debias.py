@@ -197,8 +197,10 @@ class _Score:
     0.5, noise/signal 0.5; alpha reads +0.004 high there, about +0.01 at 2,800 x 10,000).
     Smoothing the noise variance over ranks removes that part but also the real extra
     noise of the ranks where large noise components sit, which moved correct roots (alpha
-    = 1, noise/signal 1 read 1.054 at 2,800 x 10,000), so it is not done; see
-    docs/validation.md.
+    = 1, noise/signal 1 read 1.054 at 2,800 x 10,000), so it is not done. Nor is
+    smoothing only the bulk and keeping the ranks of large noise components: it moved
+    the root of ``F`` so that alpha = 3, noise/signal 2 read 3.36-3.62 where these
+    weights read 3.00-3.04. See docs/validation.md.
     """
 
     def __init__(self, observed_fit, noise_variance, repeat_noise_var, lo, hi):
