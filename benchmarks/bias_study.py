@@ -44,7 +44,8 @@ from v1ann.spectrum.gram import repeat_gram
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ["estimator", "true_alpha", "noise_ratio", "n_stimuli", "n_neurons", "seed", "alpha_hat",
-           "ci_low", "ci_high", "seconds", "criterion", "noise"]
+           "ci_low", "ci_high", "seconds", "criterion", "noise", "sd_repeat_noise", "sd_orientation",
+           "sd_noise_realisation"]
 
 
 def parse_args(argv=None):
@@ -97,15 +98,15 @@ def one_recording(alpha, ratio, n_stimuli, n_neurons, seed, fit_range, n_shuffle
     noise_gram, total = noise_halves(gram)
     try:
         result = cvpca_matched_alpha(spectrum, noise_variance.mean(0), _noise_half(responses), noise_gram, total,
-                                     tuple(fit_range), seed=seed)
+                                     tuple(fit_range), shuffle_spectra=signal, seed=seed)
         matched = (result.alpha, *result.alpha_ci)
-        criterion = result.criterion
+        criterion, parts = result.criterion, {f"sd_{k}": v for k, v in result.sd_parts.items()}
     except V1AnnError as exc:  # reported, not hidden: counts as a miss in the summary
         print(f"  cvpca-matched failed: {exc}")
-        matched, criterion = (np.nan, np.nan, np.nan), "failed"
+        matched, criterion, parts = (np.nan, np.nan, np.nan), "failed", {}
     rows.append({**base, "estimator": "cvpca-matched", "alpha_hat": matched[0], "ci_low": matched[1],
                  "ci_high": matched[2], "seconds": shared + time.perf_counter() - start,
-                 "criterion": criterion})
+                 "criterion": criterion, **parts})
     return rows
 
 

@@ -88,3 +88,63 @@ def test_matched_fit_reports_its_criterion(steep):
                                progress=False)
     assert fit.attrs["matched_by"] in ("root", "distance")
     assert fit.attrs["n_evaluations"] >= 10
+
+
+@pytest.fixture(scope="module")
+def matched_inputs(steep):
+    """(per-shuffle spectra, noise variance, noise half, noise Gram, total signal) of ``steep``."""
+    from v1ann.spectrum.cvpca import cvpca_from_gram, shuffle_masks
+    from v1ann.spectrum.estimate import _noise_half
+
+    gram = repeat_gram(steep, progress=False)
+    signal, noise_variance = cvpca_from_gram(gram, shuffle_masks(4, SIZE["n_stimuli"], 0), FIT_RANGE[1],
+                                             progress=False)
+    noise_gram, total = noise_halves(gram)
+    return signal, noise_variance.mean(0), _noise_half(v1ann.stimulus_responses(steep)), noise_gram, total
+
+
+def _matched(inputs, shuffle_spectra):
+    from v1ann.spectrum.debias import cvpca_matched_alpha
+
+    signal, *rest = inputs
+    return cvpca_matched_alpha(signal.mean(0), *rest, FIT_RANGE, shuffle_spectra=shuffle_spectra, seed=0)
+
+
+def test_interval_adds_the_noise_realisation_from_the_shuffle_spread(matched_inputs):
+    signal = matched_inputs[0]
+    mean = signal.mean(0)
+    without = _matched(matched_inputs, None)
+    spread = _matched(matched_inputs, signal)
+    doubled = _matched(matched_inputs, mean + 2 * (signal - mean))
+    identical = _matched(matched_inputs, np.repeat(mean[None], len(signal), axis=0))
+    # the term changes the interval only, never the estimate
+    assert spread.alpha == without.alpha == doubled.alpha
+    assert without.sd_parts["noise_realisation"] == 0
+    assert identical.sd_parts["noise_realisation"] == pytest.approx(0, abs=1e-12)
+    assert spread.sd_parts["noise_realisation"] > 0
+    # a standard deviation of the shuffles' spread: twice the spread, twice the term
+    assert doubled.sd_parts["noise_realisation"] == pytest.approx(2 * spread.sd_parts["noise_realisation"], rel=1e-9)
+    for result in (without, spread, doubled):
+        parts = np.array(list(result.sd_parts.values()))
+        assert result.alpha_sd == pytest.approx(np.sqrt(np.sum(parts**2)), rel=1e-12)
+    assert spread.sd_parts["repeat_noise"] == without.sd_parts["repeat_noise"]
+    assert spread.alpha_ci[1] - spread.alpha_ci[0] > without.alpha_ci[1] - without.alpha_ci[0]
+
+
+@pytest.mark.parametrize("bad, message", [
+    (lambda s: s[:, :50], "n_components >= 100"),
+    (lambda s: s[0], "shape"),
+    (lambda s: s * 1.5, "average to spectrum"),
+    (lambda s: np.where(np.arange(s.shape[1]) == 20, np.nan, s), "NaN"),
+])
+def test_shuffle_spectra_must_belong_to_the_spectrum(matched_inputs, bad, message):
+    with pytest.raises(InvalidInputError, match=message):
+        _matched(matched_inputs, bad(matched_inputs[0]))
+
+
+def test_estimate_alpha_reports_the_parts_of_its_interval(steep):
+    fit = v1ann.estimate_alpha(steep, method="cvpca-matched", fit_range=FIT_RANGE, n_shuffles=3, seed=0,
+                               progress=False)
+    parts = [fit.attrs[f"alpha_sd_{k}"] for k in ("repeat_noise", "orientation", "noise_realisation")]
+    assert fit.attrs["alpha_sd_noise_realisation"] > 0
+    assert fit.attrs["alpha_sd"] == pytest.approx(np.sqrt(np.sum(np.square(parts))), rel=1e-12)

@@ -68,6 +68,25 @@ def test_same_seed_same_recording_and_blanks():
     assert v1ann.stimulus_responses(a).shape == (2, 40, 30)
 
 
+@pytest.mark.parametrize("noise", ["gaussian", "poisson"])
+def test_noise_seed_redraws_the_noise_of_the_same_signal(noise):
+    kw = dict(n_stimuli=200, n_neurons=100, noise=noise, noise_scale=1.0)
+
+    def responses(**extra):
+        return v1ann.stimulus_responses(v1ann.simulate_recording(1.0, **kw, **extra)).values.astype(float)
+
+    a, a_again, b = responses(seed=5, noise_seed=9), responses(seed=5, noise_seed=9), responses(seed=5, noise_seed=10)
+    np.testing.assert_array_equal(a, a_again)
+    # same signal, fresh noise: the difference is noise only (variance 2 x noise = 2 x signal
+    # here); different seeds differ in signal too (2 x (signal + noise))
+    fresh_noise = np.var(a - b)
+    fresh_all = np.var(a - responses(seed=6, noise_seed=10))
+    if noise == "gaussian":
+        assert fresh_all / fresh_noise == pytest.approx(2.0, rel=0.15)
+    else:
+        assert fresh_all > 1.3 * fresh_noise
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

@@ -141,6 +141,7 @@ def simulate_recording(
     noise: str = "gaussian",
     seed=None,
     *,
+    noise_seed=None,
     n_blanks: int = 0,
     n_spont: int = 0,
 ):
@@ -169,7 +170,12 @@ def simulate_recording(
         variance ``noise_scale`` per neuron, so the noise variance is again
         ``noise_scale`` times the signal variance (in expectation).
     seed : int, numpy Generator or None
-        Everything is drawn from this one generator.
+        Everything is drawn from this one generator, unless ``noise_seed`` is given.
+    noise_seed : int, numpy Generator or None
+        If given, the trial-to-trial noise (and spontaneous activity) is drawn from this
+        generator instead, while ``seed`` still draws the signal and the noise covariance:
+        the same recording with fresh noise, for calibrating what noise alone does to an
+        estimate.
     n_blanks : int
         Grey-screen trials appended per repeat (stimulus id ``n_stimuli``): the noise draw
         alone (``"gaussian"``, ``"multiplicative"``) or counts at the baseline rate
@@ -196,6 +202,8 @@ def simulate_recording(
 
     noise_spectrum = power_law_spectrum(noise_alpha, n_neurons, total=float(noise_scale) * spectrum.sum())
     noise_rotation = _Rotation(n_neurons, rng)
+    if noise_seed is not None:
+        rng = make_rng(noise_seed)
     n_per_repeat = n_stimuli + n_blanks
     trials = np.empty((n_repeats * n_per_repeat, n_neurons), dtype=np.float32)
     true_spectrum = spectrum
@@ -241,6 +249,7 @@ def simulate_recording(
             "noise_alpha": float(noise_alpha),
             "noise": noise,
             "seed": int(seed) if isinstance(seed, (int, np.integer)) else None,
+            "noise_seed": int(noise_seed) if isinstance(noise_seed, (int, np.integer)) else None,
         },
         drop_bad_neurons=False,
     )

@@ -37,10 +37,17 @@ the recording itself tells us, so we remove it by simulation (indirect inference
    lowest basin away from the truth (alpha = 2 read as 1.83 at 2,800 x 2,000).
    Otherwise the root is kept: where the spectrum is smooth ``Q``'s minimum is the
    noisier of the two (alpha = 1 read as 0.90 at 700 x 2,500, where the root gives 1.01).
-5. The 95 % interval combines the repeat-noise variance of ``T1`` (analytic) with its
-   variance across independent signal orientations (``n_seeds`` extra simulations),
-   divided by the sensitivity ``dT1/dalpha``: the secant at the root, or the
-   least-squares slope over the scanned grid where ``Q`` decides.
+5. The 95 % interval combines three variances of ``T1``, divided by the sensitivity
+   ``dT1/dalpha`` (the secant at the root, or the least-squares slope over the scanned
+   grid where ``Q`` decides): the second repeat's noise (analytic); the scatter across
+   independent signal orientations (``n_seeds`` extra simulations); and the noise
+   realisation, measured as the spread of ``T1`` over the per-shuffle spectra. The
+   simulation reuses the recording's own noise, so which noise vectors the recording
+   happened to draw moves the estimate, and averaging over shuffles does not remove it
+   (every shuffle holds the same noise, only split differently between the halves). A
+   single shuffle's spread is the scale of that effect: each shuffle's first half is a
+   different mixture of the two repeats' noise, as a fresh recording's would be
+   (calibration against redrawn noise in docs/validation.md).
 
 Assumptions (stated in docs/spectra.md): a power law over all ranks 1..min(P-1, N)
 (the amplitude is set by the total signal variance), the signal oriented at random with
@@ -94,6 +101,11 @@ class MatchedResult:
         ``"root"`` (root of the linear statistic ``T1``) or ``"distance"`` (minimum of
         ``Q``, used where the root's expected spectrum misfits the observed one); see the
         module docstring.
+    sd_parts : dict of str to float
+        ``alpha_sd`` split into its sources, each a standard deviation in alpha:
+        ``"repeat_noise"``, ``"orientation"`` (simulated signal orientations) and
+        ``"noise_realisation"`` (spread over shuffles; 0 without per-shuffle spectra).
+        ``alpha_sd`` is their root sum of squares.
     """
 
     alpha: float
@@ -103,6 +115,7 @@ class MatchedResult:
     expected: np.ndarray
     n_evaluations: int
     criterion: str
+    sd_parts: dict
 
 
 def noise_halves(gram) -> tuple[np.ndarray, float]:
@@ -224,8 +237,9 @@ class _Score:
         """Variance of ``F`` from the second repeat's noise (independent across ranks)."""
         return float(np.sum(self.coefficients(kappa) ** 2 * self.repeat_noise_var))
 
-    def __call__(self, residual, kappa: float) -> float:
-        return float(self.coefficients(kappa) @ np.asarray(residual)[self.lo : self.hi])
+    def __call__(self, residual, kappa: float):
+        """``F`` of a residual spectrum (last axis: rank); one value per leading row."""
+        return np.asarray(residual)[..., self.lo : self.hi] @ self.coefficients(kappa)
 
     def distance(self, residual) -> float:
         """``Q = sum_i w_i r_i**2`` over the fit range, ``w_i = 1 / (rank v_i)``."""
@@ -327,6 +341,7 @@ def cvpca_matched_alpha(
     total_signal: float,
     fit_range=(11, 500),
     *,
+    shuffle_spectra=None,
     n_seeds: int = 3,
     ci: float = 0.95,
     seed=None,
@@ -351,6 +366,12 @@ def cvpca_matched_alpha(
         Total signal variance, response² per stimulus summed over neurons.
     fit_range : (int, int)
         0-based half-open range of ranks compared.
+    shuffle_spectra : ndarray, (n_shuffles, n_components), optional
+        The per-shuffle cvPCA spectra whose mean is ``spectrum``
+        (``cvpca(..., keep_shuffles=True)``). Their spread measures how much the
+        recording's particular noise moves the estimate (module docstring, step 5);
+        without them (or with one shuffle) the interval leaves that source out and is
+        too narrow where noise dominates (docs/validation.md).
     n_seeds : int
         Extra independent signal orientations simulated at the solution (>= 2): they
         average out the simulation's own scatter and measure it for the interval.
@@ -390,6 +411,7 @@ def cvpca_matched_alpha(
         raise InvalidInputError(
             f"fewer than 3 positive cvPCA values inside fit_range {fit_range}: no signal there"
         )
+    shuffles = _check_shuffle_spectra(shuffle_spectra, spectrum, hi)
     alpha_pub, offset = _published_on_positive(spectrum, lo, hi)
     ranks = np.arange(1, hi + 1, dtype=np.float64)
     observed_fit = np.exp(offset) * ranks ** (-alpha_pub) * spectrum.sum()
@@ -408,7 +430,7 @@ def cvpca_matched_alpha(
         kappa = sim.mean_log_rank(alpha)
         scale = score.information(kappa)
         residual = spectrum[:hi] - model
-        return score(residual, kappa) / scale, scale, kappa, score.distance(residual), model
+        return float(score(residual, kappa)) / scale, scale, kappa, score.distance(residual), model
 
     # orientation 0 drives the root search; 1..n_seeds are extra, independent orientations
     sims = [_Simulator(noise, noise_gram, total_signal, hi, rng, dev) for _ in range(1 + n_seeds)]
@@ -443,9 +465,16 @@ def cvpca_matched_alpha(
     slope = max(float(slope), 1e-3)
     bar.close()
     _, scale, kappa, _, _ = at(root)
-    # Var(T1 observed) = repeat noise (analytic) + scatter across signal orientations; the
-    # simulated mean adds scatter / seeds.
-    sd = float(np.sqrt(score.noise_var(kappa) / scale**2 + between * (1 + 1 / residuals.size)) / slope)
+    # Var(T1 observed) = repeat noise (analytic) + scatter across signal orientations (the
+    # simulated mean adds scatter / seeds) + the noise realisation (module docstring, step
+    # 5). The expected spectrum is common to every shuffle, so it drops out of the spread.
+    variances = {
+        "repeat_noise": score.noise_var(kappa) / scale**2,
+        "orientation": between * (1 + 1 / residuals.size),
+        "noise_realisation": float(np.var(score(shuffles, kappa), ddof=1)) / scale**2 if len(shuffles) > 1 else 0.0,
+    }
+    sd_parts = {k: float(np.sqrt(v)) / slope for k, v in variances.items()}
+    sd = float(np.sqrt(sum(variances.values()))) / slope
     quantile = scipy.stats.t.ppf(0.5 + ci / 2, df=n_seeds - 1)
     n_evaluations = len(cache)
     return MatchedResult(
@@ -456,7 +485,24 @@ def cvpca_matched_alpha(
         expected=expected,
         n_evaluations=n_evaluations,
         criterion="distance" if by_distance else "root",
+        sd_parts=sd_parts,
     )
+
+
+def _check_shuffle_spectra(shuffle_spectra, spectrum: np.ndarray, hi: int) -> np.ndarray:
+    """Per-shuffle spectra as a (n_shuffles, hi) float64 array (empty rows when absent)."""
+    if shuffle_spectra is None:
+        return np.empty((0, hi))
+    shuffles = np.asarray(shuffle_spectra, dtype=np.float64)
+    if shuffles.ndim != 2 or shuffles.shape[1] < hi:
+        raise InvalidInputError(
+            f"shuffle_spectra must be (n_shuffles, n_components >= {hi}), got shape {shuffles.shape}"
+        )
+    if not np.all(np.isfinite(shuffles[:, :hi])):
+        raise InvalidInputError("shuffle_spectra holds NaN or infinite values inside the fit range")
+    if not np.allclose(shuffles[:, :hi].mean(0), spectrum[:hi], rtol=1e-6, atol=1e-12 * np.abs(spectrum[:hi]).max()):
+        raise InvalidInputError("shuffle_spectra must average to spectrum (the same recording's shuffles)")
+    return shuffles[:, :hi]
 
 
 def _published_on_positive(spectrum: np.ndarray, lo: int, hi: int) -> tuple[float, float]:

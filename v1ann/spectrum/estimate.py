@@ -185,8 +185,8 @@ def _from_repeats(x, method, fit_range, n_shuffles, seed, ci, device, ci_method,
             fit.attrs.update(ci_level=ci, ci_method=f"bootstrap over {ci_method}")
         fit.attrs["n_shuffles"] = int(n_shuffles)
         return fit
-    return _matched(responses, gram, spectrum, noise.mean(0), fit_range, ci, rng, device,
-                    progress, sizes, n_shuffles)
+    return _matched(responses, gram, signal, noise.mean(0), fit_range, ci, rng, device,
+                    progress, sizes)
 
 
 def _cvpca_interval(signal, gram, fit_range, ci, ci_method, n_bootstrap, nonpositive, rng, progress):
@@ -201,9 +201,11 @@ def _cvpca_interval(signal, gram, fit_range, ci, ci_method, n_bootstrap, nonposi
                                  nonpositive=nonpositive, progress=progress)
 
 
-def _matched(responses, gram, spectrum, noise_variance, fit_range, ci, rng, device, progress,
-             sizes, n_shuffles) -> PowerLawFit:
+def _matched(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rng, device, progress,
+             sizes) -> PowerLawFit:
     from .debias import cvpca_matched_alpha, noise_halves
+
+    spectrum = shuffle_spectra.mean(0)
 
     if isinstance(fit_range, str):
         raise InvalidInputError("fit_range='auto' applies to the published fit (method='cvpca')")
@@ -211,7 +213,7 @@ def _matched(responses, gram, spectrum, noise_variance, fit_range, ci, rng, devi
     noise_gram, total_signal = noise_halves(gram)
     result = cvpca_matched_alpha(
         spectrum, noise_variance, _noise_half(responses), noise_gram, total_signal, (lo, hi),
-        ci=ci if ci is not None else 0.95, seed=rng, device=device, progress=progress,
+        shuffle_spectra=shuffle_spectra, ci=ci if ci is not None else 0.95, seed=rng, device=device, progress=progress,
     )
     normalised = spectrum / spectrum.sum()
     # offset: the signal power law the estimator infers, lambda_n = T n**-alpha / sum(n**-alpha)
@@ -227,9 +229,10 @@ def _matched(responses, gram, spectrum, noise_variance, fit_range, ci, rng, devi
         attrs={
             "alpha_published": result.alpha_published,
             "alpha_sd": result.alpha_sd,
+            **{f"alpha_sd_{k}": v for k, v in result.sd_parts.items()},
             "ci_level": ci,
-            "ci_method": "simulated scatter + repeat noise",
-            "n_shuffles": int(n_shuffles),
+            "ci_method": "repeat noise + simulated orientations + noise realisation (shuffle spread)",
+            "n_shuffles": int(shuffle_spectra.shape[0]),
             "n_evaluations": result.n_evaluations,
             "matched_by": result.criterion,
         },
