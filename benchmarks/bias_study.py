@@ -54,7 +54,9 @@ def parse_args(argv=None):
     p.add_argument("--ratios", type=float, nargs="+", default=[0.5, 1.0, 2.0, 4.0],
                    help="noise / signal variance")
     p.add_argument("--neurons", type=int, nargs="+", default=[2000, 10000])
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds per cell")
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="seeds are first-seed .. first-seed + seeds - 1 (split a grid over processes)")
     p.add_argument("--n-stimuli", type=int, default=2800)
     p.add_argument("--fit-range", type=int, nargs=2, default=[11, 500])
     p.add_argument("--n-shuffles", type=int, default=10)
@@ -145,8 +147,8 @@ def main(argv=None):
         keys = {tuple(r) for r in done[["true_alpha", "noise_ratio", "n_stimuli", "n_neurons", "seed"]]
                 .itertuples(index=False)}
         # seeds outermost: an interrupted run still covers every cell once
-        grid = [(a, r, n, s) for s in range(args.seeds) for n in args.neurons for r in args.ratios
-                for a in args.alphas]
+        grid = [(a, r, n, s) for s in range(args.first_seed, args.first_seed + args.seeds)
+                for n in args.neurons for r in args.ratios for a in args.alphas]
         for i, (alpha, ratio, n_neurons, seed) in enumerate(grid):
             if (alpha, ratio, args.n_stimuli, n_neurons, seed) in keys:
                 continue

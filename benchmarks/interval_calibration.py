@@ -3,15 +3,18 @@
 For one simulated signal (fixed ``--seed``: signal and noise covariance), the recording is
 redrawn ``--draws`` times with fresh trial-to-trial noise (``simulate_recording(...,
 noise_seed=k)``) and ``v1ann.estimate_alpha(method="cvpca-matched")`` is run on each. The
-standard deviation of alpha_hat over the draws is what the interval's noise terms must
-explain. Printed side by side per cell:
+scatter of alpha_hat over the draws is what the interval's noise terms must explain.
+Printed side by side per cell (medians over draws, robust to the odd recording whose
+interval is very wide):
 
-* ``sd_draws``: the measured scatter of alpha_hat over noise draws (its own relative
-  uncertainty is about 1 / sqrt(2 (draws - 1)), 16 % at 20 draws);
-* ``sd_reported``: the root mean square of the reported ``alpha_sd``, and of it without the
-  noise-realisation term (``sd_without``) and of that term alone;
-* ``ratio``: ``sd_draws / sd_reported`` (1 = calibrated);
-* ``bias``: mean alpha_hat - alpha for this signal.
+* ``sd_draws``: the scatter of alpha_hat over draws, 1.4826 x its median absolute
+  deviation (about +-20 % uncertain at 20 draws); ``bias``: mean alpha_hat - alpha;
+* ``repeat``, ``orient``, ``realis``: the reported parts of ``alpha_sd``;
+* ``ratio_noise``: ``sd_draws`` over the noise parts (repeat noise and realisation);
+  ``ratio_old``: over the interval without the realisation term (repeat noise and
+  orientation); ``ratio_full``: over the whole ``alpha_sd``. With the signal fixed, the
+  orientation part is a bias of this one signal rather than scatter over draws, so a
+  calibrated interval has ``ratio_noise`` near 1 and ``ratio_full`` at or below 1.
 
 Usage::
 
@@ -48,6 +51,7 @@ def parse_args(argv=None):
     p.add_argument("--draws", type=int, default=20)
     p.add_argument("--seed", type=int, default=0, help="the signal (and noise covariance)")
     p.add_argument("--csv", type=Path, help="also write one row per draw here")
+    p.add_argument("--summary-only", action="store_true", help="only summarise an existing --csv")
     return p.parse_args(argv)
 
 
@@ -66,24 +70,24 @@ def one_draw(alpha, ratio, args, draw) -> dict:
 
 
 def summarise(rows: pd.DataFrame) -> pd.DataFrame:
-    def rms(x):
-        return float(np.sqrt(np.mean(np.square(x))))
-
     out = []
     for (alpha, ratio), g in rows.groupby(["true_alpha", "noise_ratio"], sort=False):
-        without = np.hypot(g.sd_repeat_noise, g.sd_orientation)
-        sd_draws = g.alpha_hat.std(ddof=1)
+        sd_draws = 1.4826 * np.median(np.abs(g.alpha_hat - g.alpha_hat.median()))
+        noise = np.median(np.hypot(g.sd_repeat_noise, g.sd_noise_realisation))
+        old = np.median(np.hypot(g.sd_repeat_noise, g.sd_orientation))
         out.append(dict(alpha=alpha, ratio=ratio, draws=len(g), bias=g.alpha_hat.mean() - alpha,
-                        sd_draws=sd_draws, sd_reported=rms(g.sd), sd_without=rms(without),
-                        sd_realisation=rms(g.sd_noise_realisation), ratio_reported=sd_draws / rms(g.sd),
-                        ratio_without=sd_draws / rms(without),
-                        covers_mean=((g.ci_low <= g.alpha_hat.mean()) & (g.alpha_hat.mean() <= g.ci_high)).mean(),
-                        by_distance=(g.criterion == "distance").sum()))
+                        sd_draws=sd_draws, repeat=g.sd_repeat_noise.median(), orient=g.sd_orientation.median(),
+                        realis=g.sd_noise_realisation.median(), ratio_noise=sd_draws / noise,
+                        ratio_old=sd_draws / old, ratio_full=sd_draws / g.sd.median(),
+                        by_distance=int((g.criterion == "distance").sum())))
     return pd.DataFrame(out)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.summary_only:
+        show(pd.read_csv(args.csv), args)
+        return
     rows = []
     for alpha in args.alphas:
         for ratio in args.ratios:
@@ -96,10 +100,14 @@ def main(argv=None):
                 if args.csv:
                     with atomic_path(args.csv) as tmp:
                         pd.DataFrame(rows).to_csv(tmp, index=False)
+    show(pd.DataFrame(rows), args)
+
+
+def show(rows: pd.DataFrame, args):
     pd.set_option("display.width", 160)
     print(f"\n{args.n_stimuli} stimuli x {args.neurons} neurons, signal seed {args.seed}, "
           f"fit ranks {args.fit_range[0] + 1}..{args.fit_range[1]}")
-    print(summarise(pd.DataFrame(rows)).round(4).to_string(index=False))
+    print(summarise(rows).round(4).to_string(index=False))
 
 
 if __name__ == "__main__":
