@@ -206,14 +206,14 @@ def _matched(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rn
     from .debias import cvpca_matched_alpha, noise_halves
 
     spectrum = shuffle_spectra.mean(0)
-
     if isinstance(fit_range, str):
         raise InvalidInputError("fit_range='auto' applies to the published fit (method='cvpca')")
     lo, hi = check_fit_range(fit_range, spectrum.size)
     noise_gram, total_signal = noise_halves(gram)
     result = cvpca_matched_alpha(
         spectrum, noise_variance, _noise_half(responses), noise_gram, total_signal, (lo, hi),
-        shuffle_spectra=shuffle_spectra, ci=ci if ci is not None else 0.95, seed=rng, device=device, progress=progress,
+        shuffle_spectra=shuffle_spectra, ci=ci if ci is not None else 0.95, seed=rng, device=device,
+        progress=progress,
     )
     normalised = spectrum / spectrum.sum()
     # offset: the signal power law the estimator infers, lambda_n = T n**-alpha / sum(n**-alpha)
