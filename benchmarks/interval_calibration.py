@@ -8,7 +8,7 @@ Printed side by side per cell (medians over draws, robust to the odd recording w
 interval is very wide):
 
 * ``sd_draws``: the scatter of alpha_hat over draws, 1.4826 x its median absolute
-  deviation (about +-20 % uncertain at 20 draws); ``bias``: mean alpha_hat - alpha;
+  deviation (about +-25 % uncertain at 20 draws); ``bias``: mean alpha_hat - alpha;
 * ``repeat``, ``orient``, ``realis``: the reported parts of ``alpha_sd``;
 * ``ratio_noise``: ``sd_draws`` over the noise parts (repeat noise and realisation);
   ``ratio_old``: over the interval without the realisation term (repeat noise and
