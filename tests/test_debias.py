@@ -83,6 +83,17 @@ def test_distance_minimiser_finds_the_global_minimum_among_wiggles():
     assert len(calls) < 25
 
 
+def test_slope_at_the_root_spans_the_steps_of_a_stepped_estimating_function():
+    from v1ann.spectrum.debias import _find_root, _secant_slope
+
+    def stepped(alpha):  # falls at 1 on average, in steps of 0.008 every 0.008 of alpha
+        return (-(np.floor((alpha - 0.5) / 0.008) + 0.5) * 0.008,)
+
+    root = _find_root(stepped, 0.45, tol=1e-4, max_steps=40)
+    assert abs(stepped(root - 1e-3)[0] - stepped(root + 1e-3)[0]) / 2e-3 > 3  # a local secant overshoots
+    assert _secant_slope(stepped, root) == pytest.approx(1.0, rel=0.1)
+
+
 def test_matched_fit_reports_its_criterion(steep):
     fit = v1ann.estimate_alpha(steep, method="cvpca-matched", fit_range=FIT_RANGE, n_shuffles=3, seed=0,
                                progress=False)

@@ -38,8 +38,8 @@ the recording itself tells us, so we remove it by simulation (indirect inference
    Otherwise the root is kept: where the spectrum is smooth ``Q``'s minimum is the
    noisier of the two (alpha = 1 read as 0.90 at 700 x 2,500, where the root gives 1.01).
 5. The 95 % interval combines three variances of ``T1``, divided by the sensitivity
-   ``dT1/dalpha`` (the secant at the root, or the least-squares slope over the scanned
-   grid where ``Q`` decides): the second repeat's noise (analytic); the scatter across
+   ``dT1/dalpha`` (the secant over the root +- 0.05, or the least-squares slope over the
+   scanned grid where ``Q`` decides): the second repeat's noise (analytic); the scatter across
    independent signal orientations (``n_seeds`` extra simulations); and the noise
    realisation, measured as the spread of ``T1`` over the per-shuffle spectra. The
    simulation reuses the recording's own noise, so which noise vectors the recording
@@ -80,6 +80,12 @@ RELATIVE_SCATTER = 0.1
 # minimum is at an edge).
 SCAN_STEP = 0.04
 SCAN_HALF_WIDTH = 0.2
+# Half-width of the secant that gives dF/dalpha at the root. F steps by up to ~0.008 within
+# 0.002 of alpha where noise components trade ranks with signal ones (2,800 x 10,000,
+# alpha = 0.5: a local secant of ~4-5), so the secant must span many such steps; on that
+# recording +-0.02 gave 1.30, +-0.05 1.15, and a line fitted through 11 points in +-0.05
+# 1.17.
+SLOPE_HALF_WIDTH = 0.05
 
 
 @dataclass
@@ -297,12 +303,11 @@ def _find_root(func, start: float, tol: float, max_steps: int, lower=0.05, upper
     numbers, so smooth): a Newton step from ``start`` with slope -1 and doubling steps
     until the sign changes, then Brent's method inside the bracket.
 
-    Returns ``(alpha, slope)`` with ``slope`` the secant estimate of ``-dF/dalpha`` from
-    the two evaluations nearest the root.
+    Returns the root.
     """
     import scipy.optimize
 
-    values = {}  # F at every alpha this search evaluated: counts steps, gives the slope
+    values = {}  # F at every alpha this search evaluated: counts the steps
 
     def f(alpha):
         if alpha not in values:
@@ -331,9 +336,18 @@ def _find_root(func, start: float, tol: float, max_steps: int, lower=0.05, upper
             V1AnnWarning,
             stacklevel=4,
         )
-    near = sorted(values, key=lambda a: abs(a - root))[:2]
-    slope = (values[near[0]] - values[near[1]]) / (near[1] - near[0]) if len(near) == 2 else 1.0
-    return root, max(float(slope), 1e-3)
+    return float(root)
+
+
+def _secant_slope(func, root: float, lower=0.05, upper=8.0) -> float:
+    """``-dF/dalpha`` as the secant of ``F = func(alpha)[0]`` over ``root +- SLOPE_HALF_WIDTH``.
+
+    Not the secant of the search's last two steps: ``F`` steps where a noise component
+    trades ranks with a signal component, and a secant across one step can be several
+    times the slope that maps the interval's variances to alpha (docs/validation.md).
+    """
+    a, b = max(root - SLOPE_HALF_WIDTH, lower), min(root + SLOPE_HALF_WIDTH, upper)
+    return float((func(a)[0] - func(b)[0]) / (b - a))
 
 
 def cvpca_matched_alpha(
@@ -424,7 +438,7 @@ def cvpca_matched_alpha(
 
     rng = make_rng(seed)
     dev = resolve_device(device)
-    bar = tqdm(total=max_steps + n_seeds, desc="cvpca-matched", disable=not progress)
+    bar = tqdm(total=max_steps + n_seeds + 2, desc="cvpca-matched", disable=not progress)
 
     def evaluate(sim, alpha):
         """``(T1 mismatch, its scale, kappa, Q, expected spectrum)`` at ``alpha``."""
@@ -445,7 +459,7 @@ def cvpca_matched_alpha(
             cache[key] = evaluate(sims[orientation], key[0])
         return cache[key]
 
-    root, root_slope = _find_root(at, float(np.clip(alpha_pub, 0.05, 8.0)), tol, max_steps)
+    root = _find_root(at, float(np.clip(alpha_pub, 0.05, 8.0)), tol, max_steps)
     residuals = np.asarray([at(root, o)[0] for o in range(len(sims))])
     # scatter of T1 across signal orientations (the search's own orientation excluded)
     between = residuals[1:].var(ddof=1)
@@ -463,7 +477,7 @@ def cvpca_matched_alpha(
     else:
         expected = np.mean([at(root, o)[4] for o in range(len(sims))], axis=0)
         # average the search's orientation with the extra ones: F(alpha) falls at `slope`
-        slope = root_slope
+        slope = _secant_slope(at, root)
         alpha = float(root + residuals.mean() / max(slope, 1e-3))
     slope = max(float(slope), 1e-3)
     bar.close()
