@@ -48,8 +48,8 @@ the recording itself tells us, so we remove it by simulation (indirect inference
    Each shuffle's first half is a different mixture of the two repeats' noise, so one
    shuffle's spread shows how the observed spectrum moves with the noise. It does not see
    the simulation's side (its noise ``D`` is the same in every shuffle), so it is a lower
-   bound: against redrawn noise the scatter of alpha is 1.3-1.4x the noise parts at
-   alpha <= 1 (700 x 2,500) and 3x at 2,800 x 10,000, alpha = 0.5, noise/signal 4, where
+   bound: against redrawn noise the scatter of alpha is 0.9-1.4x the noise parts at
+   alpha <= 1 (700 x 2,500) and 2.1x at 2,800 x 10,000, alpha = 0.5, noise/signal 4, where
    the t quantile with 2 degrees of freedom still covers (docs/validation.md).
 
 Assumptions (stated in docs/spectra.md): a power law over all ranks 1..min(P-1, N)
