@@ -300,8 +300,9 @@ def _mean_distance(at, alpha: float, n_orientations: int) -> float:
 
 def _find_root(func, start: float, tol: float, max_steps: int, lower=0.05, upper=8.0):
     """Root of a decreasing function ``F = func(alpha)[0]`` (simulated with common random
-    numbers, so smooth): a Newton step from ``start`` with slope -1 and doubling steps
-    until the sign changes, then Brent's method inside the bracket.
+    numbers, so deterministic in alpha, though it steps where components trade ranks): a
+    Newton step from ``start`` with slope -1 and doubling steps until the sign changes,
+    then Brent's method inside the bracket.
 
     Returns the root.
     """
