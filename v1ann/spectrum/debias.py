@@ -78,6 +78,8 @@ RELATIVE_SCATTER = 0.1
 # in alpha at 2,800 x 10,000, so the step must stay below ~0.05; the half-width covers the
 # root's misses where Q then found the truth (up to 0.16; the scan also extends while its
 # minimum is at an edge).
+# Exponents searched: every search, scan and secant stays inside this range.
+ALPHA_MIN, ALPHA_MAX = 0.05, 8.0
 SCAN_STEP = 0.04
 SCAN_HALF_WIDTH = 0.2
 # Half-width of the secant that gives dF/dalpha at the root. F steps by up to ~0.008 within
@@ -256,13 +258,13 @@ class _Score:
         return float(self.weight @ r**2)
 
 
-def _scan_grid(centre: float, lower=0.05, upper=8.0) -> list[float]:
+def _scan_grid(centre: float, lower=ALPHA_MIN, upper=ALPHA_MAX) -> list[float]:
     """``centre +- SCAN_HALF_WIDTH`` in steps of ``SCAN_STEP``, inside ``[lower, upper]``."""
     n = int(round(SCAN_HALF_WIDTH / SCAN_STEP))
     return [float(a) for a in centre + SCAN_STEP * np.arange(-n, n + 1) if lower <= a <= upper]
 
 
-def _minimise_distance(distance, grid: list[float], tol: float, lower=0.05, upper=8.0) -> float:
+def _minimise_distance(distance, grid: list[float], tol: float, lower=ALPHA_MIN, upper=ALPHA_MAX) -> float:
     """Global minimum of the wiggly ``distance(alpha)`` over the scanned ``grid`` (extended
     while the best point is at its edge), refined by Brent's method between the best
     point's neighbours."""
@@ -298,7 +300,7 @@ def _mean_distance(at, alpha: float, n_orientations: int) -> float:
     return float(np.mean([at(alpha, o)[3] for o in range(n_orientations)]))
 
 
-def _find_root(func, start: float, tol: float, max_steps: int, lower=0.05, upper=8.0):
+def _find_root(func, start: float, tol: float, max_steps: int, lower=ALPHA_MIN, upper=ALPHA_MAX):
     """Root of a decreasing function ``F = func(alpha)[0]`` (simulated with common random
     numbers, so deterministic in alpha, though it steps where components trade ranks): a
     Newton step from ``start`` with slope -1 and doubling steps until the sign changes,
@@ -340,7 +342,7 @@ def _find_root(func, start: float, tol: float, max_steps: int, lower=0.05, upper
     return float(root)
 
 
-def _secant_slope(func, root: float, lower=0.05, upper=8.0) -> float:
+def _secant_slope(func, root: float, lower=ALPHA_MIN, upper=ALPHA_MAX) -> float:
     """``-dF/dalpha`` as the secant of ``F = func(alpha)[0]`` over ``root +- SLOPE_HALF_WIDTH``.
 
     Not the secant of the search's last two steps: ``F`` steps where a noise component
@@ -460,7 +462,7 @@ def cvpca_matched_alpha(
             cache[key] = evaluate(sims[orientation], key[0])
         return cache[key]
 
-    root = _find_root(at, float(np.clip(alpha_pub, 0.05, 8.0)), tol, max_steps)
+    root = _find_root(at, float(np.clip(alpha_pub, ALPHA_MIN, ALPHA_MAX)), tol, max_steps)
     residuals = np.asarray([at(root, o)[0] for o in range(len(sims))])
     # scatter of T1 across signal orientations (the search's own orientation excluded)
     between = residuals[1:].var(ddof=1)
