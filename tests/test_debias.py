@@ -83,6 +83,46 @@ def test_distance_minimiser_finds_the_global_minimum_among_wiggles():
     assert len(calls) < 25
 
 
+def _two_basins(truth=3.0, wrong=3.55, depth_wrong=4.0):
+    """``at(alpha, orientation)`` whose mean Q has a basin at ``truth`` (depth 5) and a slightly
+    deeper one at ``wrong``, and whose F falls through zero at ``truth`` with a bump above it
+    that crosses zero again at 3.33, as at 2,800 x 10,000, alpha = 3, noise/signal 4."""
+
+    def at(alpha, orientation=0):
+        f = 0.6 * (truth - alpha) + 0.25 * np.exp(-(((alpha - 3.2) / 0.08) ** 2)) + 0.002 * orientation
+        q = min(5 + 200 * (alpha - truth) ** 2, depth_wrong + 200 * (alpha - wrong) ** 2, 30.0)
+        return f, 1.0, 0.0, q, None
+
+    return at
+
+
+def test_where_q_has_two_basins_the_one_where_f_vanishes_wins():
+    from v1ann.spectrum.debias import _minimise_distance, _mean_distance, _penalised_distance_minimum, _scan_grid
+
+    at = _two_basins()
+    # Q alone, scanned from the root of F at 3.33, goes to the deeper, wrong basin
+    assert _minimise_distance(lambda a: _mean_distance(at, a, 4), _scan_grid(3.33), 1e-3) == pytest.approx(3.55, abs=0.01)
+    alpha, grid = _penalised_distance_minimum(at, 3.33, 4, sd_f=0.02, quantile=4.3, tol=1e-3)
+    assert alpha == pytest.approx(3.0, abs=0.01)
+    assert grid == _scan_grid(3.33)  # the slope's grid is the first scan, not the grown one
+
+
+def test_f_that_is_rough_near_the_truth_does_not_overrule_a_clear_minimum_of_q():
+    from v1ann.spectrum.debias import _penalised_distance_minimum
+
+    def at_with(steps):  # F biased by -0.035 at Q's minimum (2,800 x 2,000, alpha = 2, noise/signal 0.5)
+        def at(alpha, orientation=0):
+            f = 1.1 * (2.02 - alpha) - 0.035 + steps * np.sign(np.sin(2 * np.pi * alpha / 0.08))
+            return f, 1.0, 0.0, 2 + 300 * (alpha - 2.02) ** 2, None
+        return at
+
+    # F stepped by +-0.04 is trusted only as far as its roughness allows: Q's minimum stands
+    rough, _ = _penalised_distance_minimum(at_with(0.04), 1.9, 4, sd_f=0.008, quantile=4.3, tol=1e-3)
+    assert rough == pytest.approx(2.02, abs=0.01)
+    # the same bias on a smooth F is believed, and pulls the estimate toward F's zero (1.988)
+    smooth, _ = _penalised_distance_minimum(at_with(0.0), 1.9, 4, sd_f=0.008, quantile=4.3, tol=1e-3)
+    assert smooth < 2.0
+
 def test_slope_at_the_root_spans_the_steps_of_a_stepped_estimating_function():
     from v1ann.spectrum.debias import _find_root, _secant_slope
 
@@ -128,7 +168,9 @@ def test_interval_adds_the_noise_realisation_from_the_shuffle_spread(matched_inp
     spread = _matched(matched_inputs, signal)
     doubled = _matched(matched_inputs, mean + 2 * (signal - mean))
     identical = _matched(matched_inputs, np.repeat(mean[None], len(signal), axis=0))
-    # the term changes the interval only, never the estimate
+    # the term changes the interval only, never the estimate (where the root decides; where
+    # Q decides, F's variance also sets how strongly F is held to zero)
+    assert spread.criterion == without.criterion == "root"
     assert spread.alpha == without.alpha == doubled.alpha
     assert without.sd_parts["noise_realisation"] == 0
     assert identical.sd_parts["noise_realisation"] == pytest.approx(0, abs=1e-12)
