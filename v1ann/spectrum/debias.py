@@ -92,10 +92,10 @@ SCAN_HALF_WIDTH = 0.2
 # recording +-0.02 gave 1.30, +-0.05 1.15, and a line fitted through 11 points in +-0.05
 # 1.17.
 SLOPE_HALF_WIDTH = 0.05
-# Where Q decides, the scan grows toward exponents whose F is still consistent with zero,
-# at most this far beyond its first edges: in 12 recordings at 2,800 stimuli it grew by
-# 0.32 at one end, two of them further than the 0.32 then examined; the limit only stops
-# a flat F from scanning the whole range.
+# Where Q decides, the scan grows toward exponents whose mean F is still consistent with
+# zero, at most this far beyond its first edges. The limit only stops a flat F from
+# scanning the whole range: of 12 recordings examined over root +- 0.52 (2,800 stimuli),
+# ten grew by at most 0.32 at either end and two reached the edge of that window.
 GROWTH_LIMIT = 1.0
 
 
@@ -335,8 +335,8 @@ def _penalised_distance_minimum(at, root: float, n_orientations: int, sd_f: floa
     ``Q`` alone can have two basins of equal depth where noise dominates a steep spectrum
     (2,800 x 10,000, alpha = 3, noise/signal 4: mean ``Q`` 7.8 at 3.01 and 7.9 at 3.57), and
     the root of ``F`` that starts the scan can sit between or beyond them (3.33 there).
-    ``F`` averaged over orientations is near zero at the truth and 4-6 ``s`` away from it
-    in the wrong basins, so it breaks the tie. ``s**2`` is ``F``'s variance ``sd_f**2``
+    ``F`` averaged over orientations is within 0.9 ``s`` of zero at the truth and 3.5-4.9
+    ``s`` from it in the wrong basins, so it breaks the tie. ``s**2`` is ``F``'s variance ``sd_f**2``
     plus its roughness over the scan (its scatter about a line), because near ranks
     where noise components trade places with signal components ``F`` is stepped and
     biased by more than its variance (alpha = 2 at 2,800 x 2,000: mean ``F`` -0.035 at
