@@ -101,7 +101,8 @@ def test_where_q_has_two_basins_the_one_where_f_vanishes_wins():
 
     at = _two_basins()
     # Q alone, scanned from the root of F at 3.33, goes to the deeper, wrong basin
-    assert _minimise_distance(lambda a: _mean_distance(at, a, 4), _scan_grid(3.33), 1e-3) == pytest.approx(3.55, abs=0.01)
+    q_only = _minimise_distance(lambda a: _mean_distance(at, a, 4), _scan_grid(3.33), 1e-3)
+    assert q_only == pytest.approx(3.55, abs=0.01)
     alpha, grid = _penalised_distance_minimum(at, 3.33, 4, sd_f=0.02, quantile=4.3, tol=1e-3)
     assert alpha == pytest.approx(3.0, abs=0.01)
     assert grid == _scan_grid(3.33)  # the slope's grid is the first scan, not the grown one
@@ -122,6 +123,20 @@ def test_f_that_is_rough_near_the_truth_does_not_overrule_a_clear_minimum_of_q()
     # the same bias on a smooth F is believed, and pulls the estimate toward F's zero (1.988)
     smooth, _ = _penalised_distance_minimum(at_with(0.0), 1.9, 4, sd_f=0.008, quantile=4.3, tol=1e-3)
     assert smooth < 2.0
+
+
+def test_scan_grows_only_while_f_is_consistent_with_zero_and_within_bounds():
+    from v1ann.spectrum.debias import ALPHA_MIN, GROWTH_LIMIT, SCAN_STEP, _grow_while_consistent, _scan_grid
+
+    grid = _scan_grid(2.0)  # 1.8 .. 2.2
+    grown = _grow_while_consistent(lambda a: 2.0 - a, grid, threshold=0.3)
+    # |F| <= 0.3 from 1.72 to 2.28; the first point past each end (|F| = 0.32) is the edge
+    assert grown[0] == pytest.approx(1.68) and grown[-1] == pytest.approx(2.32)
+    assert np.allclose(np.diff(grown), SCAN_STEP)
+    # a flat F stops at GROWTH_LIMIT beyond the first scan, and never below ALPHA_MIN
+    flat = _grow_while_consistent(lambda a: 0.0, _scan_grid(0.3), threshold=0.1)
+    assert flat[0] >= ALPHA_MIN and flat[-1] <= 0.5 + GROWTH_LIMIT + 1e-9
+    assert flat[-1] > 0.5 + GROWTH_LIMIT - SCAN_STEP
 
 def test_slope_at_the_root_spans_the_steps_of_a_stepped_estimating_function():
     from v1ann.spectrum.debias import _find_root, _secant_slope

@@ -336,8 +336,8 @@ def _penalised_distance_minimum(at, root: float, n_orientations: int, sd_f: floa
     (2,800 x 10,000, alpha = 3, noise/signal 4: mean ``Q`` 7.8 at 3.01 and 7.9 at 3.57), and
     the root of ``F`` that starts the scan can sit between or beyond them (3.33 there).
     ``F`` averaged over orientations is within 0.9 ``s`` of zero at the truth and 3.5-4.9
-    ``s`` from it in the wrong basins, so it breaks the tie. ``s**2`` is ``F``'s variance ``sd_f**2``
-    plus its roughness over the scan (its scatter about a line), because near ranks
+    ``s`` from it in the wrong basins, so it breaks the tie. ``s**2`` is ``F``'s variance
+    ``sd_f**2`` plus its roughness over the scan (its scatter about a line), because near ranks
     where noise components trade places with signal components ``F`` is stepped and
     biased by more than its variance (alpha = 2 at 2,800 x 2,000: mean ``F`` -0.035 at
     the truth against ``sd_f`` 0.008). The scan around the root grows while mean ``F`` at
