@@ -138,6 +138,7 @@ def test_scan_grows_only_while_f_is_consistent_with_zero_and_within_bounds():
     assert flat[0] >= ALPHA_MIN and flat[-1] <= 0.5 + GROWTH_LIMIT + 1e-9
     assert flat[-1] > 0.5 + GROWTH_LIMIT - SCAN_STEP
 
+
 def test_slope_at_the_root_spans_the_steps_of_a_stepped_estimating_function():
     from v1ann.spectrum.debias import _find_root, _secant_slope
 

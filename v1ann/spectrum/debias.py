@@ -538,6 +538,7 @@ def cvpca_matched_alpha(
         "orientation": between * (1 + 1 / residuals.size),
         "noise_realisation": float(np.var(score(shuffles, kappa), ddof=1)) / scale**2 if len(shuffles) > 1 else 0.0,
     }
+    sd_f = float(np.sqrt(sum(variances.values())))
     quantile = scipy.stats.t.ppf(0.5 + ci / 2, df=n_seeds - 1)
     # The root is kept while its expected spectrum fits the observed one as well as the
     # model's own scatter allows, E[Q] = sum_i w_i v_i = sum of 1/rank over the fit range
@@ -546,8 +547,7 @@ def cvpca_matched_alpha(
     if by_distance:
         bar.total += len(sims) * (2 * int(round(SCAN_HALF_WIDTH / SCAN_STEP)) + 9)  # scan and Brent
         bar.refresh()
-        alpha, grid = _penalised_distance_minimum(at, root, len(sims), np.sqrt(sum(variances.values())),
-                                                  quantile, tol)
+        alpha, grid = _penalised_distance_minimum(at, root, len(sims), sd_f, quantile, tol)
         slope = -np.polyfit(grid, [at(a)[0] for a in grid], 1)[0]
         expected = np.mean([at(alpha, o)[4] for o in range(len(sims))], axis=0)
     else:
@@ -558,7 +558,7 @@ def cvpca_matched_alpha(
     slope = max(float(slope), 1e-3)
     bar.close()
     sd_parts = {k: float(np.sqrt(v)) / slope for k, v in variances.items()}
-    sd = float(np.sqrt(sum(variances.values()))) / slope
+    sd = sd_f / slope
     n_evaluations = len(cache)
     return MatchedResult(
         alpha=alpha,
