@@ -545,7 +545,7 @@ def cvpca_matched_alpha(
     # (module docstring, step 4).
     by_distance = at(root)[3] > float(np.sum(1.0 / np.arange(lo + 1, hi + 1)))
     if by_distance:
-        bar.total += len(sims) * (2 * int(round(SCAN_HALF_WIDTH / SCAN_STEP)) + 9)  # scan and Brent
+        bar.total += len(sims) * (len(_scan_grid(root)) + 8)  # the first scan, in every orientation, and Brent
         bar.refresh()
         alpha, grid = _penalised_distance_minimum(at, root, len(sims), sd_f, quantile, tol)
         slope = -np.polyfit(grid, [at(a)[0] for a in grid], 1)[0]
