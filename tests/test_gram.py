@@ -110,9 +110,16 @@ def test_bad_inputs(rng):
         repeat_gram(rng.standard_normal((2, 1, 6)), progress=False)
 
 
-def test_torch_accumulation_path_used_on_cuda(responses, monkeypatch):
-    """The CUDA path (torch addmm) checked on CPU: it must give the syrk path's result."""
+def test_torch_accumulation_path_used_on_cuda(responses, rng, monkeypatch):
+    """The CUDA path (halves formed and cast on the device, torch addmm) checked on CPU:
+    float32 as stored, an odd number of float64 repeats, and integer counts."""
     from v1ann.spectrum import gram
 
     monkeypatch.setattr(gram, "_accumulator", lambda size, dev: gram._TorchAccumulator(size, dev))
     assert_gram(repeat_gram(responses, chunk_size=20, device="cpu", progress=False), responses)
+    odd = rng.standard_normal((5, 12, 40))
+    assert_gram(repeat_gram(odd, chunk_size=7, device="cpu", progress=False), odd)
+    counts = rng.poisson(3.0, size=(3, 10, 33)).astype(np.uint16)
+    result = repeat_gram(counts, chunk_size=8, device="cpu", progress=False)
+    assert_gram(result, counts.astype(np.float64))
+    assert result.gram.dtype.itemsize == 8
