@@ -9,6 +9,7 @@ import xarray as xr
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from v1ann._utils import resolve_device
 from v1ann.errors import InvalidInputError, V1AnnWarning
 from v1ann.nn.activations import activations
 from v1ann.nn.models import cnn, mlp
@@ -55,7 +56,7 @@ def test_mlp_layers_match_a_manual_forward_pass(small_mlp, images):
     np.testing.assert_array_equal(first["stimulus"].values, np.arange(37))
     assert first.name == "act1"
     assert first.attrs["layer"] == "act1" and first.attrs["module"] == "Tanh"
-    assert first.attrs["model"] == "Sequential" and first.attrs["device"] == "cpu"
+    assert first.attrs["model"] == "Sequential" and first.attrs["device"] == str(resolve_device("auto"))
 
 
 def test_batching_does_not_change_the_result(small_mlp, images):

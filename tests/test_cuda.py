@@ -68,7 +68,7 @@ def test_regularizer_penalty_and_gradient(method):
     for device in ("cpu", "cuda"):
         reg = SpectralRegularizer(1.0, layers=["rep"], tau=5, method=method).attach(model)
         reg.update_basis(model, h.to(device))
-        x = h.to(device).requires_grad_()
+        x = h.to(device).clone().requires_grad_()
         model(x)
         penalty = reg()
         penalty.backward()

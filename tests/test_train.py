@@ -160,7 +160,7 @@ def test_weight_norm_trains_the_feeding_layer_and_leaves_a_plain_model(digits, t
     assert json.loads(history.attrs["config"])["weight_norm"] == ["fc1"]  # fc1 feeds act1
     assert not parametrize.is_parametrized(model.fc1)
     assert set(model.state_dict()) == set(small_model().state_dict())
-    assert not torch.equal(model.fc1.weight, before)
+    assert not torch.equal(model.fc1.weight.cpu(), before)  # the model stays on the training device
     # The checkpoint holds the reparametrized weights; resuming applies the same reparametrization.
     resumed = fit(small_model(), digits, regularizer=SpectralRegularizer(2.0, tau=3), weight_norm=True, epochs=3,
                   checkpoint_dir=tmp_path)

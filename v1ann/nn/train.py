@@ -93,7 +93,7 @@ def train(
         moves them directly (the recipe in ``docs/training.md``). The reparametrization is
         removed when training ends, so the model keeps its usual ``state_dict``.
     device : str
-        ``"auto"`` picks CUDA when available.
+        ``"auto"`` picks CUDA when available. The model is moved there and stays there.
     seed : int
         Seeds the data order of every epoch and torch's RNG (restored afterwards).
     checkpoint_dir : path, optional

@@ -234,11 +234,8 @@ def read_neuron_chunks(data, chunk: int, source: str, *, prepare=np.asarray, nam
 def _gram_streamed(data, chunk: int, source: str, dev, progress: bool):
     """Sequential accumulation: one chunk in memory at a time."""
     total = _accumulator(2 * data.shape[1], dev)
-    chunks = read_neuron_chunks(
-        data, chunk, source, prepare=total.prepare, desc="Gram over neuron chunks", progress=progress
-    )
-    for _, _, block in chunks:
-        total.add(block)
+    for _, _, block in read_neuron_chunks(data, chunk, source, desc="Gram over neuron chunks", progress=progress):
+        total.add_repeats(block)
     return total.result()
 
 
@@ -249,11 +246,13 @@ def _accumulator(size: int, dev):
 class _SyrkAccumulator:
     """CPU: BLAS syrk fills the lower triangle in place, half the flops of a matmul, no temporary."""
 
-    prepare = staticmethod(_halves)
-
     def __init__(self, size: int):
         self.gram = np.zeros((size, size), order="F")
         self.sums = np.zeros(size)
+
+    def add_repeats(self, block: np.ndarray) -> None:
+        """Add a (repeat, stimulus, n) block through its halves ``Z = [A; B]``."""
+        self.add(_halves(block))
 
     def add(self, z: np.ndarray) -> None:
         from scipy.linalg.blas import dsyrk
@@ -270,17 +269,7 @@ class _SyrkAccumulator:
 
 
 class _TorchAccumulator:
-    """Any torch device (CUDA): chunks are copied over as stored and multiplied there.
-
-    The halves are formed and cast to float64 on the device: a float32 chunk crosses the
-    bus at half the bytes, and the host does no per-element work beyond the NaN check.
-    """
-
-    @staticmethod
-    def prepare(block: np.ndarray) -> np.ndarray:
-        # float32/float64 travel as stored; integer counts and other dtypes as float64,
-        # since torch reduces few of them
-        return block if block.dtype in (np.float32, np.float64) else block.astype(np.float64)
+    """Any torch device (CUDA): chunks are copied over and multiplied there."""
 
     def __init__(self, size: int, dev):
         import torch
@@ -288,17 +277,28 @@ class _TorchAccumulator:
         self.gram = torch.zeros((size, size), dtype=torch.float64, device=dev)
         self.sums = torch.zeros(size, dtype=torch.float64, device=dev)
 
-    def add(self, block: np.ndarray) -> None:
+    def add_repeats(self, block: np.ndarray) -> None:
+        """Add a (repeat, stimulus, n) block, its halves ``Z = [A; B]`` formed on the device.
+
+        The block crosses the bus as stored (float32 at half the bytes of float64), so the
+        host does no per-element work beyond the NaN check.
+        """
         import torch
 
+        if block.dtype not in (np.float32, np.float64):  # counts: torch reduces few integer types
+            block = block.astype(np.float64)
         block = torch.from_numpy(np.ascontiguousarray(block)).to(self.gram.device)
         half = block.shape[0] // 2
-        # (repeat, stimulus, n) → Z = [A; B], (2 S, n) float64, as _halves does on the host
-        z = torch.cat(
-            [block[:half].mean(dim=0, dtype=torch.float64), block[half:].mean(dim=0, dtype=torch.float64)]
-        )
-        self.gram.addmm_(z, z.T)
-        self.sums += z.sum(dim=1)
+        halves = [block[:half].mean(dim=0, dtype=torch.float64), block[half:].mean(dim=0, dtype=torch.float64)]
+        self.add(torch.cat(halves))
+
+    def add(self, z) -> None:
+        """Add a (rows, n) float64 chunk: numpy, or a tensor already on any device."""
+        import torch
+
+        zt = torch.as_tensor(z).to(self.gram.device)
+        self.gram.addmm_(zt, zt.T)
+        self.sums += zt.sum(dim=1)
 
     def result(self):
         return self.gram, self.sums
