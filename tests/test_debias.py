@@ -150,6 +150,23 @@ def test_slope_at_the_root_spans_the_steps_of_a_stepped_estimating_function():
     assert _secant_slope(stepped, root) == pytest.approx(1.0, rel=0.1)
 
 
+def test_root_search_walks_past_a_wrong_sign_far_below_the_truth():
+    from v1ann.spectrum.debias import _find_root
+
+    # The shape seen at 2,800 x 10,000, alpha = 3, noise/signal 4 (seed 6): negative from
+    # 0.05 to 0.95 (an increasing jump at 0.95, not a root), positive up to the root at 3.
+    def wrong_sign_below(alpha):
+        return (-2.0 - alpha if alpha < 0.95 else 3.0 - alpha,)
+
+    assert _find_root(wrong_sign_below, 0.93, tol=1e-4, max_steps=40) == pytest.approx(3.0, abs=1e-3)
+    # negative everywhere: no exponent, and the error says so
+    with pytest.raises(InvalidInputError, match="no exponent"):
+        _find_root(lambda a: (-1.0 - a,), 0.93, tol=1e-4, max_steps=40)
+    # positive only at the top bound: an increasing crossing only, still no exponent
+    with pytest.raises(InvalidInputError, match="no exponent"):
+        _find_root(lambda a: (1.0 if a >= 7.9 else -1.0,), 0.93, tol=1e-4, max_steps=40)
+
+
 def test_matched_fit_reports_its_criterion(steep):
     fit = v1ann.estimate_alpha(steep, method="cvpca-matched", fit_range=FIT_RANGE, n_shuffles=3, seed=0,
                                progress=False)
