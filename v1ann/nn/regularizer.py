@@ -330,7 +330,10 @@ def spectral_penalty(
     top = lam[0].detach().clamp_min(floor)
     tail = lam[tau:].clamp_min(1e-12 * top)
     if method == "nassar2020":
-        anchor = lam[tau - 1].detach() if anchor is None else torch.as_tensor(anchor, dtype=torch.float64, device=lam.device)
+        if anchor is None:
+            anchor = lam[tau - 1].detach()
+        else:  # on the spectrum's device: clamp_min below takes no CPU tensor beside a CUDA one
+            anchor = torch.as_tensor(anchor, dtype=torch.float64, device=lam.device)
         anchor = anchor.clamp_min(1e-12 * top)
         ratio = tail / (anchor * _rank_terms(tau, k, float(alpha), lam.device)[0])
         excess = ratio - 1.0
