@@ -11,15 +11,18 @@ estimators are scored against the true alpha:
 * ``cvpca-matched``: :mod:`v1ann.spectrum.debias`, with its own 95 % interval.
 
 Rows are appended to the CSV as they finish (a killed run keeps its results; rerunning
-skips configurations already in the CSV). At the end the script prints, per estimator, the
-median |alpha_hat - alpha| and the coverage of the 95 % intervals, overall and per cell,
-and draws the figure.
+skips configurations already in the CSV; ``--rerun distance`` recomputes, in place, those
+the matched estimator decided by Q, e.g. after a change to that rule). At the end the
+script prints, per estimator, the median |alpha_hat - alpha| and the coverage of the 95 %
+intervals, overall and per cell, and draws the figure.
 
 Usage::
 
     python benchmarks/bias_study.py                 # full grid (hours on 2 busy cores)
     python benchmarks/bias_study.py --quick         # 2,800 stimuli, a few cells
     python benchmarks/bias_study.py --n-stimuli 700 --fit-range 11 125 --neurons 500 2500
+    python benchmarks/bias_study.py --alphas 0.5 1 2 3 --neurons 10000 --rerun distance \
+        --csv docs/data/bias_study_2800x10000.csv --figure docs/img/bias_study_2800x10000.png
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ["estimator", "true_alpha", "noise_ratio", "n_stimuli", "n_neurons", "seed", "alpha_hat",
            "ci_low", "ci_high", "seconds", "criterion", "noise", "sd_repeat_noise", "sd_orientation",
            "sd_noise_realisation"]
+KEY = ["true_alpha", "noise_ratio", "n_stimuli", "n_neurons", "seed"]  # one recording
 
 
 def parse_args(argv=None):
@@ -67,6 +71,9 @@ def parse_args(argv=None):
     p.add_argument("--csv", type=Path, default=ROOT / "docs" / "data" / "bias_study.csv")
     p.add_argument("--figure", type=Path, default=ROOT / "docs" / "img" / "bias_study.png")
     p.add_argument("--summary-only", action="store_true", help="Only summarise an existing CSV.")
+    p.add_argument("--rerun", choices=["distance", "root", "failed", "all"],
+                   help="Recompute the grid's recordings already in the CSV whose cvpca-matched row has "
+                        "this criterion, replacing their rows in place (e.g. after changing the estimator).")
     args = p.parse_args(argv)
     if args.quick:
         args.alphas, args.ratios, args.neurons, args.seeds = [1.0, 2.0, 3.0], [1.0, 4.0], [2000], 1
@@ -112,6 +119,26 @@ def one_recording(alpha, ratio, n_stimuli, n_neurons, seed, fit_range, n_shuffle
     return rows
 
 
+def recordings_with_criterion(done: pd.DataFrame, criterion: str) -> set[tuple]:
+    """Keys (``KEY`` order) of the recordings whose cvpca-matched row has ``criterion`` ("all": every one)."""
+    matched = done[done.estimator == "cvpca-matched"]
+    if criterion != "all":
+        matched = matched[matched.criterion == criterion]
+    return set(matched[KEY].itertuples(index=False, name=None))
+
+
+def merge_rows(done: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """``new`` (one recording's rows) replaces that recording's rows in place, else is appended."""
+    if done.empty:
+        return new
+    same = (done[KEY] == new[KEY].iloc[0]).all(axis=1)
+    if not same.any():
+        return pd.concat([done, new], ignore_index=True)
+    first = int(np.flatnonzero(same)[0])
+    rest = done.iloc[first:][~same.iloc[first:].to_numpy()]
+    return pd.concat([done.iloc[:first], new, rest], ignore_index=True)
+
+
 def summarise(df: pd.DataFrame, by=("estimator", "true_alpha", "noise_ratio")) -> pd.DataFrame:
     """Median |error|, interval coverage, median estimate and time per group (NaN = miss)."""
     df = df.assign(abs_error=(df.alpha_hat - df.true_alpha).abs(),
@@ -144,8 +171,9 @@ def main(argv=None):
     args.csv.parent.mkdir(parents=True, exist_ok=True)
     done = pd.read_csv(args.csv) if args.csv.exists() else pd.DataFrame(columns=COLUMNS)
     if not args.summary_only:
-        keys = {tuple(r) for r in done[["true_alpha", "noise_ratio", "n_stimuli", "n_neurons", "seed"]]
-                .itertuples(index=False)}
+        keys = set(done[KEY].itertuples(index=False, name=None))
+        if args.rerun:
+            keys -= recordings_with_criterion(done, args.rerun)
         # seeds outermost: an interrupted run still covers every cell once
         grid = [(a, r, n, s) for s in range(args.first_seed, args.first_seed + args.seeds)
                 for n in args.neurons for r in args.ratios for a in args.alphas]
@@ -157,8 +185,7 @@ def main(argv=None):
             print(f"[{i + 1}/{len(grid)}] alpha={alpha} ratio={ratio} neurons={n_neurons} seed={seed}: "
                   + ", ".join(f"{r['estimator']} {r['alpha_hat']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
                               for r in rows) + f"  ({rows[-1]['seconds']:.0f} s)", flush=True)
-            new = pd.DataFrame(rows, columns=COLUMNS)
-            done = new if done.empty else pd.concat([done, new], ignore_index=True)
+            done = merge_rows(done, pd.DataFrame(rows, columns=COLUMNS))
             with atomic_path(args.csv) as tmp:  # a killed run leaves the last complete CSV
                 done.to_csv(tmp, index=False)
     if done.empty:
