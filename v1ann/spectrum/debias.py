@@ -373,8 +373,9 @@ def _find_root(func, start: float, tol: float, max_steps: int, lower=ALPHA_MIN, 
     linearisation no longer holds and its sign can be wrong: at 2,800 x 10,000, alpha = 3,
     noise/signal 4, ``F`` read -7.3 at the published 0.93 and -1.9 at 0.05, then +5.1 at
     1.0 and positive up to the truth. When the first walk reaches ``lower`` (or the step
-    limit) without a sign change, a second walks up from ``start`` for a point where ``F > 0`` followed by one
-    where ``F < 0``: a crossing the way a decreasing function crosses (docs/validation.md).
+    limit) without a sign change, a second walks up from ``start`` for a point where
+    ``F > 0`` followed by one where ``F < 0``: a crossing the way a decreasing function
+    crosses (docs/validation.md).
 
     Returns the root.
     """

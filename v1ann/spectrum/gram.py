@@ -288,7 +288,7 @@ class _TorchAccumulator:
         if block.dtype not in (np.float32, np.float64):  # counts: torch reduces few integer types
             block = block.astype(np.float64)
         block = torch.from_numpy(np.ascontiguousarray(block)).to(self.gram.device)
-        half = block.shape[0] // 2
+        half = block.shape[0] // 2  # the device's twin of _halves
         halves = [block[:half].mean(dim=0, dtype=torch.float64), block[half:].mean(dim=0, dtype=torch.float64)]
         self.add(torch.cat(halves))
 
