@@ -139,6 +139,21 @@ def test_scan_grows_only_while_f_is_consistent_with_zero_and_within_bounds():
     assert flat[-1] > 0.5 + GROWTH_LIMIT - SCAN_STEP
 
 
+def test_scan_grows_past_a_single_point_where_f_bumps_out_of_its_threshold():
+    from v1ann.spectrum.debias import _grow_while_consistent, _scan_grid
+
+    # F within 0.127 everywhere except a bump of +0.136 at 3.20, the first scan's lower edge
+    # (2,800 x 10,000, alpha = 3, noise/signal 4, seed 6); beyond 2.88 it rises out for good
+    def f(alpha):
+        return 0.136 if abs(alpha - 3.2) < 1e-6 else (0.0 if alpha > 2.9 else 0.5)
+
+    grown = _grow_while_consistent(f, _scan_grid(3.4), threshold=0.127)
+    assert grown[0] == pytest.approx(2.88)
+    # two points out in a row end the growth
+    two = _grow_while_consistent(lambda a: 0.136 if a < 3.21 else 0.0, _scan_grid(3.4), threshold=0.127)
+    assert two[0] == pytest.approx(3.2)
+
+
 def test_slope_at_the_root_spans_the_steps_of_a_stepped_estimating_function():
     from v1ann.spectrum.debias import _find_root, _secant_slope
 
