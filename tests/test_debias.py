@@ -103,9 +103,28 @@ def test_where_q_has_two_basins_the_one_where_f_vanishes_wins():
     # Q alone, scanned from the root of F at 3.33, goes to the deeper, wrong basin
     q_only = _minimise_distance(lambda a: _mean_distance(at, a, 4), _scan_grid(3.33), 1e-3)
     assert q_only == pytest.approx(3.55, abs=0.01)
-    alpha, grid = _penalised_distance_minimum(at, 3.33, 4, sd_f=0.02, quantile=4.3, tol=1e-3)
+    alpha, grid, basin = _penalised_distance_minimum(at, 3.33, 4, sd_f=0.02, quantile=4.3, tol=1e-3)
     assert alpha == pytest.approx(3.0, abs=0.01)
     assert grid == _scan_grid(3.33)  # the slope's grid is the first scan, not the grown one
+    # every orientation agrees that the wrong basin is worse once F's penalty is added
+    assert basin[1] < 3.3
+
+
+@pytest.mark.parametrize("scatter, spans", [(2.0, True), (0.5, False)])
+def test_basin_spans_a_second_minimum_only_where_the_orientations_cannot_tell_them_apart(scatter, spans):
+    from v1ann.spectrum.debias import _basin
+
+    offsets = scatter * np.array([-3.0, -1.0, 1.0, 3.0])
+
+    def at(alpha, orientation=0):  # mean J 5 at 3.0, 8 at 3.35; the second basin's Q varies by orientation
+        near_second = abs(alpha - 3.35) < 0.1
+        q = min(5 + 200 * (alpha - 3.0) ** 2, 8 + 200 * (alpha - 3.35) ** 2) + near_second * offsets[orientation]
+        return 0.0, 1.0, 0.0, q, None
+
+    searched = [round(2.8 + 0.04 * i, 2) for i in range(20)]  # 2.80 .. 3.56
+    lo, hi = _basin(at, 3.0, searched, 4, penalty=lambda a: 0.0, level=0.95)
+    assert lo == pytest.approx(3.0)  # the basin at the estimate is narrow and clearly bounded
+    assert (hi > 3.35) if spans else (hi == pytest.approx(3.0))
 
 
 def test_f_that_is_rough_near_the_truth_does_not_overrule_a_clear_minimum_of_q():
@@ -118,10 +137,10 @@ def test_f_that_is_rough_near_the_truth_does_not_overrule_a_clear_minimum_of_q()
         return at
 
     # F stepped by +-0.04 is trusted only as far as its roughness allows: Q's minimum stands
-    rough, _ = _penalised_distance_minimum(at_with(0.04), 1.9, 4, sd_f=0.008, quantile=4.3, tol=1e-3)
+    rough, *_ = _penalised_distance_minimum(at_with(0.04), 1.9, 4, sd_f=0.008, quantile=4.3, tol=1e-3)
     assert rough == pytest.approx(2.02, abs=0.01)
     # the same bias on a smooth F is believed, and pulls the estimate toward F's zero (1.988)
-    smooth, _ = _penalised_distance_minimum(at_with(0.0), 1.9, 4, sd_f=0.008, quantile=4.3, tol=1e-3)
+    smooth, *_ = _penalised_distance_minimum(at_with(0.0), 1.9, 4, sd_f=0.008, quantile=4.3, tol=1e-3)
     assert smooth < 2.0
 
 
