@@ -54,7 +54,10 @@ the recording itself tells us, so we remove it by simulation (indirect inference
    the simulation's side (its noise ``D`` is the same in every shuffle), so it is a lower
    bound: against redrawn noise the scatter of alpha is 0.9-1.4x the noise parts at
    alpha <= 1 (700 x 2,500) and 2.1x at 2,800 x 10,000, alpha = 0.5, noise/signal 4, where
-   the t quantile with 2 degrees of freedom still covers (docs/validation.md).
+   the t quantile with 2 degrees of freedom still covers (docs/validation.md). Where
+   ``Q`` decides, the interval also reaches every scanned exponent whose ``Q`` (plus the
+   penalty) the orientations cannot tell from the estimate's: a second basin the data do
+   not rule out (``_basin``).
 
 Assumptions (stated in docs/spectra.md): a power law over all ranks 1..min(P-1, N)
 (the amplitude is set by the total signal variance), the signal oriented at random with
