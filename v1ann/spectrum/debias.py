@@ -358,7 +358,11 @@ def _penalised_distance_minimum(at, root: float, n_orientations: int, sd_f: floa
     ``(mean F / s)**2``: at full weight it pulled two alpha = 3 recordings at 2,800 x 2,000
     (noise/signal 2 and 4) to 2.95 and 2.93, where mean ``F``'s zero sits 0.07-0.09 below
     the truth, while the wrong basins above still carry penalties of 3-6 against at most
-    2.4 of ``Q`` advantage. The scan around the root grows while mean ``F`` at its ends (or
+    2.4 of ``Q`` advantage. Out of sample (fresh seeds 5-8) that weight did worse: two
+    alpha = 3 recordings at noise/signal 2 went to ``Q``'s other basin (3.369 at 10,000
+    neurons, 3.521 at 2,000; the interval still covers), where full weight picks the
+    truth's basin at the grid's resolution (docs/validation.md, "Fresh seeds 5-8 with the
+    three rules"). The scan around the root grows while mean ``F`` at its ends (or
     one point beyond) is within ``quantile * s`` of zero, so that every exponent ``F`` does
     not reject is searched (docs/validation.md).
 
