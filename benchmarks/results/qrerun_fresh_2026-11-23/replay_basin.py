@@ -17,6 +17,11 @@ import scipy.stats
 STEP = 0.04
 
 
+def near(full, x):
+    """The evaluated exponent within 1e-6 of ``x`` (traces store floats), or None."""
+    return next((a for a in full if abs(a - x) < 1e-6), None)
+
+
 def searched_points(r):
     """``(full, mean_f, variance, searched)`` of a trace line: the exponents evaluated in every
     orientation, mean F, F's variance s^2 and the scan grown with the look-ahead."""
@@ -31,10 +36,9 @@ def searched_points(r):
     rough = np.std(f_scan - np.polyval(np.polyfit(grid, f_scan, 1), grid), ddof=2)
     var = r["sd_f"] ** 2 + rough ** 2
     thr = r["quantile"] * np.sqrt(var)
-    near = lambda x: next((a for a in full if abs(a - x) < 1e-6), None)  # noqa: E731
 
     def ok(x):
-        a = near(x)
+        a = near(full, x)
         return a is not None and abs(fm(a)) <= thr
 
     lo, hi = grid[0], grid[-1]
@@ -50,7 +54,6 @@ def searched_points(r):
 def replay(r, level=0.95):
     full, fm, var, searched = searched_points(r)
     n = len(next(iter(full.values())))
-    near = lambda x: next((a for a in full if abs(a - x) < 1e-6), None)  # noqa: E731
     j = lambda a: np.array([full[a][o][1] for o in range(n)]) + fm(a) ** 2 / (4 * var)  # noqa: E731
     t = scipy.stats.t.ppf(level, n - 1)
 
@@ -62,7 +65,7 @@ def replay(r, level=0.95):
                 kept.append(a)
         return min(kept), max(kept)
 
-    refined = near(r["alpha_hat"])
+    refined = near(full, r["alpha_hat"])
     grid_best = min(searched, key=lambda a: j(a).mean())
     return basin(refined), basin(grid_best), grid_best
 
