@@ -17,6 +17,7 @@ import xarray as xr
 
 from .._utils import check_n_components, make_rng, positive_int, release_freed_memory
 from ..errors import InvalidInputError, V1AnnWarning
+from .eigh import symmetric_eigh
 from .gram import RepeatGram, repeat_gram
 
 __all__ = ["cvpca"]
@@ -199,10 +200,10 @@ def _one_shuffle(gram: RepeatGram, flip, n_components: int):
     s0 = sums[row0]
     cov = _gather(full, row0, row0)
     cov.addr_(s0, s0, alpha=-1.0 / n_neurons)
-    # All eigenpairs (syevd), on CPU as on CUDA: at 2,800 stimuli on 2 cores it takes 1.8 s
-    # (MKL), where syevr restricted to the top 1,024 takes 2.9 s (scipy's OpenBLAS); the
-    # tridiagonalisation both share dominates, so asking for fewer vectors saves little.
-    evals, evecs = torch.linalg.eigh(cov)
+    # All eigenpairs (syevd), on CPU as on CUDA: syevr restricted to the top 1,024 took
+    # longer than syevd with all of them on both machines measured (docs/spectra-estimators.md);
+    # the tridiagonalisation they share dominates, so asking for fewer vectors saves little.
+    evals, evecs = symmetric_eigh(cov, overwrite=True)
     del cov
     # Views of the top components in ascending order, flipped only as the final vectors:
     # every (n_stimuli, n_components) temporary here is tens of MB at the published size.

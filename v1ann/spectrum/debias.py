@@ -75,6 +75,7 @@ import scipy.fft
 
 from .._utils import make_rng, resolve_device
 from ..errors import InvalidInputError, V1AnnWarning
+from .eigh import symmetric_eigh
 
 __all__ = ["MatchedResult", "cvpca_matched_alpha", "noise_halves"]
 
@@ -210,7 +211,7 @@ class _Simulator:
         gram[self.rows] += cross
         gram[:, self.rows] += cross.T
         gram[self.rows, self.rows] += amp**2
-        _, vecs = torch.linalg.eigh(gram)
+        _, vecs = symmetric_eigh(gram, overwrite=True)
         vecs = vecs[:, -self.n_components:].flip(1)  # (P, k), descending
         on_signal = vecs[self.rows]  # (K, k): u_i on the signal's stimulus axes
         sx = amp[:, None] * (amp[:, None] * on_signal + self.cross @ vecs)  # (K, k) = S X^T u

@@ -20,6 +20,7 @@ import xarray as xr
 
 from .._utils import check_n_components, make_rng, resolve_device
 from ..errors import InvalidInputError, V1AnnWarning
+from .eigh import symmetric_eigh
 
 __all__ = ["pca_spectrum"]
 
@@ -153,9 +154,8 @@ def _centred(block, rows):
 
 
 def _top_eigh(matrix, n_components: int):
-    import torch
-
-    evals, evecs = torch.linalg.eigh(matrix)
+    """Top eigenpairs, descending, of a symmetric temporary (decomposed in place)."""
+    evals, evecs = symmetric_eigh(matrix, overwrite=True)
     return evals[-n_components:].flip(0), evecs[:, -n_components:].flip(1)
 
 

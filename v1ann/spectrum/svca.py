@@ -34,6 +34,7 @@ import xarray as xr
 
 from .._utils import check_n_components, make_rng, resolve_device
 from ..errors import InvalidInputError, V1AnnWarning
+from .eigh import symmetric_eigh
 from .gram import _accumulator, read_neuron_chunks
 from .gram import _chunk_size as _neuron_chunk_size
 
@@ -372,7 +373,7 @@ def _gram_factor(gram):
     """
     import torch
 
-    values, vectors = torch.linalg.eigh(gram)
+    values, vectors = symmetric_eigh(gram, overwrite=True)
     keep = values > gram.shape[0] * torch.finfo(values.dtype).eps * values.max()
     return vectors[:, keep], torch.sqrt(values[keep])
 
