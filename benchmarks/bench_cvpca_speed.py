@@ -11,6 +11,9 @@ memory is measured cleanly):
                       published computation, the accuracy reference.
 * ``v1ann``        -- ``v1ann.cvpca`` (Gram matrices once, one eigendecomposition per shuffle),
                       on the float32 responses; also on CUDA when available.
+* ``v1ann-mkl``    -- the same with torch's (MKL) eigendecomposition, run only where
+                      ``v1ann`` takes scipy's OpenBLAS instead (AMD CPUs; v1ann/spectrum/eigh.py),
+                      so that choice is measured side by side.
 
 Printed: wall time and ratio, max relative difference over the fit range (ranks 12..500)
 against both authors' runs, and peak resident memory above the loaded input, as a multiple
@@ -128,6 +131,10 @@ def worker(method: str, data: Path, masks: Path, out: Path, cuda_repeats: int = 
         import torch  # noqa: F401  (imported before the baseline, like sklearn for the others)
 
         import v1ann.spectrum.cvpca  # noqa: F401
+        import v1ann.spectrum.eigh
+
+        if method == "v1ann-mkl":
+            v1ann.spectrum.eigh.prefers_openblas = lambda: False
     else:
         import sklearn.decomposition  # noqa: F401
     if method == "v1ann-cuda":
@@ -225,6 +232,7 @@ def main() -> None:
     import torch
 
     from v1ann.spectrum.cvpca import shuffle_masks
+    from v1ann.spectrum.eigh import cpu_vendor
 
     with tempfile.TemporaryDirectory(prefix="bench_cvpca_") as tmp:
         workdir = Path(tmp)
@@ -233,7 +241,11 @@ def main() -> None:
         np.save(workdir / "X.npy", X)
         np.save(workdir / "masks.npy", shuffle_masks(args.n_shuffles, args.n_stimuli, args.seed))
         del X
+        from v1ann.spectrum.eigh import prefers_openblas
+
         methods = ["v1ann", "authors"] + ([] if args.skip_authors_full else ["authors-full"])
+        if prefers_openblas():
+            methods.insert(1, "v1ann-mkl")
         if torch.cuda.is_available():
             methods.append("v1ann-cuda")
         results = {}
@@ -244,7 +256,9 @@ def main() -> None:
     print(
         f"\ncvPCA, {args.n_stimuli} stimuli x {args.n_neurons} neurons x 2 repeats (float32 input, "
         f"{input_bytes / 2**20:.0f} MiB), {args.n_shuffles} shuffles, same masks; "
-        f"{os.cpu_count()} CPU cores, BLAS threads per run: {args.threads or 'all'}"
+        f"{os.cpu_count()} CPU cores ({cpu_vendor() or 'vendor unknown'}), BLAS threads per run: "
+        f"{args.threads or 'all'}; v1ann's CPU eigendecomposition: "
+        f"{'scipy (OpenBLAS)' if prefers_openblas() else 'torch (MKL)'}"
     )
     references = [m for m in ("authors", "authors-full") if m in results]
     header = f"{'method':<14}{'wall (s)':>10}{'speed-up':>10}{'CPU (s)':>10}{'speed-up':>10}{'peak mem. above input':>23}" + "".join(
