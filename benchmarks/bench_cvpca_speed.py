@@ -131,9 +131,10 @@ def worker(method: str, data: Path, masks: Path, out: Path, cuda_repeats: int = 
         import torch  # noqa: F401  (imported before the baseline, like sklearn for the others)
 
         import v1ann.spectrum.cvpca  # noqa: F401
-        import v1ann.spectrum.eigh
 
         if method == "v1ann-mkl":
+            import v1ann.spectrum.eigh
+
             v1ann.spectrum.eigh.prefers_openblas = lambda: False
     else:
         import sklearn.decomposition  # noqa: F401
@@ -232,7 +233,7 @@ def main() -> None:
     import torch
 
     from v1ann.spectrum.cvpca import shuffle_masks
-    from v1ann.spectrum.eigh import cpu_vendor
+    from v1ann.spectrum.eigh import cpu_vendor, prefers_openblas
 
     with tempfile.TemporaryDirectory(prefix="bench_cvpca_") as tmp:
         workdir = Path(tmp)
@@ -241,8 +242,6 @@ def main() -> None:
         np.save(workdir / "X.npy", X)
         np.save(workdir / "masks.npy", shuffle_masks(args.n_shuffles, args.n_stimuli, args.seed))
         del X
-        from v1ann.spectrum.eigh import prefers_openblas
-
         methods = ["v1ann", "authors"] + ([] if args.skip_authors_full else ["authors-full"])
         if prefers_openblas():
             methods.insert(1, "v1ann-mkl")
