@@ -133,9 +133,9 @@ def worker(method: str, data: Path, masks: Path, out: Path, cuda_repeats: int = 
         import v1ann.spectrum.cvpca  # noqa: F401
 
         if method == "v1ann-mkl":
-            import v1ann.spectrum.eigh
+            import v1ann._linalg
 
-            v1ann.spectrum.eigh.prefers_openblas = lambda: False
+            v1ann._linalg.prefers_openblas = lambda: False
     else:
         import sklearn.decomposition  # noqa: F401
     if method == "v1ann-cuda":
@@ -199,8 +199,8 @@ def run_worker(method: str, data: Path, masks: Path, workdir: Path, threads: int
 
 
 def simulate(n_stimuli: int, n_neurons: int, seed: int) -> np.ndarray:
-    from v1ann.schema import stimulus_responses
-    from v1ann.simulate import simulate_recording
+    from v1ann.recording.schema import stimulus_responses
+    from v1ann.recording.simulate import simulate_recording
 
     rec = simulate_recording(alpha=1.0, n_stimuli=n_stimuli, n_neurons=n_neurons, noise_scale=1.0, seed=seed)
     return np.ascontiguousarray(stimulus_responses(rec).values, dtype=np.float32)
@@ -233,7 +233,7 @@ def main() -> None:
     import torch
 
     from v1ann.spectrum.cvpca import shuffle_masks
-    from v1ann.spectrum.eigh import cpu_vendor, prefers_openblas
+    from v1ann._linalg import cpu_vendor, prefers_openblas
 
     with tempfile.TemporaryDirectory(prefix="bench_cvpca_") as tmp:
         workdir = Path(tmp)

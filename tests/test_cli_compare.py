@@ -12,7 +12,7 @@ import torch
 import v1ann
 from v1ann.cli import main
 from v1ann.nn.activations import activations
-from v1ann.nn.images import prepare_images
+from v1ann.nn.inputs import prepare_images
 from v1ann.nn.models import mlp
 
 N_STIMULI = 120
@@ -119,7 +119,7 @@ def test_layers_too_narrow_for_the_fit_range_are_left_out_with_a_warning(files, 
     [
         ({"--layers": "nope"}, "valid names"),
         ({"--images": "few_imgs.mat"}, "does not have"),
-        ({"--model": "none.pt"}, "not 'mlp', 'cnn' or an existing checkpoint"),
+        ({"--model": "none.pt"}, "not 'mlp', 'cnn' or an existing run folder or checkpoint"),
         ({"RECORDING": "notes.txt"}, "cannot tell the recording format"),
         ({"--fit-range": ("11", "500")}, "fit_range"),
     ],

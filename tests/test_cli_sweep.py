@@ -40,9 +40,9 @@ def test_sweep_command_runs_stores_resumes_and_plots(tmp_path, scheduler, capsys
     ]
     main(args)
     out = capsys.readouterr().out
-    assert "vanilla" in out and "alpha=2|strength=1|tau=10" in out and "2 runs in" in out
+    assert "vanilla" in out and "alpha=2|strength=30|tau=10" in out and "2 runs in" in out
     results = xr.load_dataset(store, engine="h5netcdf")
-    assert sorted(results["run"].values) == ["alpha=2|strength=1|tau=10|seed=0", "vanilla|seed=0"]
+    assert sorted(results["run"].values) == ["alpha=2|strength=30|tau=10|seed=0", "vanilla|seed=0"]
     assert list(results["eps"].values) == [0.0, 0.1]
     names = sorted(p.name for p in plots.iterdir())
     assert names == ["accuracy_vs_eps.png", "measured_vs_target_alpha.png", "robust_accuracy_vs_alpha.png"]

@@ -13,7 +13,7 @@ from torch import nn
 
 from v1ann import cvpca, estimate_alpha, pca_spectrum, simulate_recording
 from v1ann.nn.activations import activations
-from v1ann.nn.datasets import load
+from v1ann.nn.training_data import load_training_data as load
 from v1ann.nn.models import mlp
 from v1ann.nn.regularizer import METHODS, SpectralRegularizer, spectral_penalty
 from v1ann.nn.robustness import robustness

@@ -106,7 +106,7 @@ def test_isotropic_noise_variance_on_signal_components(rng):
 
 
 def test_simulated_recording_spectrum(rng):
-    from v1ann.simulate import simulate_recording
+    from v1ann.recording.simulate import simulate_recording
 
     rec = simulate_recording(alpha=1.0, n_stimuli=120, n_neurons=400, noise_scale=0.0, seed=2)
     got = cvpca(rec, n_shuffles=2, n_components=50, seed=0, progress=False)
@@ -203,9 +203,9 @@ def test_per_neuron_means_warn_until_centred():
     import warnings
 
     from v1ann.errors import V1AnnWarning
-    from v1ann.preprocessing import mean_center
-    from v1ann.schema import stimulus_responses
-    from v1ann.simulate import simulate_recording
+    from v1ann.recording.preprocessing import mean_center
+    from v1ann.recording.schema import stimulus_responses
+    from v1ann.recording.simulate import simulate_recording
     from v1ann.spectrum.estimate import estimate_alpha
 
     counts = simulate_recording(alpha=1.0, n_stimuli=150, n_neurons=400, noise="poisson", noise_scale=0.5, seed=0)

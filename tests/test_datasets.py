@@ -9,9 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from v1ann import datasets
+from v1ann.io import deposits as datasets
 from v1ann.cli import main
-from v1ann.datasets import DepositFile, fetch_stringer, list_stringer
+from v1ann.io.deposits import DepositFile, fetch_stringer, list_stringer
 from v1ann.errors import DownloadError, InvalidInputError
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB, position-dependent so a misplaced byte shows

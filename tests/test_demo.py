@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from v1ann import demo
+from v1ann.experiments import demo
+from v1ann.plot.demo import save_demo_figures
 from v1ann.errors import InvalidInputError
 
 TINY = dict(
@@ -30,7 +31,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "report"
     lines: list[str] = []
-    result = demo.run(out, progress=False, device="cpu", echo=lines.append, **TINY)
+    result = demo.run(out, progress=False, device="cpu", echo=lines.append, figures=save_demo_figures, **TINY)
     return out, result, lines
 
 
@@ -91,18 +92,18 @@ def test_missing_pieces_are_reported_as_skipped_and_a_rerun_replaces_the_report(
     (out / "stale.txt").write_text("from an earlier run")
 
     def unavailable(self):
-        raise demo._Unavailable("v1ann.simulate not available yet")
+        raise demo._Unavailable("v1ann.recording.simulate not available yet")
 
     monkeypatch.setattr(demo._Pipeline, "record", unavailable)
     lines: list[str] = []
-    result = demo.run(out, progress=False, device="cpu", echo=lines.append, **TINY)
+    result = demo.run(out, progress=False, device="cpu", echo=lines.append, figures=save_demo_figures, **TINY)
     assert not (out / "stale.txt").exists()
     stages = json.loads((out / demo.SUMMARY).read_text())["stages"]
     assert all(stage["status"] == "skipped" for stage in stages.values())
-    assert stages["record"]["reason"] == "v1ann.simulate not available yet"
+    assert stages["record"]["reason"] == "v1ann.recording.simulate not available yet"
     assert "needs the result 'recording'" in stages["fit"]["reason"]
-    assert any(line.strip() == "skipped: v1ann.simulate not available yet" for line in lines)
-    assert "v1ann.simulate not available yet" in result.table
+    assert any(line.strip() == "skipped: v1ann.recording.simulate not available yet" for line in lines)
+    assert "v1ann.recording.simulate not available yet" in result.table
     monkeypatch.undo()
 
     precious = tmp_path / "precious"

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-import v1ann.spectrum.eigh as eigh_module
+import v1ann._linalg as eigh_module
 from v1ann.spectrum.cvpca import cvpca, shuffle_masks
-from v1ann.spectrum.eigh import symmetric_eigh
+from v1ann._linalg import symmetric_eigh
 
 from test_cvpca import noisy_responses, published_shuff_cvpca
 

@@ -83,7 +83,7 @@ def test_all_zero_is_refused():
 def test_method_must_fit_the_input(recording):
     with pytest.raises(InvalidInputError, match="does not apply"):
         v1ann.estimate_alpha(recording, method="pca", **FIT)
-    with pytest.raises(InvalidInputError, match="method must be"):
+    with pytest.raises(InvalidInputError, match="Invalid value for the 'method' parameter"):
         v1ann.estimate_alpha(recording, method="magic", **FIT)
     with pytest.raises(InvalidInputError, match="dims"):
         v1ann.estimate_alpha(xr.DataArray(np.ones((3, 4)), dims=("time", "neuron")), **FIT)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from v1ann.errors import InvalidInputError
-from v1ann.nn.images import IMAGENET_MEAN, IMAGENET_STD, prepare_images
+from v1ann.nn.inputs import IMAGENET_MEAN, IMAGENET_STD, prepare_images
 
 
 @pytest.fixture

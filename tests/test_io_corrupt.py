@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 import v1ann
 from v1ann.errors import DataFileError, V1AnnError
-from v1ann.schema import validate_recording
+from v1ann.recording.schema import validate_recording
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

@@ -11,7 +11,7 @@ import xarray as xr
 
 import v1ann
 from v1ann.errors import DataFileError
-from v1ann.schema import make_spontaneous_recording
+from v1ann.recording.schema import make_spontaneous_recording
 
 pynwb = pytest.importorskip("pynwb")
 
@@ -29,7 +29,7 @@ def test_stimulus_recording_round_trip(tmp_path, lazy):
     ds = _recording()
     path = v1ann.save_nwb(ds, tmp_path / "rec.nwb")
     back = v1ann.load_nwb(path, lazy=lazy)
-    assert v1ann.schema.is_lazy(back["trial_response"]) == lazy
+    assert v1ann.recording.schema.is_lazy(back["trial_response"]) == lazy
     assert back.attrs["source"] == "rec.nwb"
     xr.testing.assert_identical(back.compute().assign_attrs(source=ds.attrs["source"]), ds)
 

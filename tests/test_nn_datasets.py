@@ -1,4 +1,4 @@
-"""v1ann.nn.datasets.load: offline sets and the torchvision route."""
+"""v1ann.nn.training_data.load_training_data: offline sets and the torchvision route."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from v1ann.errors import InvalidInputError, MissingDependencyError
-from v1ann.nn.datasets import load
+from v1ann.nn.training_data import load_training_data as load
 
 
 def test_mnist5k_is_shuffled_real_digits_in_unit_range():

@@ -98,7 +98,7 @@ def test_svca_on_cluster_equals_local(rng, client):
 
 def test_save_zarr_round_trip(tmp_path):
     zarrstore = pytest.importorskip("v1ann.io.zarrstore")
-    from v1ann.simulate import simulate_recording
+    from v1ann.recording.simulate import simulate_recording
 
     rec = simulate_recording(alpha=1.0, n_stimuli=50, n_neurons=120, seed=0)
     zarrstore.save_zarr(rec, tmp_path / "rec.zarr")

@@ -7,8 +7,8 @@ import pytest
 
 import v1ann
 from v1ann.errors import InvalidInputError
-from v1ann.preprocessing import mean_center, spont_pcs, subtract_spont_pcs, zscore_by_spont
-from v1ann.schema import make_recording
+from v1ann.recording.preprocessing import mean_center, spont_pcs, subtract_spont_pcs, zscore_by_spont
+from v1ann.recording.schema import make_recording
 
 
 def _recording(rng, n_neurons=40, n_time=60):
@@ -77,7 +77,7 @@ def test_lazy_recording_gives_the_same_result(rng):
     lazy = ds.copy()
     lazy["trial_response"] = (("trial", "neuron"), da.from_array(ds["trial_response"].values, chunks=(54, 7)))
     out = v1ann.preprocess(lazy, n_spont_pcs=4)
-    assert v1ann.schema.is_lazy(out["trial_response"])
+    assert v1ann.recording.schema.is_lazy(out["trial_response"])
     np.testing.assert_allclose(out["trial_response"].values, v1ann.preprocess(ds, n_spont_pcs=4)["trial_response"].values, rtol=1e-4, atol=1e-5)
 
 

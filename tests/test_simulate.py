@@ -7,7 +7,7 @@ import pytest
 
 import v1ann
 from v1ann.errors import InvalidInputError
-from v1ann.simulate import power_law_spectrum
+from v1ann.recording.simulate import power_law_spectrum
 
 
 def _signal_spectrum(signal: np.ndarray) -> np.ndarray:

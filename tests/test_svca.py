@@ -141,7 +141,7 @@ def test_chunked_equals_in_memory_and_lazy_inputs(rng):
 
 
 def test_recording_dataset_with_spont():
-    from v1ann.simulate import simulate_recording
+    from v1ann.recording.simulate import simulate_recording
 
     rec = simulate_recording(alpha=1.0, n_stimuli=20, n_neurons=80, n_spont=300, seed=0)
     got = svca(rec, n_components=10, seed=0, progress=False, device="cpu")
@@ -193,7 +193,7 @@ def test_bad_inputs(rng):
         svca(X, split="checkerboard", progress=False)
     with pytest.raises(InvalidInputError, match="neither 'spont' nor 'activity'"):
         svca(xr.Dataset({"other": (("time", "neuron"), X)}), progress=False)
-    with pytest.raises(InvalidInputError, match="stream must be one of"):
+    with pytest.raises(InvalidInputError, match="Invalid value for the 'stream' parameter"):
         svca(X, stream="space", progress=False)
     bad = X.copy()
     bad[130, 4] = np.inf

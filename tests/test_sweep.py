@@ -14,7 +14,7 @@ import pytest
 import xarray as xr
 
 from v1ann.errors import DataFileError, InvalidInputError, TrainingError, V1AnnWarning
-from v1ann.sweeps import ResultStore, RunPoint, expand_grid, summarize, sweep, train_and_evaluate
+from v1ann.experiments.sweeps import ResultStore, RunPoint, expand_grid, summarize, sweep, train_and_evaluate
 
 # Tiny but real: the 8×8 digits, a 32-unit MLP, one epoch, a short attack.
 TINY = dict(
@@ -81,7 +81,7 @@ def test_bad_grid_is_named(grid, seeds, message):
 def test_rerun_skips_finished_runs_and_settings_must_match(tmp_path, threads_client):
     store = tmp_path / "sweep.nc"
     first = sweep(GRID, seeds=2, client=threads_client, store=store, runner=_stand_in, progress=False, **TINY)
-    assert sorted(first["run"].values) == sorted(r.run_id for r in expand_grid(GRID, 2))
+    assert sorted(first["run"].values) == sorted(r.run_id for r in expand_grid(GRID, 2, default_strength=30.0))
     assert first["accuracy"].dims == ("run", "attack", "eps")
     assert np.isnan(first["target_alpha"].sel(run="vanilla|seed=0"))
 
@@ -157,7 +157,7 @@ def test_killed_sweep_resumes_with_every_run_stored_once(tmp_path):
     first_calls, second_calls = tmp_path / "first", tmp_path / "second"
     first_calls.mkdir()
     second_calls.mkdir()
-    victim = "alpha=2|strength=1|tau=10|seed=1"
+    victim = "alpha=2|strength=30|tau=10|seed=1"
     # allowed-failures 0: the scheduler gives up on a task after one dead worker instead of
     # retrying it. One worker per run: each sweep task has its own key prefix, so the
     # scheduler never queues them and with two workers it assigned two runs to each at
@@ -176,7 +176,7 @@ def test_killed_sweep_resumes_with_every_run_stored_once(tmp_path):
     )
     assert _calls(second_calls) == [victim.replace("|", "_")]  # only the lost run ran again
     ids = list(final["run"].values)
-    assert sorted(ids) == sorted(r.run_id for r in expand_grid(GRID, 2)) and len(set(ids)) == 4
+    assert sorted(ids) == sorted(r.run_id for r in expand_grid(GRID, 2, default_strength=30.0)) and len(set(ids)) == 4
     reread = xr.load_dataset(store, engine="h5netcdf")
     assert sorted(reread["run"].values) == sorted(ids)
     # every run is a real result: trained, measured, attacked

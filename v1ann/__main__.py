@@ -1,4 +1,4 @@
-from .cli import main
+from v1ann.cli import main
 
 if __name__ == "__main__":
     main()

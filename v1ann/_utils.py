@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import shutil
 import tempfile
@@ -11,7 +13,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .errors import InvalidInputError, MissingDependencyError
+from v1ann.errors import InvalidInputError, MissingDependencyError
 
 
 def resolve_device(device: str | None = "auto"):
@@ -95,27 +97,6 @@ def make_rng(seed) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def positive_int(value, name: str) -> int:
-    """``value`` as an int, or :class:`InvalidInputError` naming ``name`` if it is not a positive integer."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InvalidInputError(f"{name}={value!r} must be a positive integer")
-    return int(value)
-
-
-def check_n_components(n_components, limit: int, limit_text: str, default: int | None = None) -> int:
-    """Validate a number of components against the ``limit`` the data allow.
-
-    ``None`` gives ``default`` (or ``limit``); ``limit_text`` says where the limit comes from,
-    e.g. ``"min(n_stimuli, n_neurons - 1)"``, for the error message.
-    """
-    if n_components is None:
-        return limit if default is None else min(default, limit)
-    n_components = positive_int(n_components, "n_components")
-    if n_components > limit:
-        raise InvalidInputError(f"n_components={n_components} exceeds {limit_text} = {limit}")
-    return n_components
-
-
 def release_freed_memory() -> None:
     """Return memory freed by this process to the OS (glibc only; a no-op elsewhere).
 
@@ -131,3 +112,38 @@ def release_freed_memory() -> None:
         ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
     except (OSError, AttributeError, TypeError):  # not glibc: nothing to do
         pass
+
+
+def to_jsonable(value, *, digits: int | None = None, fallback=str):
+    """``value`` with numpy scalars and arrays, tuples and NaN/Inf turned into JSON types.
+
+    NaN and ±Inf become None (JSON has no such numbers); floats are rounded to ``digits``
+    when given; anything else JSON cannot hold goes through ``fallback`` (default ``str``).
+
+    >>> to_jsonable({"a": np.float32(0.5), "b": (1, np.nan), "c": np.arange(2)})
+    {'a': 0.5, 'b': [1, None], 'c': [0, 1]}
+    """
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v, digits=digits, fallback=fallback) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v, digits=digits, fallback=fallback) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return round(value, digits) if digits is not None else value
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if str(value) == "<NA>":  # pandas' missing value
+        return None
+    return fallback(value)
+
+
+def write_json(path: str | os.PathLike, data) -> Path:
+    """Write ``data`` (made JSON-ready by :func:`to_jsonable`) to ``path`` atomically; returns the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(to_jsonable(data), indent=2) + "\n")
+    return Path(path)

@@ -1,7 +1,8 @@
 """The ``v1ann`` command line.
 
 Each sub-command lives in its own module of this package and is imported only when
-invoked, so ``v1ann --help`` is fast. Errors caused by input (:class:`V1AnnError`,
+invoked; ``v1ann --help`` lists them from the summaries below without importing any, so
+it stays fast while the command modules import the library at module level. Errors caused by input (:class:`V1AnnError`,
 unreadable paths) print one line to stderr and exit with status 2, never a traceback.
 """
 
@@ -13,17 +14,18 @@ import warnings
 
 import click
 
-from ..errors import V1AnnError, V1AnnWarning
+from v1ann.errors import V1AnnError, V1AnnWarning
 
-# name -> "module:function"; modules are relative to v1ann.cli
+# name -> ("module:function" relative to v1ann.cli, the one-line summary `v1ann --help` shows);
+# tests/test_cli_help.py checks each summary against its command's docstring.
 COMMANDS = {
-    "demo": "demo:demo",
-    "simulate": "simulate:simulate",
-    "fit": "fit:fit",
-    "compare": "compare:compare",
-    "train": "train:train",
-    "sweep": "sweep:sweep",
-    "datasets": "datasets:datasets",
+    "demo": ("demo:demo", "Simulate a recording, fit its exponent, compare a network, train one to match, attack both."),
+    "simulate": ("simulate:simulate", "Simulate a recording whose signal spectrum is exactly rank^-ALPHA and write it to OUT."),
+    "fit": ("fit:fit", "Estimate the power-law exponent alpha of the spectrum in PATH."),
+    "compare": ("compare:compare", "Fit the power-law exponent of RECORDING and of each layer of a network shown its images."),
+    "train": ("train:train", "Train a classifier on DATASET, its hidden spectrum pulled towards n^-alpha."),
+    "sweep": ("sweep:sweep", "Train every (alpha or vanilla, strength, tau, seed), measure alpha, attack; store each run."),
+    "datasets": ("datasets:datasets", "List and download files of the public Stringer et al. 2019 deposits."),
 }
 
 
@@ -37,7 +39,7 @@ class LazyGroup(click.Group):
         target = COMMANDS.get(name)
         if target is None:
             return None
-        module, func = target.split(":")
+        module, func = target[0].split(":")
         try:
             mod = importlib.import_module(f"{__name__}.{module}")
         except ModuleNotFoundError as exc:
@@ -45,6 +47,11 @@ class LazyGroup(click.Group):
                 return None  # command not built yet
             raise
         return getattr(mod, func)
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import click
+import numpy as np
+import torch
+import xarray as xr
 
-RECORDING_LOADERS = {".mat": "load_stringer", ".nwb": "load_nwb", ".zarr": "load_zarr"}
-BUILT_IN_MODELS = ("mlp", "cnn")
+import v1ann
+from v1ann._utils import to_jsonable
+from v1ann.errors import DataFileError
+from v1ann.experiments.comparison import compare as compare_table
+from v1ann.experiments.comparison import fit_brain_and_layers
+from v1ann.nn import models
+from v1ann.nn.activations import activations
+from v1ann.nn.inputs import prepare_images
+from v1ann.plot._style import new_figure, save_figure
+from v1ann.plot.spectra import alpha_by_layer, spectra
+from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE
+
 
 
 @click.command()
@@ -32,7 +44,7 @@ BUILT_IN_MODELS = ("mlp", "cnn")
     multiple=True,
     help="Layer names (repeat or comma-separate); default: the model's representation layers.",
 )
-@click.option("--fit-range", nargs=2, type=int, default=(11, 500), show_default=True, metavar="LO HI",
+@click.option("--fit-range", nargs=2, type=int, default=DEFAULT_FIT_RANGE, show_default=True, metavar="LO HI",
               help="0-based half-open rank indices (11 500 = ranks 12..500), the same for brain and layers.")
 @click.option("--layer-ci", is_flag=True,
               help="Bootstrap intervals of the layers' alpha too (100 PCAs per layer: slow on a CPU).")
@@ -50,16 +62,9 @@ def compare(recording, model_spec, images, layers, fit_range, layer_ci, as_json,
     (v1ann.estimate_alpha) measures brain and layers alike. Prints one row per layer with
     α, its confidence interval, r², fit range and α(layer) − α(brain).
     """
-    import xarray as xr
-
-    import v1ann
-    from ..comparison import compare as compare_table
-    from ..comparison import fit_brain_and_layers
-    from ..nn.activations import activations
-    from ..nn.images import prepare_images
 
     progress = not quiet
-    rec = _load_recording(Path(recording))
+    rec = v1ann.io.load(recording)
     model, in_shape, model_name = _load_model(model_spec, seed)
     pixels = v1ann.load_stimulus_images(images)
     ids = _shown_stimuli(rec, pixels, Path(recording), Path(images))
@@ -84,7 +89,7 @@ def compare(recording, model_spec, images, layers, fit_range, layer_ci, as_json,
             "images": str(images),
             "model": model_name,
             "seed": seed,
-            "rows": [_json_row(row) for row in table.to_dict(orient="records")],
+            "rows": [to_jsonable(row) for row in table.to_dict(orient="records")],
         }
         click.echo(json.dumps(payload, indent=2))
     else:
@@ -94,98 +99,18 @@ def compare(recording, model_spec, images, layers, fit_range, layer_ci, as_json,
         click.echo(f"figure: {plot}", err=as_json)
 
 
-def _load_recording(path: Path):
-    import v1ann
-    from ..errors import DataFileError
-
-    loader = RECORDING_LOADERS.get(path.suffix.lower())
-    if loader is None:
-        raise DataFileError(
-            f"{path}: cannot tell the recording format from the suffix {path.suffix!r}; "
-            f"expected one of {sorted(RECORDING_LOADERS)}"
-        )
-    return getattr(v1ann, loader)(path)
-
-
 def _load_model(spec: str, seed: int):
-    """``(model, input shape (C, H, W), name)`` for 'mlp', 'cnn' or a checkpoint path."""
-    import torch
-
-    from ..nn import models
-
-    if spec in BUILT_IN_MODELS:
+    """``(model, input shape (C, H, W), name)`` for 'mlp', 'cnn' or a trained run's weights."""
+    if spec in models.BUILDERS:
         torch.manual_seed(seed)
-        model = getattr(models, spec)()
-        return model, _in_shape(spec, {}), f"random {spec} (seed {seed})"
-    return _load_checkpoint(Path(spec))
-
-
-def _load_checkpoint(path: Path):
-    import torch
-
-    from ..errors import DataFileError
-    from ..nn import models
-
-    if not path.is_file():
-        raise DataFileError(
-            f"--model {path}: not 'mlp', 'cnn' or an existing checkpoint file"
-        )
-    config_path = path.with_name("config.json")
-    if not config_path.is_file():
-        raise DataFileError(f"{path}: no config.json beside it to say which architecture the weights belong to")
-    try:
-        config = json.loads(config_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataFileError(f"{config_path}: not valid JSON ({exc})") from None
-    arch, kwargs = _architecture(config, config_path)
-    try:
-        model = getattr(models, arch)(**kwargs)
-    except TypeError as exc:
-        raise DataFileError(f"{config_path}: arguments of {arch} do not fit ({exc})") from None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a corrupt or foreign file
-        raise DataFileError(f"{path}: not a readable PyTorch state_dict ({exc})") from None
-    if isinstance(state, dict) and isinstance(state.get("model"), dict):
-        state = state["model"]  # checkpoint.pt of an unfinished run: weights under "model"
-    try:
-        model.load_state_dict(state)
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        raise DataFileError(
-            f"{path}: weights do not match the {arch} described in {config_path.name} ({exc})"
-        ) from None
-    return model, _in_shape(arch, kwargs), f"{arch} from {path.name}"
-
-
-def _architecture(config, config_path: Path):
-    """``(arch, kwargs)`` from a config.json written by `v1ann train` (keys ``arch``, ``arch_kwargs``)."""
-    from ..errors import DataFileError
-
-    arch = config.get("arch") if isinstance(config, dict) else None
-    kwargs = config.get("arch_kwargs", {}) if isinstance(config, dict) else None
-    if arch not in BUILT_IN_MODELS or not isinstance(kwargs, dict):
-        raise DataFileError(
-            f"{config_path}: expected 'arch' (one of {list(BUILT_IN_MODELS)}) and 'arch_kwargs' "
-            "as written by `v1ann train`"
-        )
-    return arch, kwargs
-
-
-def _in_shape(arch: str, kwargs: dict) -> tuple[int, int, int]:
-    """The (C, H, W) input a built-in architecture is made for: its argument, else its default."""
-    import inspect
-
-    from ..nn import models
-
-    shape = kwargs.get("in_shape", inspect.signature(getattr(models, arch)).parameters["in_shape"].default)
-    return tuple(int(v) for v in shape)
+        return models.build(spec), models.input_shape(spec, {}), f"random {spec} (seed {seed})"
+    if not Path(spec).exists():
+        raise DataFileError(f"--model {spec}: not 'mlp', 'cnn' or an existing run folder or checkpoint file")
+    model, config = models.load_run(spec)
+    return model, models.input_shape(config["arch"], config["arch_kwargs"]), f"{config['arch']} from {Path(spec).name}"
 
 
 def _shown_stimuli(rec, pixels, rec_path: Path, images_path: Path):
-    import numpy as np
-
-    from ..errors import DataFileError
-
     ids = np.unique(rec["stimulus"].values[~rec["is_blank"].values.astype(bool)])
     available = pixels["stimulus"].values
     missing = ids[~np.isin(ids, available)]
@@ -198,22 +123,8 @@ def _shown_stimuli(rec, pixels, rec_path: Path, images_path: Path):
 
 
 def _save_plot(brain_fits, layer_fits, table, path, title: str) -> None:
-    from ..plot._style import new_figure, save_figure
-    from ..plot.spectra import alpha_by_layer, spectra
-
     fig, (left, right) = new_figure(ncols=2, width=5.4, height=4.4)
     spectra(brain_fits, layer_fits, ax=left, title=title)
     alpha_by_layer(table, ax=right)
     fig.tight_layout()
     save_figure(fig, path)
-
-
-def _json_row(row: dict) -> dict:
-    out = {}
-    for key, value in row.items():
-        if hasattr(value, "item"):
-            value = value.item()
-        if value is None or (isinstance(value, float) and math.isnan(value)) or str(value) == "<NA>":
-            value = None
-        out[key] = value
-    return out

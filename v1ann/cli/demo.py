@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import click
 
+from v1ann.experiments.demo import run
+from v1ann.plot.demo import save_demo_figures
+
 
 @click.command()
 @click.option(
@@ -23,7 +26,5 @@ def demo(out, device, seed, epochs, quiet):
     Runs offline on data that ship with v1ann (a simulated recording, the real Stringer
     2019 spectrum, 5,000 MNIST digits) in about two minutes on a laptop CPU.
     """
-    from ..demo import run
-
     sizes = {"seed": seed} | ({"epochs": epochs} if epochs is not None else {})
-    run(out, device=device, progress=not quiet, echo=click.echo, **sizes)
+    run(out, device=device, progress=not quiet, echo=click.echo, figures=save_demo_figures, **sizes)

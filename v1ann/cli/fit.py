@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import DataFileError, InvalidInputError
+from v1ann.errors import DataFileError, InvalidInputError
 
 METHOD_CHOICES = ["auto", "cvpca", "cvpca-matched", "pca", "pca-cv"]
 LOADERS = {".mat": "load_stringer", ".nwb": "load_nwb", ".zarr": "load_zarr"}
@@ -56,7 +56,7 @@ def _preprocessed(obj, kind: str, how: str, path: Path):
     import numpy as np
     import xarray as xr
 
-    from .. import preprocessing
+    from v1ann.recording import preprocessing
 
     if isinstance(obj, xr.Dataset):
         return preprocessing.mean_center(obj) if how == "center" else preprocessing.preprocess(obj)
@@ -129,7 +129,7 @@ def fit(path, method, fit_range, n_shuffles, seed, ci, as_json, plot, preprocess
         result = v1ann.estimate_alpha(obj, method=method, fit_range=tuple(fit_range),
                                       n_shuffles=n_shuffles, seed=seed, ci=ci, progress=not quiet)
     if plot is not None:
-        from ..plot import powerlaw_fit, save_figure
+        from v1ann.plot import powerlaw_fit, save_figure
 
         save_figure(powerlaw_fit(result, title=path.name), plot)
     if as_json:

@@ -6,6 +6,12 @@ from pathlib import Path
 
 import click
 
+from v1ann.experiments.recipe import DEFAULT_STRENGTH
+from v1ann.experiments.sweeps import summarize
+from v1ann.experiments.sweeps import sweep as run_sweep
+from v1ann.plot._style import save_figure
+from v1ann.plot.robustness import accuracy_vs_eps, measured_vs_target_alpha, robust_accuracy_vs_alpha
+
 # Options that take several values after one flag, e.g. ``--alphas 0.5 1 2``.
 LIST_OPTIONS = ("--alphas", "--strengths", "--taus", "--eps", "--attacks", "--hidden")
 
@@ -53,7 +59,7 @@ def _is_number(text: str) -> bool:
               help="Target exponents of the regularized runs, e.g. --alphas 0.5 1 2 3 4.")
 @click.option("--vanilla", is_flag=True, help="Also train without the regularizer.")
 @click.option("--strengths", type=float, multiple=True, metavar="S [S ...]",
-              help="Regularizer strengths [default: 1].")
+              help="Regularizer strengths [default: 30 for gerum2022, 1 for nassar2020].")
 @click.option("--taus", type=int, multiple=True, metavar="T [T ...]",
               help="Anchor ranks; ranks above are regularized [default: 10].")
 @click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True, help="Seeds per grid point.")
@@ -64,8 +70,8 @@ def _is_number(text: str) -> bool:
               help="Hidden widths of the MLP [default: 2000].")
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True)
-@click.option("--method", type=click.Choice(["nassar2020", "gerum2022"]), default="nassar2020", show_default=True)
+@click.option("--lr", type=float, default=2e-3, show_default=True)
+@click.option("--method", type=click.Choice(["gerum2022", "nassar2020"]), default="gerum2022", show_default=True)
 @click.option("--attacks", type=click.Choice(["fgsm", "pgd", "autoattack"]), multiple=True, metavar="NAME [NAME ...]",
               help="fgsm, pgd, autoattack [default: fgsm pgd].")
 @click.option("--eps", type=float, multiple=True, metavar="E [E ...]",
@@ -98,12 +104,9 @@ def sweep(alphas, vanilla, strengths, taus, seeds, dataset, arch, hidden, epochs
     """
     if not alphas and not vanilla:
         raise click.UsageError("give target exponents with --alphas and/or --vanilla")
-    from ..sweeps import summarize
-    from ..sweeps import sweep as run_sweep
-
     grid = {
         "target_alpha": ([None] if vanilla else []) + list(alphas),
-        "strength": list(strengths) or [1.0],
+        "strength": list(strengths) or [DEFAULT_STRENGTH[method]],
         "tau": list(taus) or [10],
     }
     options = {}
@@ -127,9 +130,6 @@ def sweep(alphas, vanilla, strengths, taus, seeds, dataset, arch, hidden, epochs
 
 
 def _write_plots(results, folder: Path, eps: float) -> list[Path]:
-    from ..plot._style import save_figure
-    from ..plot.robustness import accuracy_vs_eps, measured_vs_target_alpha, robust_accuracy_vs_alpha
-
     attacks = [str(a) for a in results["attack"].values]
     attack = "pgd" if "pgd" in attacks else attacks[-1]
     figures = {

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-LOADERS = {".mat": "load_stringer", ".nwb": "load_nwb", ".zarr": "load_zarr"}
-# With Adam the gerum2022 penalty dominates the update from ~10 on; nassar2020 collapses the layer at 30.
-DEFAULT_STRENGTH = {"gerum2022": 30.0, "nassar2020": 1.0}
+import v1ann
+from v1ann.experiments.recipe import train_network
+from v1ann.nn.models import save_run
+from v1ann.nn.training_data import load_training_data
+from v1ann.plot._style import save_figure
+from v1ann.plot.training import layer_spectrum_vs_target, training_history
 
 
 @click.command()
@@ -55,118 +57,44 @@ def train(dataset, arch, hidden, activation, target_alpha, match, strength, tau,
     The target is --target-alpha, or the alpha measured in the recording given to --match
     (with `v1ann.estimate_alpha`); with neither, the network trains without the regularizer.
     """
-    import torch
-
-    from .. import _utils
-    from ..nn import datasets, models
-    from ..nn.regularizer import SpectralRegularizer
-    from ..nn.train import train as run_training
-
     if target_alpha is not None and match is not None:
         raise click.UsageError("give --target-alpha or --match, not both")
+    if hidden and arch != "mlp":
+        raise click.UsageError("--hidden applies to --arch mlp only")
+    if layers and target_alpha is None and match is None:
+        raise click.UsageError("--layer needs --target-alpha or --match")
     matched = None
     if match is not None:
-        matched = _measure_recording(match, seed=seed, progress=not quiet)
-        target_alpha = matched["alpha"]
+        fit = v1ann.estimate_alpha(v1ann.io.load(match), seed=seed, progress=not quiet)
+        matched = {"path": str(match), "alpha": fit.alpha, "method": fit.method, "alpha_ci": fit.alpha_ci}
+        target_alpha = fit.alpha
         click.echo(f"target alpha {target_alpha:.3f} measured in {match}")
 
-    train_set, test_set = datasets.load(dataset, seed=seed)
-    images = train_set.tensors[0]
-    in_shape = tuple(images.shape[1:])
-    # Normalisation lives in the model: per-channel statistics of the training pixels.
-    mean = images.mean(dim=(0, 2, 3)).tolist()
-    std = images.std(dim=(0, 2, 3)).clamp_min(1e-6).tolist()
-    arch_kwargs = {"in_shape": list(in_shape), "n_classes": int(train_set.tensors[1].max()) + 1,
-                   "activation": activation, "mean": mean, "std": std}
-    if arch == "mlp":
-        arch_kwargs["hidden"] = list(hidden or (2000,))
-    elif hidden:
-        raise click.UsageError("--hidden applies to --arch mlp only")
-    torch.manual_seed(seed)
-    model = getattr(models, arch)(**arch_kwargs)
-
-    if strength is None:
-        strength = DEFAULT_STRENGTH[method]
-    n_components = n_components or None
-    regularizer = None
-    if target_alpha is not None:
-        regularizer = SpectralRegularizer(target_alpha, layers=list(layers) or None, tau=tau, strength=strength,
-                                          method=method, n_components=n_components)
-    elif layers:
-        raise click.UsageError("--layer needs --target-alpha or --match")
-    weight_norm = weight_norm and regularizer is not None
-
+    train_set, test_set = load_training_data(dataset, seed=seed)
     out.mkdir(parents=True, exist_ok=True)
-    config = {
-        "dataset": dataset, "arch": arch, "arch_kwargs": arch_kwargs, "target_alpha": target_alpha,
-        "matched_recording": None if match is None else {"path": str(match), **matched},
-        "strength": strength, "tau": tau, "method": method, "n_components": n_components,
-        "weight_norm": weight_norm, "basis_every": basis_every or None, "layers": list(layers) or None,
-        "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
-        "device": str(_utils.resolve_device(device)),
-    }
-    history = run_training(model, train_set, test_set, regularizer=regularizer, epochs=epochs,
-                           batch_size=batch_size, lr=lr, weight_norm=weight_norm, basis_every=basis_every or None,
-                           device=device, seed=seed, checkpoint_dir=out, resume=resume, progress=not quiet)
-    heldout = _heldout_spectra(model, test_set, regularizer.layers if regularizer else model.representation_layers,
-                               tau, device, progress=not quiet)
-    config["heldout_alpha"] = {name: fit.alpha for name, (_, fit) in heldout.items()}
+    run = train_network(
+        train_set, test_set, target_alpha=target_alpha, arch=arch, hidden=hidden or None, activation=activation,
+        method=method, strength=strength, tau=tau, n_components=n_components or None, weight_norm=weight_norm,
+        basis_every=basis_every or None, layers=layers or None, epochs=epochs, batch_size=batch_size, lr=lr,
+        seed=seed, device=device, checkpoint_dir=out, resume=resume, progress=not quiet,
+    )
+    save_run(run.model, out, {"dataset": dataset, "matched_recording": matched, **run.config})
+    _figures(out, run, target_alpha)
 
-    with _utils.atomic_path(out / "model.pt") as tmp:
-        torch.save(model.state_dict(), tmp)
-    with _utils.atomic_path(out / "config.json") as tmp:
-        tmp.write_text(json.dumps(config, indent=2))
-    _figures(out, history, heldout, target_alpha, tau)
-
-    acc = float(history.val_accuracy[-1])
-    alphas = ", ".join(f"{name} {fit.alpha:.3f}" for name, (_, fit) in heldout.items()) or "n/a (layers too narrow)"
+    acc = float(run.history.val_accuracy[-1])
+    alphas = ", ".join(f"{name} {fit.alpha:.3f}" for name, fit in run.heldout.items()) or "n/a (layers too narrow)"
     target = "none (vanilla)" if target_alpha is None else f"{target_alpha:.3f}"
     click.echo(f"held-out accuracy {acc:.3f}; held-out alpha {alphas}; target {target}")
     click.echo(f"wrote {out}/model.pt, config.json, history.json, history.nc, layer_spectrum.png, training.png")
 
 
-def _measure_recording(path: Path, seed: int, progress: bool) -> dict:
-    import v1ann
-
-    from ..errors import InvalidInputError
-
-    loader = LOADERS.get(path.suffix.lower())
-    if loader is None:
-        raise InvalidInputError(f"--match {path}: unknown recording format; expected one of {sorted(LOADERS)}")
-    recording = getattr(v1ann, loader)(path)
-    fit = v1ann.estimate_alpha(recording, seed=seed, progress=progress)
-    return {"alpha": float(fit.alpha), "method": fit.method,
-            "alpha_ci": None if fit.alpha_ci is None else [float(v) for v in fit.alpha_ci]}
-
-
-def _heldout_spectra(model, test_set, layers, tau: int, device, progress: bool) -> dict:
-    """Layer name -> (PCA spectrum of held-out activations, its power-law fit over ranks tau+1..500).
-
-    The range stops before the first zero variance (dead ReLU units, fewer held-out images than
-    units); the fit's ``fit_range`` says where it stopped.
-    """
-    import v1ann
-    from v1ann.nn.activations import activations
-
-    acts = activations(model, test_set.tensors[0], layers=list(layers), device=device, progress=progress)
-    out = {}
-    for name, data in acts.items():
-        spectrum = v1ann.pca_spectrum(data, device=device)
-        hi = min(500, spectrum.sizes["rank"])
-        if hi - tau >= 2:
-            out[name] = (spectrum, v1ann.fit_powerlaw(spectrum, fit_range=(tau, hi), nonpositive="truncate"))
-    return out
-
-
-def _figures(out: Path, history, heldout: dict, target_alpha, tau: int) -> None:
-    from ..plot._style import save_figure
-    from ..plot.training import layer_spectrum_vs_target, training_history
-
-    save_figure(training_history(history), out / "training.png")
-    if heldout:
-        spectra = {name: spectrum for name, (spectrum, _) in heldout.items()}
+def _figures(out: Path, run, target_alpha) -> None:
+    save_figure(training_history(run.history), out / "training.png")
+    if run.heldout:
         # A vanilla run has no target: draw n^-1 (the exponent of mouse V1) for reference.
         reference = 1.0 if target_alpha is None else target_alpha
         title = "held-out spectrum vs target" if target_alpha is not None else "held-out spectrum (vanilla) vs n^-1"
-        figure = layer_spectrum_vs_target(spectra, reference, tau=tau, fit_range=(tau, 500), title=title)
+        fit_range = tuple(run.config["fit_range"])
+        figure = layer_spectrum_vs_target(run.heldout_spectra, reference, tau=run.config["tau"], fit_range=fit_range,
+                                          title=title)
         save_figure(figure, out / "layer_spectrum.png")

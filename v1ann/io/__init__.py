@@ -1,16 +1,26 @@
-"""Loaders and writers: Stringer 2019 .mat deposits, NWB, zarr, stimulus images."""
+"""Every reader and writer: Stringer 2019 ``.mat`` deposits, NWB, zarr, stimulus images, downloads.
 
-from .._lazy import attach
+:func:`load` opens any recording by its suffix; the format-specific pairs
+(``load_x(path) -> Dataset``, ``save_x(ds, path) -> Path``) take format options.
+"""
 
-__getattr__, __dir__, __all__ = attach(
-    __name__,
-    {
-        "load_stringer": ".stringer",
-        "save_stringer_mat": ".stringer",
-        "load_stimulus_images": ".images",
-        "load_nwb": ".nwb",
-        "save_nwb": ".nwb",
-        "load_zarr": ".zarrstore",
-        "save_zarr": ".zarrstore",
-    },
-)
+from v1ann.io.deposits import fetch_stringer, list_stringer
+from v1ann.io.files import load, save
+from v1ann.io.nwb import load_nwb, save_nwb
+from v1ann.io.stimulus_images import load_stimulus_images
+from v1ann.io.stringer import load_stringer, save_stringer_mat
+from v1ann.io.zarrstore import load_zarr, save_zarr
+
+__all__ = [
+    "fetch_stringer",
+    "list_stringer",
+    "load",
+    "load_nwb",
+    "load_stimulus_images",
+    "load_stringer",
+    "load_zarr",
+    "save",
+    "save_nwb",
+    "save_stringer_mat",
+    "save_zarr",
+]

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from .._utils import atomic_path
-from ..errors import DataFileError
+from v1ann._utils import atomic_path
+from v1ann.errors import DataFileError
 
 __all__ = ["H5Variable", "H5DatasetReader", "read_mat", "write_mat", "to_numpy", "struct_field"]
 

@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .._utils import atomic_path
-from ..errors import DataFileError, InvalidInputError
-from ..schema import make_recording, make_spontaneous_recording, validate_recording
-from ._matfile import LAZY_CHUNK_BYTES, H5DatasetReader
+from v1ann._utils import atomic_path, to_jsonable
+from v1ann.errors import DataFileError, InvalidInputError
+from v1ann.recording.schema import make_recording, make_spontaneous_recording, validate_recording
+from v1ann.io._matfile import LAZY_CHUNK_BYTES, H5DatasetReader
 
 __all__ = ["load_nwb", "save_nwb"]
 
@@ -273,19 +273,6 @@ def _session_start(attrs: dict[str, Any]) -> datetime.datetime:
     return datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.timezone.utc)
 
 
-def _json_safe(attrs: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for key, value in attrs.items():
-        if isinstance(value, np.generic):
-            value = value.item()
-        try:
-            json.dumps(value)
-        except TypeError:
-            value = str(value)
-        out[key] = value
-    return out
-
-
 def save_nwb(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     """Write a recording as an NWB 2.x file, atomically (see the module docstring for the layout).
 
@@ -315,7 +302,7 @@ def save_nwb(ds: xr.Dataset, path: str | os.PathLike) -> Path:
         session_description=f"v1ann recording ({attrs.get('stimulus_set', 'unknown stimulus set')})",
         identifier=f"v1ann-{attrs.get('source', 'recording')}",
         session_start_time=_session_start(attrs),
-        notes=json.dumps({_NOTES_KEY: _json_safe(attrs)}),
+        notes=json.dumps({_NOTES_KEY: to_jsonable(attrs)}),
     )
     if attrs.get("mouse"):
         nwbfile.subject = pynwb.file.Subject(subject_id=str(attrs["mouse"]), species="Mus musculus")

@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .._utils import make_rng
-from ..errors import DataFileError, InvalidInputError
-from ..schema import make_recording, make_spontaneous_recording, validate_recording
-from ._matfile import H5Variable, read_mat, struct_field, to_numpy, write_mat
+from v1ann._utils import make_rng, to_jsonable
+from v1ann.errors import DataFileError, InvalidInputError
+from v1ann.recording.schema import make_recording, make_spontaneous_recording, validate_recording
+from v1ann.io._matfile import H5Variable, read_mat, struct_field, to_numpy, write_mat
 
 __all__ = ["load_stringer", "save_stringer_mat", "parse_deposit_name"]
 
@@ -290,27 +290,6 @@ def presentation_order(stimulus: np.ndarray, seed=None) -> np.ndarray:
     return order
 
 
-def _json_attrs(attrs: dict[str, Any]) -> str:
-    def plain(value):
-        if isinstance(value, np.generic):
-            return value.item()
-        if isinstance(value, np.ndarray):
-            return value.tolist()
-        if isinstance(value, (list, tuple)):
-            return [plain(v) for v in value]
-        return value
-
-    out = {}
-    for key, value in attrs.items():
-        value = plain(value)
-        try:
-            json.dumps(value)
-        except TypeError:
-            value = str(value)
-        out[key] = value
-    return json.dumps(out)
-
-
 def _neuron_tree(ds: xr.Dataset) -> dict[str, Any]:
     tree: dict[str, Any] = {}
     if all(c in ds.coords for c in "xyz"):
@@ -373,7 +352,7 @@ def save_stringer_mat(ds: xr.Dataset, path: str | os.PathLike, *, version: str =
         largest = fsp.nbytes
     # The data go last: a file cut at any variable boundary then loses them and is
     # refused, instead of loading without its metadata (e.g. the stimulus-set size).
-    tree: dict[str, Any] = {"v1ann_attrs": _json_attrs(attrs)}
+    tree: dict[str, Any] = {"v1ann_attrs": json.dumps(to_jsonable(attrs))}
     if "true_signal_spectrum" in ds:
         tree["v1ann_true_signal_spectrum"] = ds["true_signal_spectrum"].values.astype(float)
     tree.update(_neuron_tree(ds))

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .._utils import atomic_path
-from ..errors import DataFileError, InvalidInputError
-from ..schema import is_lazy, validate_recording
+from v1ann._utils import atomic_path
+from v1ann.errors import DataFileError, InvalidInputError
+from v1ann.recording.schema import is_lazy, validate_recording
 
 __all__ = ["save_zarr", "load_zarr"]
 

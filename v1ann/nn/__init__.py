@@ -1,23 +1,25 @@
-"""Networks beside the brain: activations, models, spectral regularizer, training, attacks.
+"""Networks beside the brain: models, activations, the spectral regularizer, training, attacks.
 
-Imported eagerly: ``activations``, ``train`` and ``robustness`` share their module's name,
-and only an eager ``from .x import x`` keeps the package attribute bound to the function
-after the module itself has been imported.
+Function names shadow their modules (``train``, ``activations``, ``robustness``): the
+imports below bind the functions, and modules are reached as ``v1ann.nn.train`` only
+through ``sys.modules`` (``import v1ann.nn.train as m``).
 """
 
-from . import datasets, models
-from .activations import activations
-from .images import prepare_images
-from .regularizer import SpectralRegularizer
-from .robustness import robustness
-from .train import train
+from v1ann.nn import models, training_data
+from v1ann.nn.activations import activations
+from v1ann.nn.inputs import prepare_images
+from v1ann.nn.regularizer import SpectralRegularizer
+from v1ann.nn.robustness import robustness
+from v1ann.nn.train import train
+from v1ann.nn.training_data import load_training_data
 
 __all__ = [
     "SpectralRegularizer",
     "activations",
-    "datasets",
+    "load_training_data",
     "models",
     "prepare_images",
     "robustness",
     "train",
+    "training_data",
 ]

@@ -13,8 +13,9 @@ import xarray as xr
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-from .._utils import resolve_device
-from ..errors import InvalidInputError, V1AnnWarning
+from v1ann._utils import resolve_device
+from v1ann.errors import InvalidInputError, V1AnnWarning
+from v1ann._progress import progress_bar
 
 __all__ = ["activations"]
 
@@ -310,9 +311,7 @@ def _progress(batches, n_stimuli: int | None, batch_size: int, progress: bool):
         total = _sized(batches)
     if not progress or (total is not None and total <= 1):
         return batches
-    from tqdm.auto import tqdm
-
-    return tqdm(batches, total=total, desc="activations", unit="batch")
+    return progress_bar(batches, total=total, desc="activations", unit="batch")
 
 
 def _to_dataarray(values, name, module, stimulus, flatten, attrs) -> xr.DataArray:

@@ -21,13 +21,19 @@ Models are ``nn.Sequential`` with named children (names as in ``model.named_modu
 
 from __future__ import annotations
 
+import inspect
+import json
+import os
 from collections import OrderedDict
+from pathlib import Path
 from typing import Sequence
 
 import torch
 from torch import nn
 
-from ..errors import InvalidInputError
+from v1ann._checks import check_option
+from v1ann._utils import atomic_path, write_json
+from v1ann.errors import DataFileError, InvalidInputError
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
@@ -71,9 +77,7 @@ def _check_shape(in_shape) -> tuple[int, int, int]:
 
 
 def _activation(name: str) -> type[nn.Module]:
-    if name not in ACTIVATIONS:
-        raise InvalidInputError(f"activation={name!r}; choose one of {sorted(ACTIVATIONS)}")
-    return ACTIVATIONS[name]
+    return ACTIVATIONS[check_option("activation", name, ACTIVATIONS)]
 
 
 def _normalize(in_shape, mean, std) -> Normalize:
@@ -210,3 +214,83 @@ def cnn(
     model = nn.Sequential(OrderedDict(layers))
     model.representation_layers = [f"pool{i}" for i in range(1, len(chans) + 1)] + ["act_fc"]
     return model
+
+
+BUILDERS = {"mlp": mlp, "cnn": cnn}
+RUN_WEIGHTS = "model.pt"
+RUN_CONFIG = "config.json"
+
+
+def build(arch: str, **kwargs) -> nn.Sequential:
+    """The built-in architecture ``arch`` (``"mlp"`` or ``"cnn"``) with its keyword arguments."""
+    return BUILDERS[check_option("arch", arch, BUILDERS)](**kwargs)
+
+
+def save_run(model: nn.Module, folder: str | os.PathLike, config: dict) -> Path:
+    """Write a trained model as a run folder: ``model.pt`` (state_dict) and ``config.json``.
+
+    ``config`` must describe the architecture (``arch`` and ``arch_kwargs``, the arguments
+    of :func:`build`) so that :func:`load_run` can rebuild it; anything else in it (the
+    training settings, measured exponents) is kept as written.
+    """
+    if config.get("arch") not in BUILDERS or not isinstance(config.get("arch_kwargs"), dict):
+        raise InvalidInputError("config must hold 'arch' ('mlp' or 'cnn') and 'arch_kwargs' (a dict)")
+    folder = Path(folder)
+    with atomic_path(folder / RUN_WEIGHTS) as tmp:
+        torch.save(model.state_dict(), tmp)
+    write_json(folder / RUN_CONFIG, config)
+    return folder
+
+
+def load_run(path: str | os.PathLike) -> tuple[nn.Sequential, dict]:
+    """Rebuild the model of a run folder (or of a ``model.pt``/``checkpoint.pt`` with ``config.json`` beside it).
+
+    Returns
+    -------
+    (model, config)
+        The model on CPU with its trained weights, and the run's config.
+
+    Raises
+    ------
+    DataFileError
+        No weights or config, a config that names no built-in architecture, or weights
+        that do not fit it. Weights are read with ``weights_only=True``.
+    """
+    path = Path(path)
+    weights = path / RUN_WEIGHTS if path.is_dir() else path
+    if not weights.is_file():
+        raise DataFileError(f"{path}: no trained weights ({RUN_WEIGHTS}) there")
+    config_path = weights.with_name(RUN_CONFIG)
+    if not config_path.is_file():
+        raise DataFileError(f"{weights}: no {RUN_CONFIG} beside it to say which architecture the weights belong to")
+    try:
+        config = json.loads(config_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataFileError(f"{config_path}: not valid JSON ({exc})") from None
+    arch = config.get("arch") if isinstance(config, dict) else None
+    kwargs = config.get("arch_kwargs") if isinstance(config, dict) else None
+    if arch not in BUILDERS or not isinstance(kwargs, dict):
+        raise DataFileError(
+            f"{config_path}: expected 'arch' (one of {list(BUILDERS)}) and 'arch_kwargs' as written by `v1ann train`"
+        )
+    try:
+        model = build(arch, **kwargs)
+    except (TypeError, InvalidInputError) as exc:
+        raise DataFileError(f"{config_path}: arguments of {arch} do not fit ({exc})") from None
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a corrupt or foreign file
+        raise DataFileError(f"{weights}: not a readable PyTorch state_dict ({type(exc).__name__})") from None
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]  # checkpoint.pt of an unfinished run: weights under "model"
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise DataFileError(f"{weights}: weights do not match the {arch} described in {RUN_CONFIG} ({exc})") from None
+    return model, config
+
+
+def input_shape(arch: str, kwargs: dict) -> tuple[int, int, int]:
+    """The (C, H, W) input a built-in architecture is made for: its ``in_shape`` argument, else its default."""
+    shape = kwargs.get("in_shape", inspect.signature(BUILDERS[arch]).parameters["in_shape"].default)
+    return tuple(int(v) for v in shape)

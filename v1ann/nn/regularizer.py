@@ -25,7 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import InvalidInputError, TrainingError
+from v1ann._checks import check_option
+from v1ann.errors import InvalidInputError, TrainingError
 
 METHODS = ("nassar2020", "gerum2022")
 
@@ -93,8 +94,7 @@ class SpectralRegularizer(nn.Module):
             ) from None
         if not math.isfinite(alpha) or alpha <= 0:
             raise InvalidInputError(f"target_alpha={alpha!r} must be a finite positive number")
-        if method not in METHODS:
-            raise InvalidInputError(f"method={method!r}; choose one of {METHODS}")
+        check_option("method", method, METHODS)
         if int(tau) != tau or tau < 1:
             raise InvalidInputError(f"tau={tau!r} must be a positive integer (a 1-based rank)")
         if not math.isfinite(float(strength)) or strength < 0:
@@ -251,7 +251,7 @@ class SpectralRegularizer(nn.Module):
         return {name: self._alpha_of(spectrum) for name, spectrum in self.basis_spectrum.items()}
 
     def _alpha_of(self, spectrum: np.ndarray) -> float:
-        from ..spectrum.powerlaw import fit_powerlaw
+        from v1ann.spectrum.powerlaw import fit_powerlaw
 
         lo, hi = self.fit_range or (self.tau, min(500, len(spectrum)))
         hi = min(hi, len(spectrum))
@@ -322,6 +322,7 @@ def spectral_penalty(
     Tensor, scalar, float64
     """
     lam = eigenvalues.double()
+    check_option("method", method, METHODS)
     k = lam.shape[0]
     if k < tau + 2:
         raise InvalidInputError(f"{k} eigenvalues leave fewer than 2 ranks beyond tau={tau}")
@@ -338,12 +339,10 @@ def spectral_penalty(
         ratio = tail / (anchor * _rank_terms(tau, k, float(alpha), lam.device)[0])
         excess = ratio - 1.0
         return (excess.pow(2) + torch.relu(excess)).sum() / (n_units or k)
-    if method == "gerum2022":
-        _, alpha_log_ranks, weights = _rank_terms(tau, k, float(alpha), lam.device)
-        residual = tail.log() + alpha_log_ranks
-        centred = residual - (weights * residual).sum()
-        return (weights * centred.pow(2)).sum()
-    raise InvalidInputError(f"method={method!r}; choose one of {METHODS}")
+    _, alpha_log_ranks, weights = _rank_terms(tau, k, float(alpha), lam.device)  # gerum2022
+    residual = tail.log() + alpha_log_ranks
+    centred = residual - (weights * residual).sum()
+    return (weights * centred.pow(2)).sum()
 
 
 @functools.lru_cache(maxsize=64)

@@ -27,8 +27,10 @@ import torch
 import xarray as xr
 from torch import nn
 
-from .._utils import check_finite, optional_import, positive_int, resolve_device
-from ..errors import InvalidInputError, V1AnnWarning
+from v1ann._checks import positive_int
+from v1ann._utils import check_finite, optional_import, resolve_device
+from v1ann.errors import InvalidInputError, V1AnnWarning
+from v1ann._progress import progress_bar
 
 ATTACKS = ("fgsm", "pgd", "autoattack")
 
@@ -333,6 +335,4 @@ def _check_eps(eps) -> list[float]:
 
 
 def _progress_bar(total: int, progress: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="robustness", unit="attack", disable=not progress, leave=False)
+    return progress_bar(total=total, desc="robustness", unit="attack", progress=progress, leave=False)

@@ -28,9 +28,11 @@ import xarray as xr
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
-from .._utils import atomic_path, positive_int, resolve_device
-from ..errors import InvalidInputError, TrainingError
-from .regularizer import SpectralRegularizer
+from v1ann._checks import check_option, positive_int
+from v1ann._utils import atomic_path, resolve_device
+from v1ann.errors import InvalidInputError, TrainingError
+from v1ann.nn.regularizer import SpectralRegularizer
+from v1ann._progress import progress_bar
 
 CHECKPOINT = "checkpoint.pt"
 HISTORY_JSON = "history.json"
@@ -141,8 +143,7 @@ def train(
     positive_int(batch_size, "batch_size")
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise InvalidInputError(f"lr={lr!r} must be a finite positive number")
-    if optimizer not in OPTIMIZERS:
-        raise InvalidInputError(f"optimizer={optimizer!r}; choose one of {sorted(OPTIMIZERS)}")
+    check_option("optimizer", optimizer, OPTIMIZERS)
     if basis_samples is not None:
         positive_int(basis_samples, "basis_samples")
     if basis_every is not None:
@@ -226,16 +227,14 @@ def _run_epochs(
     model, opt, train_set, val_set, regularizer, probe, basis_inputs, history, config,
     start_epoch, epochs, dev, ckpt_path, callbacks, progress,
 ):
-    from tqdm.auto import tqdm
-
     batch_size = config["batch_size"]
     basis_every = config["basis_every"] if regularizer is not None else None
     # A batch of one has no covariance; drop such a remainder when regularizing.
     min_batch = 2 if regularizer is not None else 1
     n = len(train_set)
     steps = n // batch_size + (n % batch_size >= min_batch)
-    bar = tqdm(total=epochs * steps, initial=start_epoch * steps, disable=not progress, desc="train",
-               unit="step", dynamic_ncols=True)
+    bar = progress_bar(total=epochs * steps, initial=start_epoch * steps, progress=progress, desc="train",
+               unit="step")
     try:
         for epoch in range(start_epoch, epochs):
             started = time.perf_counter()

@@ -1,14 +1,10 @@
-"""Figures (matplotlib/seaborn). Each function returns the matplotlib Figure it drew.
+"""Figures (matplotlib/seaborn): each function draws results it is given and returns the Figure."""
 
-Imported eagerly: ``spectra`` shares its module's name, and only an eager import keeps the
-package attribute bound to the function after the module itself has been imported.
-"""
-
-from ._style import save_figure
-from .fit import bias_study, powerlaw_fit
-from .robustness import accuracy_vs_eps, measured_vs_target_alpha, robust_accuracy_vs_alpha
-from .spectra import alpha_by_layer, spectra
-from .training import layer_spectrum_vs_target, training_history
+from v1ann.plot._style import save_figure
+from v1ann.plot.fit import bias_study, powerlaw_fit
+from v1ann.plot.robustness import accuracy_vs_eps, measured_vs_target_alpha, robust_accuracy_vs_alpha
+from v1ann.plot.spectra import alpha_by_layer, spectra
+from v1ann.plot.training import layer_spectrum_vs_target, training_history
 
 __all__ = [
     "accuracy_vs_eps",

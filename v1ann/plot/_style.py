@@ -11,7 +11,7 @@ matplotlib.use("Agg", force=False)  # headless by default; notebooks switch to i
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from .._utils import atomic_path  # noqa: E402
+from v1ann._utils import atomic_path  # noqa: E402
 
 BRAIN_COLOR = "#222222"
 PALETTE = "viridis"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import seaborn as sns
 
-from ..errors import InvalidInputError
-from ._style import BRAIN_COLOR, new_figure
+from v1ann.errors import InvalidInputError
+from v1ann.plot._style import BRAIN_COLOR, new_figure
 
 __all__ = ["powerlaw_fit", "bias_study"]
 

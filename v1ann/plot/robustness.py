@@ -8,8 +8,8 @@ import matplotlib as mpl
 import numpy as np
 import xarray as xr
 
-from ..errors import InvalidInputError
-from ._style import BRAIN_COLOR, PALETTE, new_figure
+from v1ann.errors import InvalidInputError
+from v1ann.plot._style import BRAIN_COLOR, PALETTE, new_figure
 
 VANILLA_STYLE = dict(color=BRAIN_COLOR, linestyle="--")
 

@@ -8,11 +8,13 @@ import numpy as np
 import seaborn as sns
 import xarray as xr
 
-from ..errors import InvalidInputError
-from ._style import new_figure
+from v1ann.errors import InvalidInputError
+from v1ann.plot._style import new_figure
+from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE
+from v1ann.spectrum.powerlaw import fit_powerlaw
 
 
-def layer_spectrum_vs_target(spectra, target_alpha, tau: int = 10, fit_range: tuple[int, int] = (10, 500),
+def layer_spectrum_vs_target(spectra, target_alpha, tau: int = 10, fit_range: tuple[int, int] = DEFAULT_FIT_RANGE,
                              title: str | None = None):
     """Log-log eigenspectrum of each layer with the target line ``λ_τ (τ/n)^alpha``.
 
@@ -26,7 +28,7 @@ def layer_spectrum_vs_target(spectra, target_alpha, tau: int = 10, fit_range: tu
         1-based rank anchoring the target line (as in :class:`~v1ann.nn.SpectralRegularizer`).
     fit_range : (int, int)
         0-based half-open indices of the power-law fit shown in the legend (clipped to
-        each spectrum's length); default ranks 11..500.
+        each spectrum's length); default ranks 12..500.
     title : str, optional
 
     Returns
@@ -34,7 +36,6 @@ def layer_spectrum_vs_target(spectra, target_alpha, tau: int = 10, fit_range: tu
     matplotlib.figure.Figure
         Spectra normalised to sum 1, solid; each layer's target line dashed in its colour.
     """
-    from ..spectrum.powerlaw import fit_powerlaw
 
     alpha = float(getattr(target_alpha, "alpha", target_alpha))
     if not isinstance(spectra, dict):

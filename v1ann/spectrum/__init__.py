@@ -1,17 +1,16 @@
 """Eigenspectra (cvPCA, SVCA, PCA) and power-law fits.
 
-Imported eagerly (not lazily like the top-level package): several functions share their
-module's name (``cvpca``, ``svca``), and only an eager ``from .x import x`` guarantees the
-package attribute is the function even after the module itself has been imported.
+Function names shadow their modules (``cvpca``, ``svca``): the imports below bind the
+functions, and modules are reached only through ``sys.modules``.
 """
 
-from .broken import BrokenPowerLawFit, compare_powerlaw_models, fit_broken_powerlaw
-from .cvpca import cvpca
-from .estimate import estimate_alpha
-from .gram import repeat_gram
-from .pca import pca_spectrum
-from .powerlaw import PowerLawFit, fit_powerlaw
-from .svca import svca
+from v1ann.spectrum.broken import BrokenPowerLawFit, compare_powerlaw_models, fit_broken_powerlaw
+from v1ann.spectrum.cvpca import cvpca
+from v1ann.spectrum.estimate import estimate_alpha
+from v1ann.spectrum.gram import repeat_gram
+from v1ann.spectrum.pca import pca_spectrum
+from v1ann.spectrum.powerlaw import PowerLawFit, fit_powerlaw
+from v1ann.spectrum.svca import svca
 
 __all__ = [
     "BrokenPowerLawFit",

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._utils import make_rng
-from ..errors import InvalidInputError
-from .powerlaw import check_fit_range, fit_powerlaw
+from v1ann._utils import make_rng
+from v1ann.errors import InvalidInputError
+from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, check_fit_range
+from v1ann.spectrum.powerlaw import fit_powerlaw
+from v1ann._progress import progress_bar
 
 __all__ = ["alpha_ci_over_shuffles", "alpha_ci_over_stimuli", "percentile_interval"]
 
@@ -43,7 +45,7 @@ def percentile_interval(samples, ci: float = 0.95) -> tuple[float, float]:
 
 def alpha_ci_over_shuffles(
     shuffle_spectra,
-    fit_range=(11, 500),
+    fit_range=DEFAULT_FIT_RANGE,
     *,
     n_bootstrap: int = 1000,
     ci: float = 0.95,
@@ -85,7 +87,7 @@ def alpha_ci_over_shuffles(
 
 def alpha_ci_over_stimuli(
     data,
-    fit_range=(11, 500),
+    fit_range=DEFAULT_FIT_RANGE,
     *,
     n_bootstrap: int = 100,
     n_shuffles: int = 1,
@@ -118,9 +120,7 @@ def alpha_ci_over_stimuli(
     (float, float)
         Basic bootstrap interval around the full-data estimate (module docstring).
     """
-    from tqdm.auto import tqdm
-
-    from .gram import RepeatGram
+    from v1ann.spectrum.gram import RepeatGram
 
     rng = make_rng(seed)
     lo, hi = (int(v) for v in fit_range)
@@ -128,7 +128,7 @@ def alpha_ci_over_stimuli(
         n_stimuli = data.n_stimuli
         spectrum_of = _cvpca_resampler(data, hi, n_shuffles, rng)
     else:
-        from .pca import pca_spectrum
+        from v1ann.spectrum.pca import pca_spectrum
 
         values = np.asarray(getattr(data, "values", data))
         if values.ndim != 2:
@@ -140,7 +140,7 @@ def alpha_ci_over_stimuli(
 
     point = fit_powerlaw(spectrum_of(np.arange(n_stimuli)), (lo, hi), nonpositive=nonpositive).alpha
     alphas = []
-    for _ in tqdm(range(int(n_bootstrap)), desc="bootstrap over stimuli", disable=not progress):
+    for _ in progress_bar(range(int(n_bootstrap)), desc="bootstrap over stimuli", progress=progress):
         idx = np.sort(rng.integers(0, n_stimuli, size=n_stimuli))
         alphas.append(fit_powerlaw(spectrum_of(idx), (lo, hi), nonpositive=nonpositive).alpha)
     q_lo, q_hi = percentile_interval(alphas, ci)
@@ -149,8 +149,8 @@ def alpha_ci_over_stimuli(
 
 def _cvpca_resampler(gram, n_components: int, n_shuffles: int, rng):
     """cvPCA spectrum of the stimuli ``idx`` (with repeats), from the full Gram matrix."""
-    from .cvpca import cvpca_from_gram, shuffle_masks
-    from .gram import RepeatGram
+    from v1ann.spectrum.cvpca import cvpca_from_gram, shuffle_masks
+    from v1ann.spectrum.gram import RepeatGram
 
     import torch
 

@@ -24,12 +24,19 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import InvalidInputError
-from .powerlaw import DEFAULT_FIT_RANGE, check_fit_range, spectrum_values, wls_loglog
+from v1ann.errors import InvalidInputError
+from v1ann.spectrum.loglog import (
+    DEFAULT_FIT_RANGE,
+    MIN_SEGMENT,
+    check_fit_range,
+    rank_weights,
+    weighted_lstsq,
+    weighted_r2,
+)
+from v1ann.spectrum.powerlaw import spectrum_values
 
-__all__ = ["BrokenPowerLawFit", "fit_broken_powerlaw", "compare_powerlaw_models", "auto_fit_range"]
+__all__ = ["BrokenPowerLawFit", "fit_broken_powerlaw", "compare_powerlaw_models"]
 
-MIN_SEGMENT = 5  # ranks on each side of a break
 
 
 @dataclass
@@ -74,11 +81,6 @@ def _design(log_rank: np.ndarray, log_break: float) -> np.ndarray:
     return np.column_stack([np.ones_like(log_rank), -log_rank, -np.maximum(log_rank - log_break, 0.0)])
 
 
-def _wls(x, y, w):
-    coef = np.linalg.solve(x.T @ (x * w[:, None]), (x * w[:, None]).T @ y)
-    return coef, float(np.sum(w * (y - x @ coef) ** 2))
-
-
 def _positive_log(values: np.ndarray, lo: int, hi: int) -> np.ndarray:
     segment = values[lo:hi]
     bad = np.flatnonzero(segment <= 0)
@@ -119,12 +121,11 @@ def fit_broken_powerlaw(spectrum, fit_range=DEFAULT_FIT_RANGE) -> BrokenPowerLaw
         raise InvalidInputError(f"fit_range ({lo}, {hi}) is too short for a broken power law "
                                 f"(needs {2 * MIN_SEGMENT} ranks)")
     y = _positive_log(normalised, lo, hi)
-    log_rank = np.log(np.arange(lo + 1, hi + 1, dtype=np.float64))
-    w = 1.0 / np.exp(log_rank)
+    log_rank, w = rank_weights(lo, hi)
     bounds = (log_rank[MIN_SEGMENT - 1], log_rank[-MIN_SEGMENT])
 
     def rss(log_break):
-        return _wls(_design(log_rank, log_break), y, w)[1]
+        return weighted_lstsq(_design(log_rank, log_break), y, w)[1]
 
     grid = np.linspace(*bounds, 40)
     start = grid[int(np.argmin([rss(b) for b in grid]))]
@@ -133,9 +134,8 @@ def fit_broken_powerlaw(spectrum, fit_range=DEFAULT_FIT_RANGE) -> BrokenPowerLaw
         rss, bounds=(max(bounds[0], start - step), min(bounds[1], start + step)), method="bounded"
     )
     log_break = float(best.x) if best.fun <= rss(start) else float(start)
-    coef, resid = _wls(_design(log_rank, log_break), y, w)
-    ybar = np.sum(w * y) / np.sum(w)
-    r2 = 1.0 - resid / np.sum(w * (y - ybar) ** 2)
+    coef, resid = weighted_lstsq(_design(log_rank, log_break), y, w)
+    r2 = weighted_r2(y, resid, w)
     all_log_rank = np.log(np.arange(1, values.size + 1, dtype=np.float64))
     predicted = np.exp(_design(all_log_rank, log_break) @ coef)
     return BrokenPowerLawFit(
@@ -168,10 +168,10 @@ def compare_powerlaw_models(spectrum, fit_range=DEFAULT_FIT_RANGE, n_folds: int 
     lo, hi = check_fit_range(fit_range, values.size)
     y = _positive_log(normalised, lo, hi)
     n = hi - lo
-    single_alpha, single_offset, _ = wls_loglog(normalised, lo, hi)
-    ranks = np.arange(lo + 1, hi + 1, dtype=np.float64)
-    w = 1.0 / ranks
-    single_rss = float(np.sum(w * (y - single_offset + single_alpha * np.log(ranks)) ** 2))
+    log_rank, w = rank_weights(lo, hi)
+    (single_offset, single_alpha), single_rss = weighted_lstsq(
+        np.column_stack([np.ones_like(log_rank), -log_rank]), y, w
+    )
     broken = fit_broken_powerlaw(normalised, (lo, hi))
     rows = []
     # Gaussian log-likelihood of weighted residuals; the variance is one more parameter
@@ -193,15 +193,14 @@ def _cross_validated(normalised, lo, hi, n_folds):
     """Weighted RMS of held-out log residuals for the single and broken power law."""
     if n_folds < 2:
         raise InvalidInputError(f"n_folds must be >= 2, got {n_folds}")
-    log_rank = np.log(np.arange(lo + 1, hi + 1, dtype=np.float64))
+    log_rank, w = rank_weights(lo, hi)
     y = np.log(normalised[lo:hi])
-    w = 1.0 / np.exp(log_rank)
     errors = np.zeros((2, hi - lo))
     fold = np.arange(hi - lo) % n_folds
     for k in range(n_folds):
         train, test = fold != k, fold == k
         single = np.column_stack([np.ones_like(log_rank), -log_rank])
-        coef, _ = _wls(single[train], y[train], w[train])
+        coef, _ = weighted_lstsq(single[train], y[train], w[train])
         errors[0, test] = y[test] - single[test] @ coef
         coef, log_break = _broken_on_subset(log_rank[train], y[train], w[train])
         errors[1, test] = y[test] - _design(log_rank[test], log_break) @ coef
@@ -211,59 +210,6 @@ def _cross_validated(normalised, lo, hi, n_folds):
 def _broken_on_subset(log_rank, y, w):
     """(coef, log_break) of the broken fit to arbitrary (log_rank, y, w) points (grid search)."""
     grid = np.linspace(log_rank[MIN_SEGMENT - 1], log_rank[-MIN_SEGMENT], 60)
-    fits = [(_wls(_design(log_rank, b), y, w), b) for b in grid]
+    fits = [(weighted_lstsq(_design(log_rank, b), y, w), b) for b in grid]
     (coef, _), log_break = min(fits, key=lambda f: f[0][1])
     return coef, log_break
-
-
-def auto_fit_range(normalised, *, tolerance: float = 0.1, min_decades: float = 1.0) -> tuple[int, int]:
-    """The widest rank range (in log-rank) that one power law describes.
-
-    Candidate ranges start at one of ~12 log-spaced ranks below ``n / 10`` and end at one
-    of ~12 log-spaced ranks up to ``n``; among those spanning at least ``min_decades`` with
-    only positive values, the widest whose weighted RMS residual of ``log`` variance is at
-    most ``tolerance`` (0.1 = 10 %) wins; ties go to the smaller residual.
-
-    Parameters
-    ----------
-    normalised : ndarray, (n_ranks,)
-        The spectrum (any positive scale).
-    tolerance : float
-        Largest acceptable RMS deviation from the line, in natural-log units.
-    min_decades : float
-        Shortest acceptable range, in decades of rank.
-
-    Returns
-    -------
-    (int, int)
-        0-based half-open ``fit_range``.
-
-    Raises
-    ------
-    InvalidInputError
-        If no candidate range qualifies.
-    """
-    values = np.asarray(normalised, dtype=np.float64)
-    n = values.size
-    starts = np.unique(np.geomspace(1, max(n / 10, 2), 12).astype(int)) - 1
-    best = None
-    for lo in starts:
-        stops = np.unique(np.geomspace((lo + 1) * 10 ** min_decades, n, 12).astype(int))
-        for hi in stops[(stops <= n) & (stops - lo >= 2 * MIN_SEGMENT)]:
-            segment = values[lo:hi]
-            if np.any(segment <= 0):
-                continue
-            alpha, offset, _ = wls_loglog(values, lo, hi)
-            ranks = np.arange(lo + 1, hi + 1)
-            w = 1.0 / ranks
-            resid = np.log(segment) - offset + alpha * np.log(ranks)
-            rms = float(np.sqrt(np.sum(w * resid**2) / np.sum(w)))
-            span = np.log10(hi / (lo + 1))
-            if rms <= tolerance and (best is None or (span, -rms) > (best[0], -best[1])):
-                best = (span, rms, int(lo), int(hi))
-    if best is None:
-        raise InvalidInputError(
-            f"no range of >= {min_decades} decade(s) of ranks is a power law within "
-            f"{tolerance} (log units); pass fit_range explicitly"
-        )
-    return best[2], best[3]

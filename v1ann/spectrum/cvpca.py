@@ -15,10 +15,12 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .._utils import check_n_components, make_rng, positive_int, release_freed_memory
-from ..errors import InvalidInputError, V1AnnWarning
-from .eigh import symmetric_eigh
-from .gram import RepeatGram, repeat_gram
+from v1ann._checks import check_n_components, positive_int
+from v1ann._utils import make_rng, release_freed_memory
+from v1ann.errors import InvalidInputError, V1AnnWarning
+from v1ann._linalg import symmetric_eigh
+from v1ann.spectrum.gram import RepeatGram, repeat_gram
+from v1ann._progress import progress_bar
 
 __all__ = ["cvpca"]
 
@@ -140,7 +142,7 @@ def warn_if_uncentred(gram: RepeatGram, stacklevel: int = 3) -> None:
         f"mean response, shared by the repeats, adds a component of variance {shared_mean:.3g} "
         f"per stimulus ({shared_mean / per_direction:.3g} times an average stimulus direction) "
         "that cvPCA counts as signal, shifting the ranks after it. Subtract each neuron's mean "
-        "over stimuli first (v1ann.preprocessing.mean_center; v1ann fit --preprocess center).",
+        "over stimuli first (v1ann.recording.preprocessing.mean_center; v1ann fit --preprocess center).",
         V1AnnWarning,
         stacklevel=stacklevel,
     )
@@ -168,12 +170,10 @@ def cvpca_from_gram(gram: RepeatGram, masks: np.ndarray, n_components: int, prog
         Per-stimulus signal and noise variance per component (see :func:`cvpca`).
     """
     import torch
-    from tqdm.auto import tqdm
-
     n_stimuli = gram.n_stimuli
     signal = np.empty((len(masks), n_components))
     noise = np.empty((len(masks), n_components))
-    for k, mask in enumerate(tqdm(masks, desc="cvPCA shuffles", disable=not progress)):
+    for k, mask in enumerate(progress_bar(masks, desc="cvPCA shuffles", progress=progress)):
         flip = torch.as_tensor(np.asarray(mask, dtype=bool), device=gram.gram.device)
         s, n = _one_shuffle(gram, flip, n_components)
         signal[k] = s.cpu().numpy() / n_stimuli

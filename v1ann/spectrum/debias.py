@@ -73,9 +73,11 @@ import warnings
 import numpy as np
 import scipy.fft
 
-from .._utils import make_rng, resolve_device
-from ..errors import InvalidInputError, V1AnnWarning
-from .eigh import symmetric_eigh
+from v1ann._utils import make_rng, resolve_device
+from v1ann.errors import InvalidInputError, V1AnnWarning
+from v1ann._linalg import symmetric_eigh
+from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, weighted_lstsq
+from v1ann._progress import progress_bar
 
 __all__ = ["MatchedResult", "cvpca_matched_alpha", "noise_halves"]
 
@@ -502,7 +504,7 @@ def cvpca_matched_alpha(
     noise,
     noise_gram,
     total_signal: float,
-    fit_range=(11, 500),
+    fit_range=DEFAULT_FIT_RANGE,
     *,
     shuffle_spectra=None,
     n_seeds: int = 3,
@@ -557,8 +559,6 @@ def cvpca_matched_alpha(
     MatchedResult
     """
     import scipy.stats
-    from tqdm.auto import tqdm
-
     lo, hi = fit_range
     spectrum = np.asarray(spectrum, dtype=np.float64)
     noise_variance = np.asarray(noise_variance, dtype=np.float64)
@@ -584,7 +584,7 @@ def cvpca_matched_alpha(
 
     rng = make_rng(seed)
     dev = resolve_device(device)
-    bar = tqdm(total=max_steps + n_seeds + 2, desc="cvpca-matched", disable=not progress)
+    bar = progress_bar(total=max_steps + n_seeds + 2, desc="cvpca-matched", progress=progress)
 
     def evaluate(sim, alpha):
         """``(T1 mismatch, its scale, kappa, Q, expected spectrum)`` at ``alpha``."""
@@ -675,6 +675,5 @@ def _published_on_positive(spectrum: np.ndarray, lo: int, hi: int) -> tuple[floa
     keep = np.flatnonzero(normalised[lo:hi] > 0) + lo
     ranks = keep + 1.0
     x = np.column_stack([-np.log(ranks), np.ones_like(ranks)])
-    w = (1.0 / ranks)[:, None]
-    alpha, offset = np.linalg.solve(x.T @ (x * w), (x * w).T @ np.log(normalised[keep]))
+    (alpha, offset), _ = weighted_lstsq(x, np.log(normalised[keep]), 1.0 / ranks)
     return float(alpha), float(offset)

@@ -24,8 +24,11 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ..errors import InvalidInputError
-from .powerlaw import DEFAULT_FIT_RANGE, PowerLawFit, check_fit_range, fit_powerlaw, make_fit
+from v1ann._checks import check_option
+from v1ann._docs import fill_doc
+from v1ann.errors import InvalidInputError
+from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, check_fit_range, rank_weights, weighted_r2
+from v1ann.spectrum.powerlaw import PowerLawFit, fit_powerlaw, make_fit
 
 __all__ = ["estimate_alpha", "METHODS"]
 
@@ -34,15 +37,16 @@ REPEAT_METHODS = ("cvpca", "cvpca-matched")
 CI_METHODS = ("shuffles", "stimuli")
 
 
+@fill_doc
 def estimate_alpha(
     x,
+    *,
     method: str = "auto",
     fit_range=DEFAULT_FIT_RANGE,
     n_shuffles: int = 10,
     seed=None,
     ci: float | None = 0.95,
     device="auto",
-    *,
     ci_method: str | None = None,
     n_bootstrap: int | None = None,
     nonpositive: str = "raise",
@@ -60,17 +64,14 @@ def estimate_alpha(
         See the module docstring. ``"auto"`` picks ``"cvpca-matched"`` for data with
         repeats (it removes the noise bias of the published fit; docs/validation.md) and
         ``"pca"`` for activations.
-    fit_range : (int, int) or "auto"
-        0-based half-open rank indices; ``(11, 500)`` = ranks 12..500 as published.
+    %(fit_range)s
         ``"auto"`` selects the range (published fit only, see :func:`v1ann.fit_powerlaw`).
     n_shuffles : int
         cvPCA repeat swaps averaged.
-    seed : int, numpy Generator or None
-        Everything random (shuffles, bootstrap, simulations) derives from it.
+    %(seed)s
     ci : float or None
         Level of ``alpha_ci``; None skips the interval.
-    device : str
-        ``"auto"``: CUDA when available.
+    %(device)s
     ci_method : {"shuffles", "stimuli"}, optional
         Bootstrap for the published fits (:mod:`v1ann.spectrum.bootstrap`). Default:
         ``"shuffles"`` for ``"cvpca"``, ``"stimuli"`` for PCA. ``"cvpca-matched"`` has
@@ -79,8 +80,7 @@ def estimate_alpha(
         Bootstrap resamples (default 1000 over shuffles, 100 over stimuli).
     nonpositive : {"raise", "truncate", "abs"}
         Rule for zero/negative variances in the fit range (published fits).
-    progress : bool
-        Show progress bars.
+    %(progress)s
 
     Returns
     -------
@@ -94,12 +94,11 @@ def estimate_alpha(
         One repeat, NaN/Inf, an all-zero input or spectrum, a spectrum shorter than the
         fit range, or a method that does not fit the input.
     """
-    if method not in METHODS:
-        raise InvalidInputError(f"method must be one of {METHODS}, got {method!r}")
+    check_option("method", method, METHODS)
     if ci is not None and not 0 < ci < 1:
         raise InvalidInputError(f"ci must be in (0, 1) or None, got {ci!r}")
-    if ci_method is not None and ci_method not in CI_METHODS:
-        raise InvalidInputError(f"ci_method must be one of {CI_METHODS}, got {ci_method!r}")
+    if ci_method is not None:
+        check_option("ci_method", ci_method, CI_METHODS)
     has_repeats = _has_repeats(x)
     if method == "auto":
         method = "cvpca-matched" if has_repeats else "pca"
@@ -142,7 +141,7 @@ def _has_repeats(x) -> bool:
 def _repeat_responses(x):
     """(repeat, stimulus, neuron) responses behind ``x`` (recording, DataArray or array)."""
     if isinstance(x, xr.Dataset):
-        from ..schema import stimulus_responses
+        from v1ann.recording.schema import stimulus_responses
 
         return stimulus_responses(x)
     if hasattr(x, "detach"):
@@ -152,9 +151,9 @@ def _repeat_responses(x):
 
 def _from_repeats(x, method, fit_range, n_shuffles, seed, ci, device, ci_method, n_bootstrap,
                   nonpositive, progress) -> PowerLawFit:
-    from .._utils import make_rng
-    from .cvpca import PUBLISHED_MAX_COMPONENTS, cvpca_from_gram, shuffle_masks, warn_if_uncentred
-    from .gram import repeat_gram
+    from v1ann._utils import make_rng
+    from v1ann.spectrum.cvpca import PUBLISHED_MAX_COMPONENTS, cvpca_from_gram, shuffle_masks, warn_if_uncentred
+    from v1ann.spectrum.gram import repeat_gram
 
     rng = make_rng(seed)
     responses = _repeat_responses(x)
@@ -190,7 +189,7 @@ def _from_repeats(x, method, fit_range, n_shuffles, seed, ci, device, ci_method,
 
 
 def _cvpca_interval(signal, gram, fit_range, ci, ci_method, n_bootstrap, nonpositive, rng, progress):
-    from .bootstrap import alpha_ci_over_shuffles, alpha_ci_over_stimuli
+    from v1ann.spectrum.bootstrap import alpha_ci_over_shuffles, alpha_ci_over_stimuli
 
     if ci_method == "shuffles":
         if signal.shape[0] < 2:
@@ -203,7 +202,7 @@ def _cvpca_interval(signal, gram, fit_range, ci, ci_method, n_bootstrap, nonposi
 
 def _matched(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rng, device, progress,
              sizes) -> PowerLawFit:
-    from .debias import cvpca_matched_alpha, noise_halves
+    from v1ann.spectrum.debias import cvpca_matched_alpha, noise_halves
 
     spectrum = shuffle_spectra.mean(0)
     if isinstance(fit_range, str):
@@ -247,7 +246,7 @@ def _matched(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rn
 
 def _noise_half(responses) -> np.ndarray:
     """``(A - B) / sqrt(2)``: (stimulus, neuron) noise of one repeat half, float32."""
-    from .gram import REPEAT_DIMS
+    from v1ann.spectrum.gram import REPEAT_DIMS
 
     data = responses.transpose(*REPEAT_DIMS).data if isinstance(responses, xr.DataArray) else responses
     n_repeats = data.shape[0]
@@ -262,21 +261,18 @@ def _noise_half(responses) -> np.ndarray:
 
 def _weighted_r2(observed, predicted, lo, hi) -> float:
     """Weighted (1/rank) R^2 of the model curve in log space over the positive ranks."""
-    ranks = np.arange(lo + 1, hi + 1)
     keep = (observed[lo:hi] > 0) & (predicted[lo:hi] > 0)
     if keep.sum() < 3:
         return float("nan")
     y = np.log(observed[lo:hi][keep])
-    yhat = np.log(predicted[lo:hi][keep])
-    w = 1.0 / ranks[keep]
-    total = np.sum(w * (y - np.sum(w * y) / np.sum(w)) ** 2)
-    return float(1 - np.sum(w * (y - yhat) ** 2) / total) if total > 0 else float("nan")
+    w = rank_weights(lo, hi)[1][keep]
+    return weighted_r2(y, float(np.sum(w * (y - np.log(predicted[lo:hi][keep])) ** 2)), w)
 
 
 def _from_activations(x, method, fit_range, seed, ci, device, ci_method, n_bootstrap, nonpositive,
                       progress) -> PowerLawFit:
-    from .._utils import make_rng
-    from .pca import pca_spectrum
+    from v1ann._utils import make_rng
+    from v1ann.spectrum.pca import pca_spectrum
 
     rng = make_rng(seed)
     if hasattr(x, "detach"):
@@ -287,7 +283,7 @@ def _from_activations(x, method, fit_range, seed, ci, device, ci_method, n_boots
     fit.n_neurons = spectrum.attrs.get("n_units")
     fit.method = method
     if ci is not None:
-        from .bootstrap import alpha_ci_over_stimuli
+        from v1ann.spectrum.bootstrap import alpha_ci_over_stimuli
 
         if (ci_method or "stimuli") != "stimuli":
             raise InvalidInputError("activations have no shuffles; use ci_method='stimuli'")

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._utils import resolve_device
-from ..errors import InvalidInputError
+from v1ann._utils import resolve_device
+from v1ann.errors import InvalidInputError
+from v1ann._progress import progress_bar
 
 __all__ = ["RepeatGram", "repeat_gram"]
 
@@ -104,7 +105,7 @@ def _repeat_array(responses):
     import xarray as xr
 
     if isinstance(responses, xr.Dataset):
-        from ..schema import stimulus_responses
+        from v1ann.recording.schema import stimulus_responses
 
         responses = stimulus_responses(responses)
     if isinstance(responses, xr.DataArray):
@@ -217,11 +218,9 @@ def read_neuron_chunks(data, chunk: int, source: str, *, prepare=np.asarray, nam
     numpy array, e.g. a cast or a reduction over repeats) and checked for NaN/Inf; the error
     names ``name``, ``source`` and the neuron range. One block is in memory at a time.
     """
-    from tqdm.auto import tqdm
-
     n_neurons = int(data.shape[-1])
     starts = range(0, n_neurons, chunk)
-    for start in tqdm(starts, desc=desc, disable=not progress or len(starts) < 2):
+    for start in progress_bar(starts, desc=desc, progress=progress and len(starts) >= 2):
         stop = min(start + chunk, n_neurons)
         block = data[..., start:stop]
         if hasattr(block, "compute"):

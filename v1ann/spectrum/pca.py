@@ -18,9 +18,10 @@ import warnings
 import numpy as np
 import xarray as xr
 
-from .._utils import check_n_components, make_rng, resolve_device
-from ..errors import InvalidInputError, V1AnnWarning
-from .eigh import symmetric_eigh
+from v1ann._checks import check_n_components
+from v1ann._utils import make_rng, resolve_device
+from v1ann.errors import InvalidInputError, V1AnnWarning
+from v1ann._linalg import top_eigenpairs
 
 __all__ = ["pca_spectrum"]
 
@@ -153,17 +154,11 @@ def _centred(block, rows):
     return picked - picked.mean(dim=0)
 
 
-def _top_eigh(matrix, n_components: int):
-    """Top eigenpairs, descending, of a symmetric temporary (decomposed in place)."""
-    evals, evecs = symmetric_eigh(matrix, overwrite=True)
-    return evals[-n_components:].flip(0), evecs[:, -n_components:].flip(1)
-
-
 def _unit_space(data, fit_rows, test_rows, n_components, dev, source):
     """Few units: eigendecompose the (unit, unit) covariance of the fitting stimuli."""
     block = _load_block(data, slice(0, data.shape[1]), dev, source)
     fit = _centred(block, fit_rows)
-    evals, evecs = _top_eigh(fit.T @ fit, n_components)
+    evals, evecs = top_eigenpairs(fit.T @ fit, n_components, overwrite=True)
     if test_rows is None:
         return evals.clamp_min(0) / (fit_rows.size - 1)
     test = _centred(block, test_rows)
@@ -190,7 +185,7 @@ def _stimulus_space(data, fit_rows, test_rows, n_components, requested, dev, sou
         gram.addmm_(fit, fit.T)
         if cross is not None:
             cross.addmm_(_centred(block, test_rows), fit.T)
-    evals, evecs = _top_eigh(gram, n_components)
+    evals, evecs = top_eigenpairs(gram, n_components, overwrite=True)
     if cross is None:
         return evals.clamp_min(0) / (n_fit - 1)
     # Directions beyond the fitting half's rank are undefined (s ~ 0): never divide by them.

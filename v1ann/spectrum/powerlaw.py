@@ -25,12 +25,13 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .._utils import check_finite
-from ..errors import InvalidInputError, V1AnnWarning
+from v1ann._checks import check_option
+from v1ann._utils import check_finite
+from v1ann.errors import InvalidInputError, V1AnnWarning
+from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, auto_fit_range, check_fit_range, wls_loglog
 
-__all__ = ["PowerLawFit", "fit_powerlaw", "spectrum_values", "wls_loglog"]
+__all__ = ["PowerLawFit", "fit_powerlaw", "spectrum_values"]
 
-DEFAULT_FIT_RANGE = (11, 500)
 NONPOSITIVE_RULES = ("raise", "truncate", "abs")
 
 
@@ -124,39 +125,6 @@ def spectrum_values(spectrum, name: str = "spectrum") -> tuple[np.ndarray, dict]
     return values, attrs
 
 
-def check_fit_range(fit_range, n_ranks: int, name: str = "fit_range") -> tuple[int, int]:
-    """Validate a 0-based half-open ``(lo, hi)`` against a spectrum of ``n_ranks`` values."""
-    try:
-        lo, hi = (int(v) for v in fit_range)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{name} must be two integers (lo, hi), got {fit_range!r}") from None
-    if lo < 0 or hi - lo < 2:
-        raise InvalidInputError(f"{name}={fit_range!r} must satisfy 0 <= lo and hi - lo >= 2")
-    if hi > n_ranks:
-        raise InvalidInputError(
-            f"{name}={tuple(fit_range)!r} needs {hi} components but the spectrum has only "
-            f"{n_ranks}; compute more components or fit a shorter range"
-        )
-    return lo, hi
-
-
-def wls_loglog(values: np.ndarray, lo: int, hi: int) -> tuple[float, float, float]:
-    """Weighted least squares of ``log(values[lo:hi])`` on ``-log(rank)``, weights ``1/rank``.
-
-    ``values`` must be positive over ``[lo, hi)``. Returns ``(alpha, offset, r2)``.
-    """
-    ranks = np.arange(lo + 1, hi + 1, dtype=np.float64)
-    y = np.log(values[lo:hi])
-    x = np.column_stack([-np.log(ranks), np.ones_like(ranks)])
-    w = 1.0 / ranks
-    alpha, offset = np.linalg.solve(x.T @ (x * w[:, None]), (x * w[:, None]).T @ y)
-    resid = y - x @ np.array([alpha, offset])
-    ybar = np.sum(w * y) / np.sum(w)
-    total = np.sum(w * (y - ybar) ** 2)
-    r2 = 1.0 - np.sum(w * resid**2) / total if total > 0 else float("nan")
-    return float(alpha), float(offset), float(r2)
-
-
 def _nonpositive(values: np.ndarray, lo: int, hi: int, rule: str) -> tuple[np.ndarray, int]:
     """Apply the ``nonpositive`` rule; returns the values to take logs of and the new ``hi``."""
     bad = np.flatnonzero(values[lo:hi] <= 0) + lo
@@ -217,7 +185,7 @@ def fit_powerlaw(
         the shape matters: the spectrum is normalised to sum 1 before fitting.
     fit_range : (int, int) or "auto"
         0-based half-open index range ``(lo, hi)``; ``(11, 500)`` fits ranks 12..500 as
-        published. ``"auto"`` chooses the range by :func:`v1ann.spectrum.broken.auto_fit_range`
+        published. ``"auto"`` chooses the range by :func:`v1ann.spectrum.loglog.auto_fit_range`
         (the longest stretch of ranks that one power law describes).
     method : {"wls"}
         ``"wls"``: the published weighted least squares (weights ``1/rank``) in log-log.
@@ -245,8 +213,7 @@ def fit_powerlaw(
             f"fit_powerlaw method={method!r} is unknown; use 'wls' (bias-corrected "
             "estimators: estimate_alpha(method='cvpca-matched'))"
         )
-    if nonpositive not in NONPOSITIVE_RULES:
-        raise InvalidInputError(f"nonpositive must be one of {NONPOSITIVE_RULES}, got {nonpositive!r}")
+    check_option("nonpositive", nonpositive, NONPOSITIVE_RULES)
     total = values.sum()
     if not total > 0:
         raise InvalidInputError(
@@ -256,8 +223,6 @@ def fit_powerlaw(
     if isinstance(fit_range, str):
         if fit_range != "auto":
             raise InvalidInputError(f"fit_range must be (lo, hi) or 'auto', got {fit_range!r}")
-        from .broken import auto_fit_range
-
         lo, hi = auto_fit_range(normalised)
         attrs = {**attrs, "fit_range_rule": "auto"}
     else:

@@ -32,11 +32,13 @@ import warnings
 import numpy as np
 import xarray as xr
 
-from .._utils import check_n_components, make_rng, resolve_device
-from ..errors import InvalidInputError, V1AnnWarning
-from .eigh import symmetric_eigh
-from .gram import _accumulator, read_neuron_chunks
-from .gram import _chunk_size as _neuron_chunk_size
+from v1ann._checks import check_option, check_n_components
+from v1ann._utils import make_rng, resolve_device
+from v1ann.errors import InvalidInputError, V1AnnWarning
+from v1ann._linalg import symmetric_eigh
+from v1ann.spectrum.gram import _accumulator, read_neuron_chunks
+from v1ann.spectrum.gram import _chunk_size as _neuron_chunk_size
+from v1ann._progress import progress_bar
 
 __all__ = ["svca", "neuron_split", "time_split"]
 
@@ -126,8 +128,7 @@ def svca(
         )
     limit = min(set1.size, set2.size, n_train - 1)
     n_components = _n_components(n_components, limit)
-    if stream not in STREAMS:
-        raise InvalidInputError(f"stream must be one of {STREAMS}, got {stream!r}")
+    check_option("stream", stream, STREAMS)
     if stream == "auto":
         stream = min(("time", "neurons"), key=lambda s: _working_bytes(s, set1.size, set2.size, n_train, n_test))
     dev = resolve_device(device)
@@ -183,8 +184,7 @@ def neuron_split(n_neurons: int, xy=None, *, split: str = "auto", square_size: f
     split : str
         The split used.
     """
-    if split not in ("auto", "checkerboard", "random"):
-        raise InvalidInputError(f"split must be 'auto', 'checkerboard' or 'random', got {split!r}")
+    check_option("split", split, ("auto", "checkerboard", "random"))
     if xy is not None:
         xy = np.asarray(xy, dtype=float)
         unplaced = int((~np.isfinite(xy).all(axis=1)).sum())
@@ -234,11 +234,9 @@ class _TimeChunkReader:
 
     def __call__(self, rows: np.ndarray, desc: str):
         import torch
-        from tqdm.auto import tqdm
-
         n_time = self.data.shape[0]
         starts = range(0, n_time, self.chunk)
-        for start in tqdm(starts, desc=desc, disable=not self.progress or len(starts) < 2):
+        for start in progress_bar(starts, desc=desc, progress=self.progress and len(starts) >= 2):
             stop = min(start + self.chunk, n_time)
             picked = np.flatnonzero(rows[start:stop])
             if picked.size == 0:

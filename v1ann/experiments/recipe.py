@@ -1,0 +1,163 @@
+"""The one training recipe: a built-in network, its inputs standardised, a regularized layer, a held-out α.
+
+``v1ann train``, :func:`v1ann.sweep` and ``v1ann demo`` all train through
+:func:`train_network`, so a network trained from the shell, in a sweep or in the demo is
+the same network for the same settings. The recipe's defaults are the ones that reach
+their targets in docs/training.md (``gerum2022`` penalty, strength 30, ranks up to 500,
+weight norm on the layers feeding the regularized ones, the basis refreshed every 8 steps,
+inputs standardised by the training pixels' statistics inside the model).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import xarray as xr
+from torch import nn
+
+from v1ann._checks import check_option
+from v1ann._utils import resolve_device
+from v1ann.errors import InvalidInputError
+from v1ann.nn import models
+from v1ann.nn.probe import layer_alphas
+from v1ann.nn.regularizer import SpectralRegularizer
+from v1ann.nn.train import train
+from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE
+from v1ann.spectrum.powerlaw import PowerLawFit
+
+# With Adam the gerum2022 penalty dominates the update from ~10 on; nassar2020 collapses the layer at 30.
+DEFAULT_STRENGTH = {"gerum2022": 30.0, "nassar2020": 1.0}
+
+
+@dataclass(frozen=True)
+class TrainedNetwork:
+    """What :func:`train_network` produced.
+
+    Attributes
+    ----------
+    model : nn.Module
+        The trained network (on the training device).
+    history : xarray.Dataset
+        The training history (see :func:`v1ann.nn.train`).
+    heldout : dict of str to PowerLawFit
+        Each measured layer's exponent on the held-out images (:func:`v1ann.nn.probe.layer_alphas`).
+    config : dict
+        JSON-ready description of the run: the architecture (``arch``, ``arch_kwargs``, as
+        :func:`v1ann.nn.models.save_run` needs), every setting, ``heldout_alpha``.
+    """
+
+    model: nn.Module
+    history: xr.Dataset
+    heldout: dict[str, PowerLawFit]
+    config: dict
+
+    @property
+    def heldout_spectra(self) -> dict[str, xr.DataArray]:
+        """Layer name → normalised PCA spectrum on the held-out images."""
+        return {name: fit.spectrum for name, fit in self.heldout.items()}
+
+
+def standardising_stats(images: torch.Tensor) -> dict[str, list[float]]:
+    """Per-channel mean and std of training images (N, C, H, W), for the model's ``Normalize``."""
+    return {"mean": images.mean(dim=(0, 2, 3)).tolist(), "std": images.std(dim=(0, 2, 3)).clamp_min(1e-6).tolist()}
+
+
+def train_network(
+    train_set,
+    test_set,
+    *,
+    target_alpha: float | PowerLawFit | None = None,
+    arch: str = "mlp",
+    hidden: Sequence[int] | None = None,
+    activation: str = "tanh",
+    method: str = "gerum2022",
+    strength: float | None = None,
+    tau: int = 10,
+    n_components: int | None = 500,
+    weight_norm: bool = True,
+    basis_every: int | None = 8,
+    layers: Sequence[str] | None = None,
+    epochs: int = 20,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    fit_range=DEFAULT_FIT_RANGE,
+    seed: int = 0,
+    device: str = "auto",
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = True,
+    progress: bool = True,
+) -> TrainedNetwork:
+    """Build a built-in network, train it (towards ``target_alpha`` when given), measure held-out α.
+
+    Parameters
+    ----------
+    train_set, test_set : TensorDataset of (images (N, C, H, W) in [0, 1], labels)
+        E.g. :func:`v1ann.nn.load_training_data`. The test images give the held-out α.
+    target_alpha : float or PowerLawFit, optional
+        Target exponent (a fit: its ``alpha``); None trains without the regularizer.
+    arch : {"mlp", "cnn"}
+    hidden : sequence of int, optional
+        Hidden widths of the MLP (default ``(2000,)``); CNN: not allowed.
+    activation : str
+        Hidden nonlinearity (:mod:`v1ann.nn.models`).
+    method, strength, tau, n_components : regularizer settings
+        See :class:`v1ann.nn.SpectralRegularizer`; ``strength`` defaults to 30 for
+        ``gerum2022`` and 1 for ``nassar2020``; ``n_components`` is capped at the
+        narrowest regularized width.
+    weight_norm : bool
+        Regularized runs train the layers feeding the regularized ones as ``g · v / ‖v‖``.
+    basis_every : int, optional
+        Refresh the eigenbasis every this many steps (regularized runs).
+    layers : sequence of str, optional
+        Layers to regularize; default the model's representation layers.
+    epochs, batch_size, lr, seed, device, checkpoint_dir, resume, progress :
+        As in :func:`v1ann.nn.train`.
+    fit_range : (int, int)
+        Rank range of the held-out α (clipped to the layer's ranks).
+
+    Returns
+    -------
+    TrainedNetwork
+    """
+    check_option("arch", arch, models.BUILDERS)
+    check_option("method", method, DEFAULT_STRENGTH)
+    target = target_alpha.alpha if isinstance(target_alpha, PowerLawFit) else target_alpha
+    images, labels = train_set.tensors
+    arch_kwargs = {"in_shape": list(images.shape[1:]), "n_classes": int(labels.max()) + 1,
+                   "activation": activation, **standardising_stats(images)}
+    if hidden is not None:
+        if arch != "mlp":
+            raise InvalidInputError("hidden applies to arch='mlp' only")
+        arch_kwargs["hidden"] = [int(h) for h in hidden]
+    elif arch == "mlp":
+        arch_kwargs["hidden"] = [2000]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = models.build(arch, **arch_kwargs)
+    strength = DEFAULT_STRENGTH[method] if strength is None else float(strength)
+    regularizer = None
+    if target is not None:
+        regularizer = SpectralRegularizer(  # n_components is capped at each layer's width there
+            float(target), layers=list(layers) if layers else None, tau=tau, strength=strength, method=method,
+            n_components=n_components,
+        )
+    regularized = regularizer is not None
+    history = train(
+        model, train_set, test_set, regularizer=regularizer, epochs=epochs, batch_size=batch_size, lr=lr,
+        weight_norm=weight_norm and regularized, basis_every=basis_every if regularized else None,
+        device=device, seed=seed, checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
+    )
+    measured = regularizer.layers if regularized else model.representation_layers
+    heldout = layer_alphas(model, test_set.tensors[0], layers=list(measured), fit_range=fit_range,
+                           device=device, progress=progress)
+    config = {
+        "arch": arch, "arch_kwargs": arch_kwargs, "target_alpha": target, "method": method, "strength": strength,
+        "tau": tau, "n_components": n_components, "weight_norm": weight_norm and regularized,
+        "basis_every": basis_every if regularized else None, "layers": list(layers) if layers else None,
+        "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "fit_range": list(fit_range),
+        "device": str(resolve_device(device)), "heldout_alpha": {name: fit.alpha for name, fit in heldout.items()},
+    }
+    return TrainedNetwork(model=model, history=history, heldout=heldout, config=config)

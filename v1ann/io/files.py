@@ -1,0 +1,66 @@
+"""One reader and one writer for every recording format, chosen by the file's suffix.
+
+Like pynapple's ``load_file``: the command line, the notebooks and user code open a
+recording the same way, whatever format it is in.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import xarray as xr
+
+from v1ann._checks import check_option
+from v1ann.errors import DataFileError
+from v1ann.io.nwb import load_nwb, save_nwb
+from v1ann.io.stringer import load_stringer, save_stringer_mat
+from v1ann.io.zarrstore import load_zarr, save_zarr
+
+READERS = {".mat": load_stringer, ".nwb": load_nwb, ".zarr": load_zarr}
+WRITERS = {"mat": save_stringer_mat, "nwb": save_nwb, "zarr": save_zarr}
+
+
+def recording_format(path: str | os.PathLike, fmt: str | None = None) -> str:
+    """The format (``"mat"``, ``"nwb"`` or ``"zarr"``) named by ``fmt`` or by ``path``'s suffix."""
+    if fmt is not None:
+        return check_option("fmt", fmt, WRITERS)
+    suffix = Path(path).suffix.lower()
+    if f"{suffix}" not in READERS:
+        raise DataFileError(
+            f"{path}: cannot tell the recording format from the suffix {suffix!r}; "
+            f"expected one of {sorted(READERS)}"
+        )
+    return suffix[1:]
+
+
+def load(path: str | os.PathLike, **options) -> xr.Dataset:
+    """Read a recording from a Stringer ``.mat``, an ``.nwb`` file or a ``.zarr`` store.
+
+    Parameters
+    ----------
+    path : path
+        The file; its suffix picks the reader (:func:`load_stringer`, :func:`load_nwb`,
+        :func:`load_zarr`).
+    **options
+        Keyword options of that reader.
+
+    Returns
+    -------
+    xarray.Dataset
+        A recording (see :func:`v1ann.recording.validate_recording`).
+
+    Examples
+    --------
+    >>> import tempfile, v1ann
+    >>> rec = v1ann.simulate_recording(alpha=1.0, n_stimuli=50, n_neurons=40, seed=0)
+    >>> path = v1ann.io.save(rec, tempfile.mkdtemp() + "/rec.zarr")
+    >>> v1ann.io.load(path).sizes["neuron"]
+    40
+    """
+    return READERS["." + recording_format(path)](path, **options)
+
+
+def save(ds: xr.Dataset, path: str | os.PathLike, *, fmt: str | None = None, **options) -> Path:
+    """Write a recording in the format named by ``fmt`` or by ``path``'s suffix; returns the path."""
+    return WRITERS[recording_format(path, fmt)](ds, path, **options)
