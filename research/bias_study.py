@@ -83,7 +83,7 @@ def parse_args(argv=None):
 def one_recording(alpha, ratio, n_stimuli, n_neurons, seed, fit_range, n_shuffles, noise="gaussian"):
     """Rows (published, matched) for one simulated recording."""
     start = time.perf_counter()
-    ds = v1ann.simulate_recording(alpha, n_stimuli, n_neurons, noise_scale=ratio, noise=noise, seed=seed)
+    ds = v1ann.simulate_recording(alpha, n_stimuli=n_stimuli, n_neurons=n_neurons, noise_scale=ratio, noise=noise, seed=seed)
     if noise == "poisson":
         # counts sit on a per-neuron baseline rate; centre as the published pipeline does
         # (the other models have zero mean over stimuli by construction)
@@ -98,7 +98,7 @@ def one_recording(alpha, ratio, n_stimuli, n_neurons, seed, fit_range, n_shuffle
     rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # log|v| warnings are the published behaviour
-        published = v1ann.fit_powerlaw(spectrum, fit_range, nonpositive="abs").alpha
+        published = v1ann.fit_powerlaw(spectrum, fit_range=fit_range, nonpositive="abs").alpha
         ci = alpha_ci_over_shuffles(signal, fit_range, n_bootstrap=500, seed=seed, nonpositive="abs")
     shared = time.perf_counter() - start
     rows.append({**base, "estimator": "published", "alpha_hat": published, "ci_low": ci[0],

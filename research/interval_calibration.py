@@ -57,7 +57,7 @@ def parse_args(argv=None):
 
 def one_draw(alpha, ratio, args, draw) -> dict:
     start = time.perf_counter()
-    ds = v1ann.simulate_recording(alpha, args.n_stimuli, args.neurons, noise_scale=ratio, seed=args.seed,
+    ds = v1ann.simulate_recording(alpha, n_stimuli=args.n_stimuli, n_neurons=args.neurons, noise_scale=ratio, seed=args.seed,
                                   noise_seed=1000 + draw)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", V1AnnWarning)

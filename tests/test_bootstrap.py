@@ -22,7 +22,7 @@ def test_stimulus_bootstrap_of_activations_covers_the_sample_exponent():
 
     rng = np.random.default_rng(1)
     x = rng.standard_normal((400, 300)) * np.arange(1, 301.0) ** -0.6  # variance ~ rank**-1.2
-    point = fit_powerlaw(pca_spectrum(x, device="cpu"), (3, 60)).alpha
+    point = fit_powerlaw(pca_spectrum(x, device="cpu"), fit_range=(3, 60)).alpha
     lo, hi = alpha_ci_over_stimuli(x, (3, 60), n_bootstrap=25, seed=0, progress=False)
     assert lo < point < hi
     assert 0.02 < hi - lo < 0.5
@@ -33,9 +33,9 @@ def test_stimulus_bootstrap_of_cvpca_gram():
     from v1ann.spectrum.cvpca import cvpca_from_gram, shuffle_masks
     from v1ann.spectrum.gram import repeat_gram
 
-    gram = repeat_gram(simulate_recording(1.0, 200, 400, noise_scale=0.5, seed=0), progress=False)
+    gram = repeat_gram(simulate_recording(1.0, n_stimuli=200, n_neurons=400, noise_scale=0.5, seed=0), progress=False)
     signal, _ = cvpca_from_gram(gram, shuffle_masks(2, 200, 0), 60, progress=False)
-    point = fit_powerlaw(signal.mean(0), (3, 40)).alpha
+    point = fit_powerlaw(signal.mean(0), fit_range=(3, 40)).alpha
     lo, hi = alpha_ci_over_stimuli(gram, (3, 40), n_bootstrap=30, seed=0, progress=False)
     assert lo < point < hi
     assert hi - lo < 0.6

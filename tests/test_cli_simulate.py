@@ -47,7 +47,7 @@ def test_format_from_suffix(tmp_path, capsys, suffix, loader):
     assert code == 0, captured.err
     ds = getattr(v1ann, loader)(out)
     assert ds.attrs["true_alpha"] == 0.9 and ds.sizes["neuron"] == 20 and ds.sizes["time"] == 5
-    np.testing.assert_allclose(ds["true_signal_spectrum"].values, v1ann.simulate_recording(0.9, 15, 20, seed=3)["true_signal_spectrum"].values)
+    np.testing.assert_allclose(ds["true_signal_spectrum"].values, v1ann.simulate_recording(0.9, n_stimuli=15, n_neurons=20, seed=3)["true_signal_spectrum"].values)
 
 
 def test_explicit_format_overrides_suffix(tmp_path, capsys):

@@ -92,7 +92,7 @@ def test_noise_seed_redraws_the_noise_of_the_same_signal(noise):
     [
         ({"alpha": -1}, "alpha"),
         ({"alpha": 1, "n_stimuli": 1}, "n_stimuli"),
-        ({"alpha": 1, "noise": "laplace"}, "noise must be"),
+        ({"alpha": 1, "noise": "laplace"}, "Invalid value for the 'noise' parameter"),
         ({"alpha": 1, "noise_scale": float("nan")}, "noise_scale"),
         ({"alpha": 1, "noise": "poisson", "noise_scale": 0}, "poisson"),
     ],

@@ -5,8 +5,8 @@ The top-level namespace holds the calls most users need. It loads them on first 
 
 >>> import v1ann
 >>> rec = v1ann.simulate_recording(alpha=1.0, n_stimuli=200, n_neurons=400, seed=0)
->>> dict(rec.sizes)
-{'trial': 400, 'neuron': 400}
+>>> rec.sizes["trial"], rec.sizes["neuron"]
+(400, 400)
 """
 
 import lazy_loader as _lazy

@@ -124,7 +124,7 @@ def fit(path, method, fit_range, n_shuffles, seed, ci, as_json, plot, preprocess
                 f"--method {method} needs the responses; {path} holds only a spectrum "
                 "(use --method auto or cvpca for the published fit)"
             )
-        result = v1ann.fit_powerlaw(obj, tuple(fit_range))
+        result = v1ann.fit_powerlaw(obj, fit_range=tuple(fit_range))
     else:
         result = v1ann.estimate_alpha(obj, method=method, fit_range=tuple(fit_range),
                                       n_shuffles=n_shuffles, seed=seed, ci=ci, progress=not quiet)

@@ -26,6 +26,7 @@ _FEATURE_DIMS = {2: ("unit",), 4: ("channel", "y", "x"), 5: ("channel", "z", "y"
 def activations(
     model: nn.Module,
     inputs,
+    *,
     layers: str | Iterable[str] | None = None,
     batch_size: int = 256,
     device: str = "auto",
@@ -84,10 +85,11 @@ def activations(
 
     Examples
     --------
-    >>> model = v1ann.nn.models.cnn()                                # doctest: +SKIP
-    >>> acts = activations(model, torch.rand(100, 1, 28, 28))        # doctest: +SKIP
-    >>> acts["pool1"].dims                                           # doctest: +SKIP
-    ('stimulus', 'unit')
+    >>> import torch, v1ann
+    >>> model = v1ann.nn.models.cnn()
+    >>> acts = activations(model, torch.rand(100, 1, 28, 28), progress=False)
+    >>> sorted(acts), acts["pool1"].dims
+    (['act_fc', 'pool1', 'pool2'], ('stimulus', 'unit'))
     """
     if not isinstance(model, nn.Module):
         raise InvalidInputError(f"model must be a torch.nn.Module, got {type(model).__name__}")

@@ -72,6 +72,18 @@ class SpectralRegularizer(nn.Module):
         (computed on access).
     basis_spectrum : dict[str, np.ndarray]
         Those eigenvalues, descending, shape (width,).
+
+    Examples
+    --------
+    >>> import torch, v1ann
+    >>> net = v1ann.nn.models.mlp(hidden=(64,))
+    >>> reg = v1ann.nn.SpectralRegularizer(1.0, layers=["act1"]).attach(net)
+    >>> x = torch.rand(128, 1, 28, 28)
+    >>> reg = reg.update_basis(net, x)  # the eigenbasis the penalty reads variances along
+    >>> logits = net(x)
+    >>> penalty = reg()  # add it to the loss
+    >>> penalty.ndim, bool(penalty >= 0)
+    (0, True)
     """
 
     def __init__(

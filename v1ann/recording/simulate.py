@@ -134,6 +134,7 @@ def _check_args(alpha, n_stimuli, n_neurons, n_repeats, noise_scale, noise_alpha
 
 def simulate_recording(
     alpha: float,
+    *,
     n_stimuli: int = 2800,
     n_neurons: int = 10000,
     n_repeats: int = 2,
@@ -141,7 +142,6 @@ def simulate_recording(
     noise_alpha: float = 0.6,
     noise: str = "gaussian",
     seed=None,
-    *,
     noise_seed=None,
     n_blanks: int = 0,
     n_spont: int = 0,
@@ -192,6 +192,13 @@ def simulate_recording(
         neuron) array. Adds ``true_signal_spectrum`` (dim ``rank``, 1-based) and attrs
         ``true_alpha``, ``noise_scale``, ``noise_alpha``, ``noise``, ``seed``,
         ``source="simulated"``, ``stimulus_set="simulated"``.
+
+    Examples
+    --------
+    >>> import v1ann
+    >>> rec = v1ann.simulate_recording(alpha=1.0, n_stimuli=200, n_neurons=400, seed=0)
+    >>> rec.attrs["true_alpha"], rec.sizes["trial"], rec.sizes["neuron"]
+    (1.0, 400, 400)
     """
     _check_args(alpha, n_stimuli, n_neurons, n_repeats, noise_scale, noise_alpha, noise, n_blanks, n_spont)
     n_stimuli, n_neurons, n_repeats, n_blanks, n_spont = map(int, (n_stimuli, n_neurons, n_repeats, n_blanks, n_spont))

@@ -80,7 +80,7 @@ def alpha_ci_over_shuffles(
     picks = rng.integers(0, spectra.shape[0], size=(int(n_bootstrap), spectra.shape[0]))
     # averaging then normalising; only the fit range's shape matters for alpha
     alphas = [
-        fit_powerlaw(spectra[idx].mean(0), (lo, hi), nonpositive=nonpositive).alpha for idx in picks
+        fit_powerlaw(spectra[idx].mean(0), fit_range=(lo, hi), nonpositive=nonpositive).alpha for idx in picks
     ]
     return percentile_interval(alphas, ci)
 
@@ -138,11 +138,11 @@ def alpha_ci_over_stimuli(
         def spectrum_of(idx):
             return pca_spectrum(values[idx], n_components=hi, device="cpu")
 
-    point = fit_powerlaw(spectrum_of(np.arange(n_stimuli)), (lo, hi), nonpositive=nonpositive).alpha
+    point = fit_powerlaw(spectrum_of(np.arange(n_stimuli)), fit_range=(lo, hi), nonpositive=nonpositive).alpha
     alphas = []
     for _ in progress_bar(range(int(n_bootstrap)), desc="bootstrap over stimuli", progress=progress):
         idx = np.sort(rng.integers(0, n_stimuli, size=n_stimuli))
-        alphas.append(fit_powerlaw(spectrum_of(idx), (lo, hi), nonpositive=nonpositive).alpha)
+        alphas.append(fit_powerlaw(spectrum_of(idx), fit_range=(lo, hi), nonpositive=nonpositive).alpha)
     q_lo, q_hi = percentile_interval(alphas, ci)
     return 2 * point - q_hi, 2 * point - q_lo
 

@@ -29,6 +29,7 @@ PUBLISHED_MAX_COMPONENTS = 1024
 
 def cvpca(
     responses,
+    *,
     n_shuffles: int = 10,
     n_components: int | None = None,
     seed=None,
@@ -84,6 +85,14 @@ def cvpca(
     InvalidInputError
         One repeat, NaN/Inf (the message names the neuron chunk), ``n_components`` larger
         than ``min(n_stimuli, n_neurons - 1)`` or than the rank of the data, bad arguments.
+
+    Examples
+    --------
+    >>> import v1ann
+    >>> rec = v1ann.simulate_recording(alpha=1.0, n_stimuli=200, n_neurons=400, seed=0)
+    >>> spectrum = v1ann.cvpca(rec, n_shuffles=2, seed=0, progress=False)
+    >>> spectrum.name, spectrum.dims, spectrum.sizes["rank"]
+    ('signal_variance', ('rank',), 200)
     """
     n_shuffles = positive_int(n_shuffles, "n_shuffles")
     gram = repeat_gram(responses, chunk_size=chunk_size, device=device, progress=progress)

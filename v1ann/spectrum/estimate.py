@@ -93,6 +93,17 @@ def estimate_alpha(
     InvalidInputError
         One repeat, NaN/Inf, an all-zero input or spectrum, a spectrum shorter than the
         fit range, or a method that does not fit the input.
+
+    Examples
+    --------
+    >>> import v1ann
+    >>> rec = v1ann.simulate_recording(alpha=1.0, n_stimuli=200, n_neurons=400, seed=0)
+    >>> fit = v1ann.estimate_alpha(rec, fit_range=(5, 100), seed=0, progress=False)
+    >>> fit.method, round(fit.alpha, 2)
+    ('cvpca-matched', 1.02)
+    >>> published = v1ann.estimate_alpha(rec, method="cvpca", fit_range=(5, 100), ci=None, seed=0, progress=False)
+    >>> round(published.alpha, 2)  # the published fit, biased low by the noise
+    0.84
     """
     check_option("method", method, METHODS)
     if ci is not None and not 0 < ci < 1:
@@ -175,7 +186,7 @@ def _from_repeats(x, method, fit_range, n_shuffles, seed, ci, device, ci_method,
     spectrum = signal.mean(0)
     sizes = {"n_stimuli": gram.n_stimuli, "n_neurons": gram.n_neurons}
     if method == "cvpca":
-        fit = fit_powerlaw(spectrum, fit_range, nonpositive=nonpositive, **sizes)
+        fit = fit_powerlaw(spectrum, fit_range=fit_range, nonpositive=nonpositive, **sizes)
         fit.method = "cvpca"
         if ci is not None:
             ci_method = ci_method or "shuffles"
@@ -278,7 +289,7 @@ def _from_activations(x, method, fit_range, seed, ci, device, ci_method, n_boots
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
     spectrum = pca_spectrum(x, cross_validated=method == "pca-cv", seed=rng, device=device)
-    fit = fit_powerlaw(spectrum, fit_range, nonpositive=nonpositive,
+    fit = fit_powerlaw(spectrum, fit_range=fit_range, nonpositive=nonpositive,
                        n_stimuli=spectrum.attrs.get("n_stimuli"))
     fit.n_neurons = spectrum.attrs.get("n_units")
     fit.method = method

@@ -74,8 +74,9 @@ def wls_loglog(values: np.ndarray, lo: int, hi: int) -> tuple[float, float, floa
     ``values`` must be positive over ``[lo, hi)``. Returns ``(alpha, offset, r2)``.
 
     >>> ranks = np.arange(1, 101.0)
-    >>> [round(v, 6) for v in wls_loglog(ranks ** -1.5, 10, 100)]
-    [1.5, 0.0, 1.0]
+    >>> alpha, offset, r2 = wls_loglog(ranks ** -1.5, 10, 100)
+    >>> round(alpha, 6), round(r2, 6)
+    (1.5, 1.0)
     """
     log_rank, w = rank_weights(lo, hi)
     y = np.log(values[lo:hi])

@@ -31,6 +31,7 @@ _CHUNK_BYTES = 64 * 2**20
 
 def pca_spectrum(
     x,
+    *,
     n_components: int | None = None,
     cross_validated: bool = False,
     seed=None,

@@ -26,6 +26,7 @@ import numpy as np
 import xarray as xr
 
 from v1ann._checks import check_option
+from v1ann._docs import fill_doc
 from v1ann._utils import check_finite
 from v1ann.errors import InvalidInputError, V1AnnWarning
 from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, auto_fit_range, check_fit_range, wls_loglog
@@ -167,11 +168,12 @@ def _nonpositive(values: np.ndarray, lo: int, hi: int, rule: str) -> tuple[np.nd
     return np.abs(values), hi
 
 
+@fill_doc
 def fit_powerlaw(
     spectrum,
+    *,
     fit_range=DEFAULT_FIT_RANGE,
     method: str = "wls",
-    *,
     nonpositive: str = "raise",
     n_stimuli: int | None = None,
     n_neurons: int | None = None,
@@ -206,6 +208,13 @@ def fit_powerlaw(
     InvalidInputError
         NaN/Inf, an all-zero spectrum, a fit range longer than the spectrum, or
         non-positive values inside the range with ``nonpositive="raise"``.
+
+    Examples
+    --------
+    >>> import numpy as np, v1ann
+    >>> fit = v1ann.fit_powerlaw(np.arange(1, 1001.0) ** -1.2)
+    >>> round(fit.alpha, 3), fit.fit_range
+    (1.2, (11, 500))
     """
     values, attrs = spectrum_values(spectrum)
     if method != "wls":

@@ -50,9 +50,9 @@ _CHUNK_BYTES = 64 * 2**20
 
 def svca(
     activity,
+    *,
     n_components: int | None = None,
     seed=None,
-    *,
     split: str = "auto",
     square_size: float = 60.0,
     segment_length: int = 60,
