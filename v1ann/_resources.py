@@ -5,6 +5,9 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+import xarray as xr
+
 STRINGER_SPECTRUM = "stringer2019_natimg2800_cvpca_spectrum.csv"
 
 
@@ -18,8 +21,6 @@ def stringer_reference_spectrum():
 
     Published fit (ranks 12..500, weights 1/rank, normalised to sum 1): alpha = 0.97336.
     """
-    import numpy as np
-    import xarray as xr
 
     table = np.loadtxt(data_file(STRINGER_SPECTRUM), delimiter=",", skiprows=1)
     return xr.DataArray(

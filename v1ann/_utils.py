@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+import torch
 
 from v1ann.errors import InvalidInputError, MissingDependencyError
 
 
 def resolve_device(device: str | None = "auto"):
     """Return a ``torch.device``; ``"auto"`` (or None) picks CUDA when available, else CPU."""
-    import torch
 
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

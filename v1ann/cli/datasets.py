@@ -6,6 +6,8 @@ import json
 
 import click
 
+from v1ann.io.deposits import fetch_stringer, list_stringer
+
 
 @click.group()
 def datasets():
@@ -22,7 +24,6 @@ def datasets():
 @click.option("--json", "as_json", is_flag=True, help="One JSON array instead of a table.")
 def list_command(kind, as_json):
     """Show the deposit files that `v1ann datasets fetch` can download."""
-    from v1ann.io.deposits import list_stringer
 
     files = list_stringer(kind)
     if as_json:
@@ -57,6 +58,5 @@ def list_command(kind, as_json):
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def fetch_command(name, cache_dir, base_url, quiet):
     """Download NAME into the cache (resuming a partial download) and print its path."""
-    from v1ann.io.deposits import fetch_stringer
 
     click.echo(str(fetch_stringer(name, cache_dir=cache_dir, progress=not quiet, base_url=base_url)))

@@ -6,8 +6,13 @@ import json
 from pathlib import Path
 
 import click
+import numpy as np
+import xarray as xr
 
+import v1ann
 from v1ann.errors import DataFileError, InvalidInputError
+from v1ann.plot import powerlaw_fit, save_figure
+from v1ann.recording import preprocessing
 
 METHOD_CHOICES = ["auto", "cvpca", "cvpca-matched", "pca", "pca-cv"]
 LOADERS = {".mat": "load_stringer", ".nwb": "load_nwb", ".zarr": "load_zarr"}
@@ -21,9 +26,7 @@ def read_input(path: Path):
     value per rank (the last column; a header line is skipped). ``.npy``: 1-D spectrum,
     2-D (stimulus, unit) activations or 3-D (repeat, stimulus, neuron) responses.
     """
-    import numpy as np
 
-    import v1ann
 
     suffix = path.suffix.lower()
     if not path.exists():
@@ -53,10 +56,7 @@ def read_input(path: Path):
 
 def _preprocessed(obj, kind: str, how: str, path: Path):
     """``obj`` centred over stimuli (``how="center"``) or through the paper's pipeline."""
-    import numpy as np
-    import xarray as xr
 
-    from v1ann.recording import preprocessing
 
     if isinstance(obj, xr.Dataset):
         return preprocessing.mean_center(obj) if how == "center" else preprocessing.preprocess(obj)
@@ -113,7 +113,6 @@ def fit(path, method, fit_range, n_shuffles, seed, ci, as_json, plot, preprocess
     repeat x stimulus x neuron). Raw recordings (e.g. deconvolved spikes) need
     ``--preprocess``: cvPCA does not centre over stimuli, and warns when that matters.
     """
-    import v1ann
 
     kind, obj = read_input(path)
     if preprocess != "none":
@@ -129,7 +128,6 @@ def fit(path, method, fit_range, n_shuffles, seed, ci, as_json, plot, preprocess
         result = v1ann.estimate_alpha(obj, method=method, fit_range=tuple(fit_range),
                                       n_shuffles=n_shuffles, seed=seed, ci=ci, progress=not quiet)
     if plot is not None:
-        from v1ann.plot import powerlaw_fit, save_figure
 
         save_figure(powerlaw_fit(result, title=path.name), plot)
     if as_json:

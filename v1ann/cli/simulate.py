@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+import v1ann
+
 FORMATS = {".mat": "mat", ".nwb": "nwb", ".zarr": "zarr"}
 
 
@@ -35,7 +37,6 @@ def simulate(out, alpha, n_neurons, n_stimuli, n_repeats, noise_scale, noise_alp
     fmt = fmt or FORMATS.get(out.suffix.lower())
     if fmt is None:
         raise click.BadParameter(f"cannot tell the format from {out.name!r}; pass --format mat|nwb|zarr", param_hint="OUT")
-    import v1ann
 
     ds = v1ann.simulate_recording(
         alpha, n_stimuli=n_stimuli, n_neurons=n_neurons, n_repeats=n_repeats, noise_scale=noise_scale,

@@ -31,16 +31,18 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
+import torch
 import xarray as xr
 
 from v1ann._checks import check_option, positive_int
+from v1ann._progress import progress_bar
 from v1ann._utils import atomic_path
+from v1ann.errors import DataFileError, InvalidInputError, TrainingError, V1AnnWarning
 from v1ann.experiments.recipe import DEFAULT_STRENGTH, train_network
 from v1ann.nn.robustness import robustness
 from v1ann.nn.training_data import load_training_data
 from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE
-from v1ann.errors import DataFileError, InvalidInputError, TrainingError, V1AnnWarning
-from v1ann._progress import progress_bar
 
 GRID_KEYS = ("target_alpha", "strength", "tau")
 ARCHS = ("mlp", "cnn")
@@ -317,7 +319,6 @@ def summarize(results: xr.Dataset):
         each measure a mean and a ``_sd`` column: ``alpha`` (held-out, first layer),
         ``clean_accuracy`` and ``{attack}@{eps}`` for every attack and eps > 0.
     """
-    import pandas as pd
 
     if not isinstance(results, xr.Dataset) or "run" not in results.dims:
         raise InvalidInputError("results must be a sweep store (an xarray.Dataset with a run dim)")
@@ -503,7 +504,6 @@ def _connect(client, workers: int | None, n_runs: int) -> Iterator:
         with connection:
             yield connection
         return
-    import torch
 
     gpus = torch.cuda.device_count()
     if workers is not None and (int(workers) != workers or workers < 1):
@@ -529,7 +529,6 @@ def _worker_device(device: str) -> str:
     """Spread runs over a machine's GPUs: LocalCluster worker ``i`` uses ``cuda:i`` (mod count)."""
     if device != "auto":
         return device
-    import torch
 
     if torch.cuda.device_count() < 2:
         return device

@@ -19,7 +19,10 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import dask.array as da
+import h5py
 import numpy as np
+import scipy.io
 
 from v1ann._utils import atomic_path
 from v1ann.errors import DataFileError
@@ -47,7 +50,6 @@ class H5DatasetReader:
         self.shape, self.dtype, self.ndim = shape, np.dtype(dtype), len(shape)
 
     def __getitem__(self, index):
-        import h5py
 
         try:
             with h5py.File(self.path, "r") as f:
@@ -85,7 +87,6 @@ class H5Variable:
         For a MATLAB (rows x columns) matrix the chunks hold whole rows of HDF5, i.e.
         blocks of MATLAB *columns* (the deposits' neurons), each about ``chunk_bytes``.
         """
-        import dask.array as da
 
         row_bytes = max(1, int(np.prod(self.h5_shape[1:])) * self.dtype.itemsize)
         rows = int(max(1, min(self.h5_shape[0] or 1, chunk_bytes // row_bytes)))
@@ -95,7 +96,6 @@ class H5Variable:
         return da.from_array(self._reader(), chunks=chunks, asarray=True, lock=False, name=name).T
 
     def _dereference(self) -> np.ndarray:
-        import h5py
 
         try:
             with h5py.File(self.path, "r") as f:
@@ -141,7 +141,6 @@ def read_mat(path: str | os.PathLike) -> dict[str, Any]:
         raise _fail(path, "no such file")
     if path.is_dir():
         raise _fail(path, "is a directory, not a .mat file")
-    import h5py
 
     try:
         is_hdf5 = h5py.is_hdf5(str(path))
@@ -264,7 +263,6 @@ def _check_v5_structure(path: Path) -> None:
 
 
 def _read_v5(path: Path) -> dict[str, Any]:
-    import scipy.io
 
     _check_v5_structure(path)
     try:
@@ -279,7 +277,6 @@ def _read_v5(path: Path) -> dict[str, Any]:
 
 
 def _read_v73(path: Path) -> dict[str, Any]:
-    import h5py
 
     try:
         with h5py.File(str(path), "r") as f:
@@ -296,7 +293,6 @@ def _matlab_class(obj) -> str:
 
 
 def _h5_node(path: Path, f, obj):
-    import h5py
 
     if isinstance(obj, h5py.Group):
         return {k: _h5_node(path, f, obj[k]) for k in obj.keys()}
@@ -344,7 +340,6 @@ def _v5_value(value):
 
 
 def _write_v5(tmp: Path, tree: dict[str, Any], compress: bool) -> None:
-    import scipy.io
 
     scipy.io.savemat(
         str(tmp), {k: _v5_value(v) for k, v in tree.items()}, appendmat=False, oned_as="column", do_compression=compress
@@ -371,7 +366,6 @@ def _matlab_2d(value: np.ndarray) -> np.ndarray:
 
 
 def _h5_write(parent, name: str, value, refs_group) -> None:
-    import h5py
 
     if isinstance(value, dict):
         group = parent.create_group(name)
@@ -412,7 +406,6 @@ def _h5_write(parent, name: str, value, refs_group) -> None:
 
 
 def _write_v73(tmp: Path, tree: dict[str, Any]) -> None:
-    import h5py
 
     with h5py.File(str(tmp), "w", userblock_size=512, libver="earliest") as f:
         refs_group = f.create_group("#refs#")

@@ -25,13 +25,19 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import dask.array as da
+import h5py
 import numpy as np
 import xarray as xr
 
 from v1ann._utils import atomic_path, to_jsonable
 from v1ann.errors import DataFileError, InvalidInputError
-from v1ann.recording.schema import make_recording, make_spontaneous_recording, validate_recording
 from v1ann.io._matfile import LAZY_CHUNK_BYTES, H5DatasetReader
+from v1ann.recording.schema import (
+    make_recording,
+    make_spontaneous_recording,
+    validate_recording,
+)
 
 __all__ = ["load_nwb", "save_nwb"]
 
@@ -57,7 +63,6 @@ def _matrix(series, lazy: bool | None, path: Path) -> Any:
     data = series.data
     nbytes = int(np.prod(data.shape)) * np.dtype(data.dtype).itemsize
     if hasattr(data, "name") and (lazy or (lazy is None and nbytes > LAZY_THRESHOLD_BYTES)):
-        import dask.array as da
 
         n_rows = data.shape[0]
         cols = int(max(1, LAZY_CHUNK_BYTES // max(1, n_rows * np.dtype(data.dtype).itemsize)))
@@ -174,7 +179,6 @@ def load_nwb(
     DataFileError
         Missing, truncated or non-NWB file; no RoiResponseSeries; no stimulus column.
     """
-    import h5py
     import pynwb
 
     path = Path(path)

@@ -14,8 +14,10 @@ import os
 import warnings
 from pathlib import Path
 
+import dask.array as da
 import numpy as np
 import xarray as xr
+import zarr
 
 from v1ann._utils import atomic_path
 from v1ann.errors import DataFileError, InvalidInputError
@@ -85,7 +87,6 @@ class _ChunkReader:
         self.shape, self.dtype, self.ndim = tuple(shape), np.dtype(dtype), len(shape)
 
     def __getitem__(self, index):
-        import zarr
 
         try:
             return np.asarray(zarr.open_array(self.path, path=self.name, mode="r")[index])
@@ -98,7 +99,6 @@ class _ChunkReader:
 
 
 def _check_complete(path: Path) -> None:
-    import zarr
 
     group = zarr.open_group(str(path), mode="r")
     for name, array in group.arrays():
@@ -132,7 +132,6 @@ def load_zarr(path: str | os.PathLike) -> xr.Dataset:
     InvalidInputError
         The store does not hold a recording.
     """
-    import dask.array as da
 
     path = Path(path)
     if not path.exists():

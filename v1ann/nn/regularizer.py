@@ -27,6 +27,7 @@ from torch import nn
 
 from v1ann._checks import check_option
 from v1ann.errors import InvalidInputError, TrainingError
+from v1ann.spectrum.powerlaw import fit_powerlaw
 
 METHODS = ("nassar2020", "gerum2022")
 
@@ -263,7 +264,6 @@ class SpectralRegularizer(nn.Module):
         return {name: self._alpha_of(spectrum) for name, spectrum in self.basis_spectrum.items()}
 
     def _alpha_of(self, spectrum: np.ndarray) -> float:
-        from v1ann.spectrum.powerlaw import fit_powerlaw
 
         lo, hi = self.fit_range or (self.tau, min(500, len(spectrum)))
         hi = min(hi, len(spectrum))

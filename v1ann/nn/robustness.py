@@ -20,6 +20,7 @@ model left in training mode, and the accuracies then overstate robustness.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -28,9 +29,9 @@ import xarray as xr
 from torch import nn
 
 from v1ann._checks import positive_int
+from v1ann._progress import progress_bar
 from v1ann._utils import check_finite, optional_import, resolve_device
 from v1ann.errors import InvalidInputError, V1AnnWarning
-from v1ann._progress import progress_bar
 
 ATTACKS = ("fgsm", "pgd", "autoattack")
 
@@ -142,7 +143,6 @@ def robustness(
     clean_accuracy = clean_correct / n
     problems = _sanity_problems(accuracy, clean_accuracy, attacks, eps_values)
     if problems:
-        import warnings
 
         warnings.warn(
             f"robustness: {len(problems)} sanity check(s) failed, so these accuracies likely "

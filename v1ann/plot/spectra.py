@@ -7,6 +7,7 @@ import pandas as pd
 import seaborn as sns
 
 from v1ann.errors import InvalidInputError
+from v1ann.experiments.comparison import fit_brain_and_layers
 from v1ann.plot._style import BRAIN_COLOR, PALETTE, new_figure
 
 __all__ = ["spectra", "alpha_by_layer"]
@@ -33,7 +34,6 @@ def spectra(brain, layers, *, match_stimuli: bool = True, ax=None, title: str | 
         non-positive cvPCA values are left out). Dashed: the fitted power law over its
         fit range, shaded grey for the first recording. Legend: α per curve.
     """
-    from v1ann.experiments.comparison import fit_brain_and_layers
 
     brain_fits, layer_fits = fit_brain_and_layers(brain, layers, match_stimuli=match_stimuli, **estimate_kwargs)
     if ax is None:

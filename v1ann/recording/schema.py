@@ -16,6 +16,7 @@ from __future__ import annotations
 import warnings
 from typing import Any, Mapping
 
+import dask.array as da
 import numpy as np
 import xarray as xr
 
@@ -486,7 +487,6 @@ def stimulus_responses(ds: xr.Dataset, *, min_repeats: int = 2) -> xr.DataArray:
     var = ds[RESPONSE]
     data = var.data
     if is_lazy(var):
-        import dask.array as da
 
         picked = da.stack([data[row] for row in table])
         picked = picked.map_blocks(

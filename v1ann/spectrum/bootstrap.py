@@ -21,12 +21,16 @@ The shuffle bootstrap returns a percentile interval.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
+from v1ann._progress import progress_bar
 from v1ann._utils import make_rng
 from v1ann.errors import InvalidInputError
+from v1ann.spectrum.cvpca import cvpca_from_gram, shuffle_masks
+from v1ann.spectrum.gram import RepeatGram
 from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, check_fit_range
+from v1ann.spectrum.pca import pca_spectrum
 from v1ann.spectrum.powerlaw import fit_powerlaw
-from v1ann._progress import progress_bar
 
 __all__ = ["alpha_ci_over_shuffles", "alpha_ci_over_stimuli", "percentile_interval"]
 
@@ -120,7 +124,6 @@ def alpha_ci_over_stimuli(
     (float, float)
         Basic bootstrap interval around the full-data estimate (module docstring).
     """
-    from v1ann.spectrum.gram import RepeatGram
 
     rng = make_rng(seed)
     lo, hi = (int(v) for v in fit_range)
@@ -128,7 +131,6 @@ def alpha_ci_over_stimuli(
         n_stimuli = data.n_stimuli
         spectrum_of = _cvpca_resampler(data, hi, n_shuffles, rng)
     else:
-        from v1ann.spectrum.pca import pca_spectrum
 
         values = np.asarray(getattr(data, "values", data))
         if values.ndim != 2:
@@ -149,10 +151,7 @@ def alpha_ci_over_stimuli(
 
 def _cvpca_resampler(gram, n_components: int, n_shuffles: int, rng):
     """cvPCA spectrum of the stimuli ``idx`` (with repeats), from the full Gram matrix."""
-    from v1ann.spectrum.cvpca import cvpca_from_gram, shuffle_masks
-    from v1ann.spectrum.gram import RepeatGram
 
-    import torch
 
     n = gram.n_stimuli
 

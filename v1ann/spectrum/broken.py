@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.optimize
 
 from v1ann.errors import InvalidInputError
 from v1ann.spectrum.loglog import (
@@ -112,7 +113,6 @@ def fit_broken_powerlaw(spectrum, fit_range=DEFAULT_FIT_RANGE) -> BrokenPowerLaw
         NaN/Inf, all-zero spectrum, range too long or too short (needs
         ``2 * MIN_SEGMENT`` ranks), or zero/negative values inside the range.
     """
-    import scipy.optimize
 
     values, _ = spectrum_values(spectrum)
     normalised = values / values.sum()

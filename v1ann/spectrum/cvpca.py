@@ -12,15 +12,18 @@ n_stimuli × n_stimuli matrix plus one matrix product. See ``docs/spectra-estima
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import torch
 import xarray as xr
 
 from v1ann._checks import check_n_components, positive_int
+from v1ann._linalg import symmetric_eigh
+from v1ann._progress import progress_bar
 from v1ann._utils import make_rng, release_freed_memory
 from v1ann.errors import InvalidInputError, V1AnnWarning
-from v1ann._linalg import symmetric_eigh
 from v1ann.spectrum.gram import RepeatGram, repeat_gram
-from v1ann._progress import progress_bar
 
 __all__ = ["cvpca"]
 
@@ -144,7 +147,6 @@ def warn_if_uncentred(gram: RepeatGram, stacklevel: int = 3) -> None:
     per_direction = float(full.diagonal().sum() - (sums @ sums) / n) / (2 * p**2)
     if shared_mean <= UNCENTRED_FACTOR * per_direction:
         return
-    import warnings
 
     warnings.warn(
         f"cvPCA on {gram.source}: the responses are not centred over stimuli. Each neuron's "
@@ -178,7 +180,6 @@ def cvpca_from_gram(gram: RepeatGram, masks: np.ndarray, n_components: int, prog
     signal, noise : ndarray, (n_shuffles, n_components) float64
         Per-stimulus signal and noise variance per component (see :func:`cvpca`).
     """
-    import torch
     n_stimuli = gram.n_stimuli
     signal = np.empty((len(masks), n_components))
     noise = np.empty((len(masks), n_components))
@@ -199,7 +200,6 @@ def _one_shuffle(gram: RepeatGram, flip, n_components: int):
     ``C = G00 - s0 s0^T / N``. With ``W = V / sv``: ``cproj0 = G00 W = V sv + s0 (s0^T W) / N``
     and ``cproj1 = G10 W``.
     """
-    import torch
 
     full, sums, n_neurons = gram.gram, gram.sums, gram.n_neurons
     n_stimuli = flip.numel()
@@ -236,7 +236,6 @@ def _gather(full, rows, cols, right=None, block: int = 256):
     Building it by row blocks keeps the temporaries at ``block`` rows; with ``right`` the
     ``len(rows) x len(cols)`` matrix is never formed at all.
     """
-    import torch
 
     width = len(cols) if right is None else right.shape[1]
     out = torch.empty((len(rows), width), dtype=full.dtype, device=full.device)

@@ -66,18 +66,20 @@ respect to the noise, and noise independent across trials.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
+import scipy.optimize
+import scipy.stats
+import torch
 
+from v1ann._linalg import symmetric_eigh
+from v1ann._progress import progress_bar
 from v1ann._utils import make_rng, resolve_device
 from v1ann.errors import InvalidInputError, V1AnnWarning
-from v1ann._linalg import symmetric_eigh
 from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, weighted_lstsq
-from v1ann._progress import progress_bar
 
 __all__ = ["MatchedResult", "cvpca_matched_alpha", "noise_halves"]
 
@@ -174,7 +176,6 @@ class _Simulator:
     """
 
     def __init__(self, noise, noise_gram, total_signal, n_components, rng, device):
-        import torch
 
         n_stimuli, n_neurons = noise.shape
         self.rank = min(n_stimuli - 1, n_neurons)
@@ -204,7 +205,6 @@ class _Simulator:
 
     def expected(self, alpha: float) -> np.ndarray:
         """Expected cvPCA spectrum (ranks 1..n_components) for exponent ``alpha``."""
-        import torch
 
         lam = self.spectrum(alpha)
         amp = torch.as_tensor(np.sqrt(self.n_stimuli * lam), device=self.device, dtype=torch.float64)
@@ -285,7 +285,6 @@ def _minimise_distance(distance, grid: list[float], tol: float, lower=ALPHA_MIN,
     """Global minimum of the wiggly ``distance(alpha)`` over the scanned ``grid`` (extended
     while the best point is at its edge), refined by Brent's method between the best
     point's neighbours."""
-    import scipy.optimize
 
     grid = list(grid)
     values = [distance(a) for a in grid]
@@ -406,7 +405,6 @@ def _basin(at, alpha: float, searched: list[float], n_orientations: int, penalty
     truth's basin was not reached (docs/validation.md). Costs no simulation: every
     searched exponent was simulated in every orientation.
     """
-    import scipy.stats
 
     def j(a):
         return np.array([at(a, o)[3] for o in range(n_orientations)]) + penalty(a)
@@ -437,7 +435,6 @@ def _find_root(func, start: float, tol: float, max_steps: int, lower=ALPHA_MIN, 
 
     Returns the root.
     """
-    import scipy.optimize
 
     values = {}  # F at every alpha this search evaluated: counts the steps
 
@@ -558,7 +555,6 @@ def cvpca_matched_alpha(
     -------
     MatchedResult
     """
-    import scipy.stats
     lo, hi = fit_range
     spectrum = np.asarray(spectrum, dtype=np.float64)
     noise_variance = np.asarray(noise_variance, dtype=np.float64)

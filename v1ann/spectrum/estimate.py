@@ -26,8 +26,25 @@ import xarray as xr
 
 from v1ann._checks import check_option
 from v1ann._docs import fill_doc
+from v1ann._utils import make_rng
 from v1ann.errors import InvalidInputError
-from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, check_fit_range, rank_weights, weighted_r2
+from v1ann.recording.schema import stimulus_responses
+from v1ann.spectrum.bootstrap import alpha_ci_over_shuffles, alpha_ci_over_stimuli
+from v1ann.spectrum.cvpca import (
+    PUBLISHED_MAX_COMPONENTS,
+    cvpca_from_gram,
+    shuffle_masks,
+    warn_if_uncentred,
+)
+from v1ann.spectrum.debias import cvpca_matched_alpha, noise_halves
+from v1ann.spectrum.gram import REPEAT_DIMS, repeat_gram
+from v1ann.spectrum.loglog import (
+    DEFAULT_FIT_RANGE,
+    check_fit_range,
+    rank_weights,
+    weighted_r2,
+)
+from v1ann.spectrum.pca import pca_spectrum
 from v1ann.spectrum.powerlaw import PowerLawFit, fit_powerlaw, make_fit
 
 __all__ = ["estimate_alpha", "METHODS"]
@@ -152,7 +169,6 @@ def _has_repeats(x) -> bool:
 def _repeat_responses(x):
     """(repeat, stimulus, neuron) responses behind ``x`` (recording, DataArray or array)."""
     if isinstance(x, xr.Dataset):
-        from v1ann.recording.schema import stimulus_responses
 
         return stimulus_responses(x)
     if hasattr(x, "detach"):
@@ -162,9 +178,6 @@ def _repeat_responses(x):
 
 def _from_repeats(x, method, fit_range, n_shuffles, seed, ci, device, ci_method, n_bootstrap,
                   nonpositive, progress) -> PowerLawFit:
-    from v1ann._utils import make_rng
-    from v1ann.spectrum.cvpca import PUBLISHED_MAX_COMPONENTS, cvpca_from_gram, shuffle_masks, warn_if_uncentred
-    from v1ann.spectrum.gram import repeat_gram
 
     rng = make_rng(seed)
     responses = _repeat_responses(x)
@@ -200,7 +213,6 @@ def _from_repeats(x, method, fit_range, n_shuffles, seed, ci, device, ci_method,
 
 
 def _cvpca_interval(signal, gram, fit_range, ci, ci_method, n_bootstrap, nonpositive, rng, progress):
-    from v1ann.spectrum.bootstrap import alpha_ci_over_shuffles, alpha_ci_over_stimuli
 
     if ci_method == "shuffles":
         if signal.shape[0] < 2:
@@ -213,7 +225,6 @@ def _cvpca_interval(signal, gram, fit_range, ci, ci_method, n_bootstrap, nonposi
 
 def _matched(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rng, device, progress,
              sizes) -> PowerLawFit:
-    from v1ann.spectrum.debias import cvpca_matched_alpha, noise_halves
 
     spectrum = shuffle_spectra.mean(0)
     if isinstance(fit_range, str):
@@ -257,7 +268,6 @@ def _matched(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rn
 
 def _noise_half(responses) -> np.ndarray:
     """``(A - B) / sqrt(2)``: (stimulus, neuron) noise of one repeat half, float32."""
-    from v1ann.spectrum.gram import REPEAT_DIMS
 
     data = responses.transpose(*REPEAT_DIMS).data if isinstance(responses, xr.DataArray) else responses
     n_repeats = data.shape[0]
@@ -282,8 +292,6 @@ def _weighted_r2(observed, predicted, lo, hi) -> float:
 
 def _from_activations(x, method, fit_range, seed, ci, device, ci_method, n_bootstrap, nonpositive,
                       progress) -> PowerLawFit:
-    from v1ann._utils import make_rng
-    from v1ann.spectrum.pca import pca_spectrum
 
     rng = make_rng(seed)
     if hasattr(x, "detach"):
@@ -294,7 +302,6 @@ def _from_activations(x, method, fit_range, seed, ci, device, ci_method, n_boots
     fit.n_neurons = spectrum.attrs.get("n_units")
     fit.method = method
     if ci is not None:
-        from v1ann.spectrum.bootstrap import alpha_ci_over_stimuli
 
         if (ci_method or "stimuli") != "stimuli":
             raise InvalidInputError("activations have no shuffles; use ci_method='stimuli'")

@@ -15,11 +15,17 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
+import dask
+import dask.array as da
 import numpy as np
+import torch
+import xarray as xr
+from scipy.linalg.blas import dsyrk
 
+from v1ann._progress import progress_bar
 from v1ann._utils import resolve_device
 from v1ann.errors import InvalidInputError
-from v1ann._progress import progress_bar
+from v1ann.recording.schema import stimulus_responses
 
 __all__ = ["RepeatGram", "repeat_gram"]
 
@@ -102,10 +108,8 @@ def repeat_gram(
 
 def _repeat_array(responses):
     """Return the (repeat, stimulus, neuron) array behind ``responses`` and its description."""
-    import xarray as xr
 
     if isinstance(responses, xr.Dataset):
-        from v1ann.recording.schema import stimulus_responses
 
         responses = stimulus_responses(responses)
     if isinstance(responses, xr.DataArray):
@@ -254,13 +258,11 @@ class _SyrkAccumulator:
         self.add(_halves(block))
 
     def add(self, z: np.ndarray) -> None:
-        from scipy.linalg.blas import dsyrk
 
         self.gram = dsyrk(1.0, z.T, beta=1.0, c=self.gram, trans=1, lower=1, overwrite_c=1)
         self.sums += z.sum(axis=1)
 
     def result(self):
-        import torch
 
         _symmetrize_lower(self.gram)
         # Symmetric, so the transpose of this Fortran array is the same matrix in C order.
@@ -271,7 +273,6 @@ class _TorchAccumulator:
     """Any torch device (CUDA): chunks are copied over and multiplied there."""
 
     def __init__(self, size: int, dev):
-        import torch
 
         self.gram = torch.zeros((size, size), dtype=torch.float64, device=dev)
         self.sums = torch.zeros(size, dtype=torch.float64, device=dev)
@@ -282,7 +283,6 @@ class _TorchAccumulator:
         The block crosses the bus as stored (float32 at half the bytes of float64), so the
         host does no per-element work beyond the NaN check.
         """
-        import torch
 
         if block.dtype not in (np.float32, np.float64):  # counts: torch reduces few integer types
             block = block.astype(np.float64)
@@ -293,7 +293,6 @@ class _TorchAccumulator:
 
     def add(self, z) -> None:
         """Add a (rows, n) float64 chunk: numpy, or a tensor already on any device."""
-        import torch
 
         zt = torch.as_tensor(z).to(self.gram.device)
         self.gram.addmm_(zt, zt.T)
@@ -339,8 +338,6 @@ def _checked_block(block, source: str, block_info=None):
 
 def _gram_on_cluster(data, chunk: int, source: str):
     """The same sums as a dask graph; with a distributed client it runs on the workers."""
-    import dask
-    import dask.array as da
 
     arr = data if type(data).__module__.startswith("dask") else da.from_array(data, chunks=(-1, -1, chunk))
     arr = arr.rechunk({0: -1, 1: -1, 2: chunk})
@@ -354,6 +351,5 @@ def _gram_on_cluster(data, chunk: int, source: str):
 
 
 def _to_torch(arr: np.ndarray, dev):
-    import torch
 
     return torch.from_numpy(np.ascontiguousarray(arr)).to(dev)

@@ -16,12 +16,13 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import torch
 import xarray as xr
 
 from v1ann._checks import check_n_components
+from v1ann._linalg import top_eigenpairs
 from v1ann._utils import make_rng, resolve_device
 from v1ann.errors import InvalidInputError, V1AnnWarning
-from v1ann._linalg import top_eigenpairs
 
 __all__ = ["pca_spectrum"]
 
@@ -70,7 +71,6 @@ def pca_spectrum(
         Wrong shape or dims, NaN/Inf, fewer than 2 (4 when cross-validated) stimuli, or
         ``n_components`` larger than the data allow.
     """
-    import torch
 
     data, source = _activation_array(x)
     n_stimuli, n_units = (int(n) for n in data.shape)
@@ -133,7 +133,6 @@ def _activation_array(x):
 
 def _load_block(data, cols: slice, dev, source: str):
     """float64 (n_stimuli, n_cols) block on ``dev``, checked finite."""
-    import torch
 
     block = data[:, cols]
     if hasattr(block, "compute"):
@@ -149,7 +148,6 @@ def _load_block(data, cols: slice, dev, source: str):
 
 def _centred(block, rows):
     """Rows ``rows`` of ``block``, every unit centred over them."""
-    import torch
 
     picked = block[torch.as_tensor(rows, device=block.device)]
     return picked - picked.mean(dim=0)
@@ -172,7 +170,6 @@ def _stimulus_space(data, fit_rows, test_rows, n_components, requested, dev, sou
     With ``K = Z_fit Z_fit^T = U diag(s²) U^T`` the unit-space components are
     ``Z_fit^T U / s``, so the test variance along them is ``|Z_test Z_fit^T U|² / s²``.
     """
-    import torch
 
     n_units = data.shape[1]
     chunk = max(1, _CHUNK_BYTES // (8 * data.shape[0]))

@@ -30,15 +30,16 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import torch
 import xarray as xr
 
-from v1ann._checks import check_option, check_n_components
+from v1ann._checks import check_n_components, check_option
+from v1ann._linalg import symmetric_eigh
+from v1ann._progress import progress_bar
 from v1ann._utils import make_rng, resolve_device
 from v1ann.errors import InvalidInputError, V1AnnWarning
-from v1ann._linalg import symmetric_eigh
 from v1ann.spectrum.gram import _accumulator, read_neuron_chunks
 from v1ann.spectrum.gram import _chunk_size as _neuron_chunk_size
-from v1ann._progress import progress_bar
 
 __all__ = ["svca", "neuron_split", "time_split"]
 
@@ -233,7 +234,6 @@ class _TimeChunkReader:
         self.data, self.chunk, self.source, self.dev, self.progress = data, chunk, source, dev, progress
 
     def __call__(self, rows: np.ndarray, desc: str):
-        import torch
         n_time = self.data.shape[0]
         starts = range(0, n_time, self.chunk)
         for start in progress_bar(starts, desc=desc, progress=self.progress and len(starts) >= 2):
@@ -256,7 +256,6 @@ class _TimeChunkReader:
 
 def _svca_streaming_time(reader, is_train, set1, set2, n_components):
     """Time formulation: SVD of the (n_set1, n_set2) train cross-covariance, then test projections."""
-    import torch
 
     cov = _train_covariance(reader, is_train, set1, set2)
     u, singular, vh = torch.linalg.svd(cov, full_matrices=False)
@@ -267,7 +266,6 @@ def _svca_streaming_time(reader, is_train, set1, set2, n_components):
 
 def _train_covariance(reader, is_train, set1, set2):
     """(n_set1, n_set2) float64 ``F^T G``, each neuron centred over train time."""
-    import torch
 
     dev = reader.dev
     idx1, idx2 = torch.as_tensor(set1, device=dev), torch.as_tensor(set2, device=dev)
@@ -285,7 +283,6 @@ def _train_covariance(reader, is_train, set1, set2):
 
 def _test_variances(reader, is_test, set1, set2, u, v):
     """Covariance and mean variance of the two sets' test-time projections, per component."""
-    import torch
 
     dev = reader.dev
     idx1, idx2 = torch.as_tensor(set1, device=dev), torch.as_tensor(set2, device=dev)
@@ -297,7 +294,6 @@ def _test_variances(reader, is_test, set1, set2, u, v):
 
 def _svca_streaming_neurons(data, chunk, source, dev, progress, is_train, set1, set2, n_components):
     """Neuron formulation: time × time Gram matrices summed over neuron chunks (module docstring)."""
-    import torch
 
     (gram1, cross1), (gram2, cross2) = _time_grams(data, chunk, source, dev, progress, is_train, set1, set2)
     basis1, root1 = _gram_factor(gram1)
@@ -342,14 +338,12 @@ class _SetGrams:
     """Train Gram ``F F^T`` (n_train, n_train) and cross-Gram ``F_test F^T`` (n_test, n_train) of one neuron set."""
 
     def __init__(self, n_train: int, n_test: int, dev):
-        import torch
 
         self.train = _accumulator(n_train, dev)
         self.cross = torch.zeros((n_test, n_train), dtype=torch.float64, device=dev)
 
     def add(self, train: np.ndarray, test: np.ndarray) -> None:
         """Add (n_train, n) and (n_test, n) float64 blocks of the same n neurons (fresh copies: centred in place)."""
-        import torch
 
         # Train centring is SVCA's; test centring only moves each projection by a constant,
         # which its covariance ignores, and keeps large baselines from cancelling digits.
@@ -369,7 +363,6 @@ def _gram_factor(gram):
     Cutoff: eigenvalues at most ``size · eps · largest`` (scipy.linalg.pinvh's default) are
     rounding noise; centring over train time always leaves at least one such.
     """
-    import torch
 
     values, vectors = symmetric_eigh(gram, overwrite=True)
     keep = values > gram.shape[0] * torch.finfo(values.dtype).eps * values.max()
@@ -382,7 +375,6 @@ def _defined_components(singular, n_components: int, size: int, source: str) -> 
     Singular values at most ``size · eps · largest`` (numpy.linalg.matrix_rank's cutoff)
     are zero to rounding; their singular vectors are arbitrary and are not returned.
     """
-    import torch
 
     if singular.numel() == 0 or not singular[0] > 0:
         raise _no_shared_variance(source)
@@ -409,14 +401,12 @@ class _ProjectionMoments:
     """Running test-time sums of the two sets' projections → their covariance and mean variance."""
 
     def __init__(self, k: int, dev):
-        import torch
 
         self.n = 0
         self.sums = torch.zeros((5, k), dtype=torch.float64, device=dev)
 
     def add(self, p1, p2) -> None:
         """Add (n, k) projections of the same n test time points."""
-        import torch
 
         self.n += p1.shape[0]
         self.sums += torch.stack([p1.sum(0), p2.sum(0), (p1 * p2).sum(0), (p1 * p1).sum(0), (p2 * p2).sum(0)])
