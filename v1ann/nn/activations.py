@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 from v1ann._utils import resolve_device
 from v1ann.errors import InvalidInputError, V1AnnWarning
 from v1ann._progress import progress_bar
+from v1ann.nn.hooks import LayerRecorder, resolve_layers
 
 __all__ = ["activations"]
 
@@ -47,8 +48,8 @@ def activations(
         whose coordinate labels the result. For a DataLoader (or Dataset) the first
         element of each batch (sample) is the input; labels are ignored. Floating inputs
         are cast to the dtype of the model's parameters.
-    layers : str or sequence of str, optional
-        Module names as in ``model.named_modules()``. Default: the model's
+    layers : str, nn.Module or a sequence of them, optional
+        Modules, or their names as in ``model.named_modules()``. Default: the model's
         ``representation_layers`` when it has them, else every leaf module.
     batch_size : int
         Stimuli per forward pass (for Tensor/ndarray/DataArray/Dataset inputs). Only one
@@ -95,20 +96,15 @@ def activations(
         raise InvalidInputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if int(batch_size) != batch_size or batch_size < 1:
         raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}")
-    names = _layer_names(model, layers)
+    names = resolve_layers(model, layers)
     modules = dict(model.named_modules())
     dev = resolve_device(device)
     batches, n_stimuli, stimulus = _batches(inputs, int(batch_size))
     dtype = _float_dtype(model)
 
-    recorder = _Recorder(names)
     outputs: dict[str, _Store] = {name: _Store(n_stimuli) for name in names}
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(_restored(model, dev))
-        for name in names:
-            handle = modules[name].register_forward_hook(recorder.hook(name))
-            stack.callback(handle.remove)
-        stack.enter_context(torch.no_grad())
+    recorder = LayerRecorder(model, names, once_per_pass=True, flatten=False)
+    with _restored(model, dev), recorder, torch.no_grad():
         start = 0
         for batch in _progress(batches, n_stimuli, int(batch_size), progress):
             batch = _as_tensor(batch, dtype, start)
@@ -140,25 +136,6 @@ def activations(
     }
 
 
-def _layer_names(model: nn.Module, layers) -> list[str]:
-    valid = [name for name, _ in model.named_modules() if name]
-    if layers is None:
-        layers = getattr(model, "representation_layers", None)
-        if layers is None:
-            layers = [name for name, module in model.named_modules() if name and not any(module.children())]
-    if isinstance(layers, str):
-        layers = [layers]
-    names = list(dict.fromkeys(layers))  # drop repeats, keep order
-    if not names:
-        raise InvalidInputError("layers is empty; name at least one module of the model")
-    unknown = [name for name in names if name not in valid]
-    if unknown:
-        raise InvalidInputError(
-            f"layers {unknown} are not modules of {type(model).__name__}; valid names: {valid}"
-        )
-    return names
-
-
 def _float_dtype(model: nn.Module) -> torch.dtype:
     for tensor in model.parameters():
         if tensor.is_floating_point():
@@ -185,39 +162,6 @@ def _restored(model: nn.Module, device: torch.device) -> Iterator[None]:
             model.to(home)
         for module, training in modes:
             module.training = training
-
-
-class _Recorder:
-    """Forward hooks that keep the latest output of each layer, refusing ambiguity."""
-
-    def __init__(self, names: list[str]):
-        self._outputs: dict[str, torch.Tensor | None] = dict.fromkeys(names)
-
-    def hook(self, name: str):
-        def record(module, args, output):
-            if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
-                output = output[0]  # e.g. nn.LSTM, nn.MultiheadAttention: the main output comes first
-            if not isinstance(output, torch.Tensor):
-                raise InvalidInputError(
-                    f"layer {name!r} ({type(module).__name__}) returned {type(output).__name__}, not a tensor"
-                )
-            if self._outputs[name] is not None:
-                raise InvalidInputError(
-                    f"layer {name!r} ran more than once in one forward pass (the module is reused), "
-                    "so its activations are ambiguous; hook a module that runs once"
-                )
-            self._outputs[name] = output
-
-        return record
-
-    def clear(self) -> None:
-        self._outputs = dict.fromkeys(self._outputs)
-
-    def take(self, name: str) -> torch.Tensor:
-        out = self._outputs[name]
-        if out is None:
-            raise InvalidInputError(f"layer {name!r} did not run during the forward pass")
-        return out
 
 
 class _Store:

@@ -1,20 +1,25 @@
-"""The exponent of a network's layers: the one measurement behind ``train``, ``compare``, sweeps and the demo.
+"""The exponent of a network's layers: the one measurement behind ``train``, the recipe, sweeps and the demo.
 
 A layer's α is the published power-law fit (:func:`v1ann.fit_powerlaw`, ranks 12..500 by
-default) of the PCA spectrum of its activations on the inputs given — held-out inputs
-when you want a held-out α. Layers of networks carry no trial noise, so no bias
-correction and no interval are computed: the spread over seeds or inputs is the
-uncertainty worth reporting.
+default, the stop lowered to the ranks the layer has) of the PCA spectrum of its
+activations: on held-out inputs after training (:func:`layer_alphas`), and on the training
+subset after every epoch (:class:`SpectrumProbe`, or the regularizer's own basis spectrum).
+Layers of networks carry no trial noise, so no bias correction and no interval are
+computed: the spread over seeds or inputs is the uncertainty worth reporting.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
+import numpy as np
+import torch
 from torch import nn
 
 from v1ann.nn.activations import activations
-from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, clip_fit_range
+from v1ann.nn.hooks import LayerRecorder, layer_covariances, resolve_layers
+from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, clip_fit_range, wls_loglog
 from v1ann.spectrum.pca import pca_spectrum
 from v1ann.spectrum.powerlaw import PowerLawFit, fit_powerlaw
 
@@ -67,3 +72,70 @@ def layer_alphas(
         if n_ranks >= int(fit_range[0]) + 2:
             fits[name] = fit_powerlaw(spectrum, fit_range=clip_fit_range(fit_range, n_ranks), nonpositive="truncate")
     return fits
+
+
+def spectrum_alpha(spectrum: np.ndarray, fit_range=DEFAULT_FIT_RANGE) -> float:
+    """The published fit's α of a layer's eigenvalues (descending), NaN where it cannot be fitted.
+
+    The range is clipped to the spectrum and ends before its first non-positive value
+    (dead units); fewer than two ranks left give NaN.
+
+    >>> round(spectrum_alpha(np.arange(1, 101.0) ** -2), 6)
+    2.0
+    """
+    values = np.asarray(spectrum, dtype=np.float64)
+    lo, hi = int(fit_range[0]), min(int(fit_range[1]), values.size)
+    dead = np.flatnonzero(values[lo:hi] <= 0)
+    hi = lo + int(dead[0]) if dead.size else hi
+    if hi - lo < 2:
+        return math.nan
+    return wls_loglog(values / values.sum(), lo, hi)[0]
+
+
+class SpectrumProbe:
+    """Measures the exponent of layers during training, without changing them.
+
+    Parameters
+    ----------
+    layers : str, nn.Module or a sequence of them, optional
+        Default ``model.representation_layers``.
+    fit_range : (int, int)
+        As in :func:`spectrum_alpha`.
+
+    Examples
+    --------
+    >>> import torch, v1ann
+    >>> net = v1ann.nn.models.mlp(hidden=(64,))
+    >>> probe = SpectrumProbe().attach(net)
+    >>> probe.update(net, torch.rand(200, 1, 28, 28))
+    >>> sorted(probe.alphas)
+    ['act1']
+    """
+
+    def __init__(self, layers=None, *, fit_range=DEFAULT_FIT_RANGE):
+        self.layers = layers
+        self.fit_range = tuple(int(i) for i in fit_range)
+        self.spectra: dict[str, np.ndarray] = {}
+        self._recorder: LayerRecorder | None = None
+
+    def attach(self, model: nn.Module) -> "SpectrumProbe":
+        self.detach()
+        self.layers = resolve_layers(model, self.layers)
+        self._recorder = LayerRecorder(model, self.layers).attach()
+        return self
+
+    def detach(self) -> None:
+        if self._recorder is not None:
+            self._recorder.detach()
+        self._recorder = None
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, data, *, batch_size: int = 1024) -> None:
+        """Each layer's covariance eigenvalues (descending) over ``data``, the model in eval mode."""
+        for name, (cov, _) in layer_covariances(self._recorder, data, batch_size=batch_size).items():
+            self.spectra[name] = torch.linalg.eigvalsh(cov).flip(0).clamp_min(0).cpu().numpy()
+
+    @property
+    def alphas(self) -> dict[str, float]:
+        """Layer name → α of its latest spectrum (:func:`spectrum_alpha`)."""
+        return {name: spectrum_alpha(values, self.fit_range) for name, values in self.spectra.items()}

@@ -19,15 +19,17 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from v1ann._checks import check_option
-from v1ann.errors import InvalidInputError, TrainingError
-from v1ann.spectrum.powerlaw import fit_powerlaw
+from v1ann.errors import InvalidInputError
+from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE
+from v1ann.nn.hooks import LayerRecorder, layer_covariances, resolve_layers
+from v1ann.nn.probe import spectrum_alpha
 
 METHODS = ("nassar2020", "gerum2022")
 
@@ -40,10 +42,10 @@ class SpectralRegularizer(nn.Module):
     target_alpha : float or PowerLawFit
         Target exponent; anything with an ``.alpha`` attribute (a fit measured from a
         recording) is read through it.
-    layers : sequence of str, optional
-        Names (as in ``model.named_modules()``) of the layers whose outputs are regularized.
-        Default: ``model.representation_layers`` at :meth:`attach`. Outputs are flattened to
-        ``(batch, units)``.
+    layers : str, nn.Module or a sequence of them, optional
+        The layers whose outputs are regularized: modules of the model, or their names as in
+        ``model.named_modules()`` (read as names at :meth:`attach`). Default:
+        ``model.representation_layers``. Outputs are flattened to ``(batch, units)``.
     tau : int
         1-based rank that anchors the target, ``γ_n = λ̄_τ (τ/n)^alpha`` with ``λ̄_τ`` the
         τ-th eigenvalue over the basis data; ranks ``n > tau`` are regularized (the top ranks
@@ -59,10 +61,10 @@ class SpectralRegularizer(nn.Module):
         Regularize only ranks ``τ < n ≤ n_components`` by projecting onto the top
         ``n_components`` basis vectors (cheaper: batch×width×K instead of batch×width²).
         Default: all ranks.
-    fit_range : (int, int), optional
+    fit_range : (int, int)
         0-based half-open index range used for :attr:`measured_alpha` and :attr:`basis_alpha`
-        (as in :func:`v1ann.fit_powerlaw`). Default ``(tau, min(500, K))``, i.e. ranks
-        ``tau+1 .. 500``.
+        (as in :func:`v1ann.fit_powerlaw`; ranks 12..500 by default), clipped to the
+        layer's ranks as every layer α is (:func:`v1ann.nn.probe.spectrum_alpha`).
 
     Attributes
     ----------
@@ -90,12 +92,12 @@ class SpectralRegularizer(nn.Module):
     def __init__(
         self,
         target_alpha,
-        layers: Sequence[str] | None = None,
+        layers: Sequence | None = None,
         tau: int = 10,
         strength: float = 1.0,
         method: str = "nassar2020",
         n_components: int | None = None,
-        fit_range: tuple[int, int] | None = None,
+        fit_range: tuple[int, int] = DEFAULT_FIT_RANGE,
     ):
         super().__init__()
         alpha = getattr(target_alpha, "alpha", target_alpha)
@@ -117,7 +119,7 @@ class SpectralRegularizer(nn.Module):
                 f"n_components={n_components!r} must be an integer >= tau + 2 = {tau + 2} "
                 "(at least two ranks beyond tau)"
             )
-        if isinstance(layers, str):
+        if isinstance(layers, (str, nn.Module)):
             layers = [layers]
         self.target_alpha = alpha
         self.layers = None if layers is None else list(layers)
@@ -125,13 +127,12 @@ class SpectralRegularizer(nn.Module):
         self.strength = float(strength)
         self.method = method
         self.n_components = None if n_components is None else int(n_components)
-        self.fit_range = None if fit_range is None else tuple(int(i) for i in fit_range)
+        self.fit_range = tuple(int(i) for i in fit_range)
         self.basis_spectrum: dict[str, np.ndarray] = {}
         self._basis: dict[str, torch.Tensor] = {}
         self._basis_cast: dict[tuple, torch.Tensor] = {}
-        self._captured: dict[str, torch.Tensor] = {}
+        self._recorder: LayerRecorder | None = None
         self._batch_spectrum: dict[str, torch.Tensor] = {}
-        self._handles: list = []
 
     def extra_repr(self) -> str:
         return (
@@ -143,34 +144,24 @@ class SpectralRegularizer(nn.Module):
     def attach(self, model: nn.Module) -> "SpectralRegularizer":
         """Register forward hooks on ``model``'s layers; returns ``self`` for chaining."""
         self.detach()
-        if self.layers is None:
-            self.layers = list(getattr(model, "representation_layers", []) or [])
-            if not self.layers:
-                raise InvalidInputError(
-                    "layers=None but the model has no `representation_layers`; name the layers to regularize"
-                )
-        modules = dict(model.named_modules())
-        missing = [name for name in self.layers if name not in modules]
-        if missing:
+        if self.layers is None and not getattr(model, "representation_layers", None):
             raise InvalidInputError(
-                f"layers {missing} are not in the model; available: {[n for n in modules if n]}"
+                "layers=None but the model has no `representation_layers`; name the layers to regularize"
             )
-        for name in self.layers:
-            self._handles.append(modules[name].register_forward_hook(self._make_hook(name)))
+        self.layers = resolve_layers(model, self.layers)
+        self._recorder = LayerRecorder(model, self.layers).attach()
         return self
 
     def detach(self) -> None:
         """Remove the hooks and forget the captured activations."""
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
-        self._captured = {}
+        if self._recorder is not None:
+            self._recorder.detach()
+        self._recorder = None
 
-    def _make_hook(self, name: str):
-        def hook(module, inputs, output):
-            self._captured[name] = output.flatten(1)
-
-        return hook
+    @property
+    def attached(self) -> bool:
+        """Whether :meth:`attach` has hooked a model."""
+        return self._recorder is not None
 
     # ------------------------------------------------------------------ basis
     @torch.no_grad()
@@ -190,9 +181,9 @@ class SpectralRegularizer(nn.Module):
         max_samples : int, optional
             Use only the first ``max_samples`` inputs.
         """
-        if not self._handles:
+        if not self.attached:
             raise InvalidInputError("call .attach(model) before .update_basis(model, data)")
-        covariances = _layer_covariances(model, data, self._captured, self.layers, batch_size, max_samples)
+        covariances = layer_covariances(self._recorder, data, batch_size=batch_size, max_samples=max_samples)
         for name, (cov, n_samples) in covariances.items():
             width = cov.shape[0]
             n_keep = width if self.n_components is None else min(self.n_components, width)
@@ -205,7 +196,6 @@ class SpectralRegularizer(nn.Module):
             eigenvalues = eigenvalues[order].clamp_min(0.0)
             self._basis[name] = eigenvectors[:, order[:n_keep]].contiguous()
             self.basis_spectrum[name] = eigenvalues.cpu().numpy()
-        self._captured = {}
         self._basis_cast = {}
         return self
 
@@ -219,9 +209,10 @@ class SpectralRegularizer(nn.Module):
     # ------------------------------------------------------------------ penalty
     def forward(self) -> torch.Tensor:
         """The penalty for the activations captured by the latest forward pass (a scalar tensor)."""
-        if not self._handles:
+        if not self.attached:
             raise InvalidInputError("the regularizer is not attached; call .attach(model) first")
-        missing = [name for name in self.layers if name not in self._captured]
+        captured = self._recorder.outputs
+        missing = [name for name in self.layers if name not in captured]
         if missing:
             raise InvalidInputError(f"no activations captured for {missing}; run model(x) before reg()")
         no_basis = [name for name in self.layers if name not in self._basis]
@@ -231,7 +222,7 @@ class SpectralRegularizer(nn.Module):
             )
         total = None
         for name in self.layers:
-            h = self._captured[name]
+            h = captured[name]
             if h.shape[0] < 2:
                 raise InvalidInputError(f"layer {name!r}: a batch of {h.shape[0]} sample(s) has no covariance")
             basis = self._basis[name]
@@ -255,21 +246,14 @@ class SpectralRegularizer(nn.Module):
     def measured_alpha(self) -> dict[str, float]:
         """Exponent of each layer's latest batch spectrum in the fixed basis."""
         return {
-            name: self._alpha_of(spectrum.cpu().numpy()) for name, spectrum in self._batch_spectrum.items()
+            name: spectrum_alpha(spectrum.cpu().numpy(), self.fit_range)
+            for name, spectrum in self._batch_spectrum.items()
         }
 
     @property
     def basis_alpha(self) -> dict[str, float]:
         """Exponent of each layer's spectrum over the data last given to :meth:`update_basis`."""
-        return {name: self._alpha_of(spectrum) for name, spectrum in self.basis_spectrum.items()}
-
-    def _alpha_of(self, spectrum: np.ndarray) -> float:
-
-        lo, hi = self.fit_range or (self.tau, min(500, len(spectrum)))
-        hi = min(hi, len(spectrum))
-        if hi - lo < 2 or not np.all(spectrum[lo:hi] > 0):
-            return float("nan")
-        return float(fit_powerlaw(spectrum, fit_range=(lo, hi)).alpha)
+        return {name: spectrum_alpha(spectrum, self.fit_range) for name, spectrum in self.basis_spectrum.items()}
 
     def target_spectrum(self, spectrum: np.ndarray) -> np.ndarray:
         """The target line ``γ_n = λ_τ (τ/n)^alpha`` anchored on ``spectrum`` (descending), same shape."""
@@ -364,58 +348,3 @@ def _rank_terms(tau: int, k: int, alpha: float, device: torch.device):
     ranks = torch.arange(tau + 1, k + 1, device=device, dtype=torch.float64)
     weights = 1.0 / ranks
     return (tau / ranks) ** alpha, alpha * ranks.log(), weights / weights.sum()
-
-
-def _batches(data, batch_size: int, max_samples: int | None) -> Iterable[torch.Tensor]:
-    """Input tensors from a tensor, a Dataset, or an iterable of batches / (x, y) tuples."""
-    if isinstance(data, torch.Tensor):
-        data = data[:max_samples] if max_samples else data
-        yield from data.split(batch_size)
-        return
-    if isinstance(data, torch.utils.data.Dataset) and hasattr(data, "__len__"):
-        data = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=False)
-    seen = 0
-    for batch in data:
-        x = batch[0] if isinstance(batch, (tuple, list)) else batch
-        if max_samples:
-            x = x[: max_samples - seen]
-        if len(x) == 0:
-            break
-        seen += len(x)
-        yield x
-
-
-def _layer_covariances(model, data, captured, layers, batch_size, max_samples):
-    """Covariance (float64, width×width) of each layer's flattened outputs over ``data``."""
-    try:
-        device = next(model.parameters()).device
-    except StopIteration:
-        device = torch.device("cpu")
-    sums: dict[str, list] = {}
-    was_training = model.training
-    model.eval()
-    try:
-        for x in _batches(data, batch_size, max_samples):
-            model(x.to(device))
-            for name in layers:
-                h = captured[name]
-                if not torch.isfinite(h).all():
-                    raise TrainingError(f"layer {name!r} produced NaN/Inf activations while computing its basis")
-                if name not in sums:
-                    # Shift by the first batch's mean so the float32 products lose no precision.
-                    sums[name] = [h.mean(0), 0, 0.0, 0.0]
-                shift, n, s1, s2 = sums[name]
-                hc = h - shift
-                sums[name] = [shift, n + h.shape[0], s1 + hc.sum(0).double(), s2 + (hc.T @ hc).double()]
-    finally:
-        model.train(was_training)
-    if not sums:
-        raise InvalidInputError("update_basis got no data")
-    out = {}
-    for name, (_, n, s1, s2) in sums.items():
-        if n < 2:
-            raise InvalidInputError(f"update_basis needs at least 2 samples, got {n}")
-        mean = s1 / n
-        cov = (s2 - n * torch.outer(mean, mean)) / (n - 1)
-        out[name] = ((cov + cov.T) / 2, n)
-    return out

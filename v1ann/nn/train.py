@@ -33,6 +33,9 @@ from v1ann._utils import atomic_path, resolve_device
 from v1ann.errors import InvalidInputError, TrainingError
 from v1ann.nn.regularizer import SpectralRegularizer
 from v1ann._progress import progress_bar
+from v1ann.nn.hooks import LayerRecorder
+from v1ann.nn.probe import SpectrumProbe
+from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE
 
 CHECKPOINT = "checkpoint.pt"
 HISTORY_JSON = "history.json"
@@ -150,7 +153,12 @@ def train(
         positive_int(basis_every, "basis_every")
     dev = resolve_device(device)
     model.to(dev)
+    owns_hooks = regularizer is not None and not regularizer.attached
+    if owns_hooks:
+        regularizer.attach(model)  # reads its layers (modules or names) as names
     normed = _weight_norm_modules(model, weight_norm, regularizer)
+    probe = _alpha_probe(model, regularizer, measure_alpha, train_set[0][0][None], dev)
+    layers = [] if probe is None else list(probe.layers)
     config = {
         "seed": int(seed),
         "batch_size": int(batch_size),
@@ -161,18 +169,11 @@ def train(
         "basis_samples": basis_samples,
         "basis_every": basis_every,
         "regularizer": None if regularizer is None else _regularizer_config(regularizer),
+        "model": model_description(model),
+        "alpha_layers": layers,
     }
     if normed:  # only when used, so that checkpoints written before the option still resume
         config["weight_norm"] = normed
-
-    owns_hooks = regularizer is not None and not regularizer._handles
-    if owns_hooks:
-        regularizer.attach(model)
-    probe = _alpha_probe(model, regularizer, measure_alpha, train_set[0][0][None], dev)
-    if probe is not None and regularizer is None:
-        probe.attach(model)
-    layers = [] if probe is None else list(probe.layers)
-    config["alpha_layers"] = layers
     modules = dict(model.named_modules())
     for name in normed:
         torch.nn.utils.parametrizations.weight_norm(modules[name])
@@ -272,9 +273,12 @@ def _run_epochs(
             # The refreshed basis serves the next epoch; its spectrum gives this epoch's alpha.
             if regularizer is not None:
                 regularizer.update_basis(model, basis_inputs)
+                alphas = regularizer.basis_alpha
             elif probe is not None:
-                probe.update_basis(model, basis_inputs)
-            alphas = probe.basis_alpha if probe is not None else {}
+                probe.update(model, basis_inputs)
+                alphas = probe.alphas
+            else:
+                alphas = {}
             val_loss, val_acc = _evaluate(model, val_set, dev) if val_set is not None else (math.nan, math.nan)
             seen = max(sums["seen"], 1)
             for key, value in (
@@ -385,8 +389,9 @@ def _weight_norm_modules(model, weight_norm, regularizer) -> list[str]:
     return names
 
 
-def _alpha_probe(model, regularizer, measure_alpha, sample, dev) -> SpectralRegularizer | None:
-    """What measures alpha after each epoch: the regularizer itself, or a penalty-free twin for vanilla runs."""
+def _alpha_probe(model, regularizer, measure_alpha, sample, dev):
+    """What measures alpha after each epoch: the regularizer itself, or a :class:`SpectrumProbe` of the
+    representation layers wide enough for the fit range (vanilla runs)."""
     if not measure_alpha:
         return None
     if regularizer is not None:
@@ -394,16 +399,23 @@ def _alpha_probe(model, regularizer, measure_alpha, sample, dev) -> SpectralRegu
     layers = list(getattr(model, "representation_layers", []) or [])
     if not layers:
         return None
-    probe = SpectralRegularizer(1.0, layers=layers, strength=0.0).attach(model)
     was_training = model.training
     model.eval()
-    with torch.no_grad():
+    with LayerRecorder(model, layers) as recorder, torch.no_grad():
         model(sample.to(dev))
+        widths = {name: recorder.take(name).shape[1] for name in layers}
     model.train(was_training)
-    # A power-law fit needs ranks beyond tau; layers narrower than that are not measured.
-    wide = [name for name in layers if probe._captured[name].shape[1] >= probe.tau + 2]
-    probe.detach()
-    return SpectralRegularizer(1.0, layers=wide, strength=0.0) if wide else None
+    # A power-law fit needs at least two ranks of its range; narrower layers are not measured.
+    wide = [name for name in layers if widths[name] >= DEFAULT_FIT_RANGE[0] + 2]
+    return SpectrumProbe(wide).attach(model) if wide else None
+
+
+def model_description(model: nn.Module) -> list[list]:
+    """``[name, module type, parameter shapes]`` of every submodule: what a checkpoint must match to resume."""
+    return [
+        [name, type(module).__name__, {k: list(v.shape) for k, v in module.named_parameters(recurse=False)}]
+        for name, module in model.named_modules()
+    ]
 
 
 def _regularizer_config(reg: SpectralRegularizer) -> dict:
@@ -444,8 +456,9 @@ def _restore(path: Path, model, opt, config) -> tuple[int, dict]:
         ) from None
     differ = sorted(k for k in set(saved) | set(config) if saved.get(k) != json.loads(json.dumps(config)).get(k))
     if differ:
+        what = "another network" if "model" in differ else "a different config"
         raise InvalidInputError(
-            f"checkpoint {path} was written with a different config ({', '.join(differ)}); "
+            f"checkpoint {path} was written for {what} ({', '.join(differ)} differ); "
             "pass resume=False to start over or use another checkpoint_dir"
         )
     model.load_state_dict(state["model"])
