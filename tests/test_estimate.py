@@ -6,7 +6,7 @@ import torch
 import xarray as xr
 
 import v1ann
-from v1ann.errors import InvalidInputError, V1AnnError
+from v1ann.errors import InvalidInputError, V1AnnError, V1AnnWarning
 
 FIT = dict(fit_range=(5, 80), n_shuffles=2, seed=0, progress=False)
 
@@ -87,3 +87,25 @@ def test_method_must_fit_the_input(recording):
         v1ann.estimate_alpha(recording, method="magic", **FIT)
     with pytest.raises(InvalidInputError, match="dims"):
         v1ann.estimate_alpha(xr.DataArray(np.ones((3, 4)), dims=("time", "neuron")), **FIT)
+
+
+def test_a_rank_deficient_layer_is_refused_not_read_as_a_steep_power_law():
+    # 20 independent directions among 300 units: ranks beyond 20 are rounding noise (~1e-16)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 20)) @ rng.normal(size=(20, 300))
+    with pytest.raises(InvalidInputError, match="numerical rank 20"):
+        v1ann.estimate_alpha(x, fit_range=(5, 100), ci=None)
+    with pytest.warns(V1AnnWarning, match="truncated"):
+        fit = v1ann.estimate_alpha(x, fit_range=(5, 100), ci=None, nonpositive="truncate")
+    assert fit.fit_range == (5, 20) and fit.alpha < 2
+
+
+def test_the_default_call_on_a_600_stimulus_layer_gives_an_interval_around_its_estimate():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    net = v1ann.nn.models.mlp(hidden=(1000,))
+    acts = v1ann.nn.activations(net, torch.rand(600, 1, 28, 28), progress=False)["act1"]
+    fit = v1ann.estimate_alpha(acts, seed=0, progress=False)
+    assert fit.fit_range == (11, 500)
+    low, high = fit.alpha_ci
+    assert low < fit.alpha < high and fit.attrs["ci_method"] == "jackknife over stimuli"

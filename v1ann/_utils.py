@@ -41,6 +41,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    recover_interrupted_replace(path)
     suffix = path.suffix if suffix is None else suffix
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{suffix}", dir=path.parent)
     os.close(fd)
@@ -49,7 +50,9 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     try:
         yield tmp
         if tmp.is_dir() and path.exists():
-            old = path.with_name(f".{path.name}.old")
+            # A directory cannot be renamed over another: move the old one aside first. A kill
+            # between the two renames leaves it aside, and recover_interrupted_replace puts it back.
+            old = _aside(path)
             shutil.rmtree(old, ignore_errors=True)
             os.replace(path, old)
             os.replace(tmp, path)
@@ -61,6 +64,24 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
             shutil.rmtree(tmp, ignore_errors=True)
         elif tmp.exists():
             tmp.unlink()
+
+
+def _aside(path: Path) -> Path:
+    return path.with_name(f".{path.name}.old")
+
+
+def recover_interrupted_replace(path: str | os.PathLike) -> bool:
+    """Put back a directory store that :func:`atomic_path` moved aside when it was killed mid-replace.
+
+    Returns whether anything was recovered. Readers of directory stores call it before
+    reading, and every atomic write calls it first, so the only old copy is never deleted.
+    """
+    path = Path(path)
+    old = _aside(path)
+    if not path.exists() and old.is_dir():
+        os.replace(old, path)
+        return True
+    return False
 
 
 def check_finite(values, name: str) -> None:

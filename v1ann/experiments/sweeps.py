@@ -37,7 +37,7 @@ import xarray as xr
 
 from v1ann._checks import check_option, positive_int
 from v1ann._progress import progress_bar
-from v1ann._utils import atomic_path
+from v1ann._utils import atomic_path, recover_interrupted_replace
 from v1ann.errors import DataFileError, InvalidInputError, TrainingError, V1AnnWarning
 from v1ann.experiments.recipe import DEFAULT_STRENGTH, train_network
 from v1ann.nn.robustness import robustness
@@ -75,10 +75,20 @@ class RunPoint:
 
     @property
     def run_id(self) -> str:
-        """A readable key, unique within a sweep, e.g. ``"alpha=1|strength=1|tau=10|seed=0"``."""
+        """A readable key, unique within a sweep, e.g. ``"alpha=1|strength=1|tau=10|seed=0"``.
+
+        Numbers are written exactly (shortest round-trip form): two targets that differ in
+        the seventh digit are two runs, never one.
+        """
         if self.vanilla:
             return f"vanilla|seed={self.seed}"
-        return f"alpha={self.target_alpha:g}|strength={self.strength:g}|tau={self.tau}|seed={self.seed}"
+        return f"alpha={_exact(self.target_alpha)}|strength={_exact(self.strength)}|tau={self.tau}|seed={self.seed}"
+
+
+def _exact(value: float) -> str:
+    """``value`` as the shortest text that reads back to the same float, without a trailing ``.0``."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
 
 
 def expand_grid(grid, seeds: int | Iterable[int] = 3, *, default_strength: float = 1.0) -> list[RunPoint]:
@@ -364,6 +374,7 @@ class ResultStore:
         self.path = Path(path)
         self.config = config
         self._runs: dict[str, xr.Dataset] = {}
+        recover_interrupted_replace(self.path)
         if self.path.exists():
             existing = self._read()
             self._check_config(existing)
@@ -408,10 +419,17 @@ class ResultStore:
     def _read(self) -> xr.Dataset:
         try:
             if self.path.suffix == ".zarr":
-                return xr.open_zarr(self.path).load()
-            return xr.load_dataset(self.path, engine="h5netcdf")
+                stored = xr.open_zarr(self.path).load()
+            else:
+                stored = xr.load_dataset(self.path, engine="h5netcdf")
         except Exception as exc:  # every backend has its own errors for a damaged file
             raise DataFileError(f"sweep store {self.path} cannot be read: {exc}") from None
+        # Strings come back fixed-width (e.g. <U14, the longest of the first write); concatenated
+        # with longer ones later they would be cut. Python strings have no width.
+        for name, variable in stored.variables.items():
+            if variable.dtype.kind in "US":
+                stored[name] = variable.astype(object)
+        return stored
 
     def _write(self, ds: xr.Dataset) -> None:
         with atomic_path(self.path) as tmp:

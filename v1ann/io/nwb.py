@@ -293,14 +293,11 @@ def save_nwb(ds: xr.Dataset, path: str | os.PathLike) -> Path:
         ``path``.
     """
     import pynwb
-    from pynwb.base import TimeSeries
-    from pynwb.ophys import DfOverF, ImageSegmentation, OpticalChannel
 
     validate_recording(ds, name="save_nwb(ds)")
     path = Path(path)
     attrs = dict(ds.attrs)
-    stimulus_recording = "trial_response" in ds
-    if stimulus_recording:
+    if "trial_response" in ds:
         attrs.setdefault("n_stimuli", int(ds["stimulus"].values[~ds["is_blank"].values].max()) + 1)
     nwbfile = pynwb.NWBFile(
         session_description=f"v1ann recording ({attrs.get('stimulus_set', 'unknown stimulus set')})",
@@ -310,6 +307,27 @@ def save_nwb(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     )
     if attrs.get("mouse"):
         nwbfile.subject = pynwb.file.Subject(subject_id=str(attrs["mouse"]), species="Mus musculus")
+    dff, region = _write_cells(nwbfile, ds)
+    if "trial_response" in ds:
+        _write_trials(nwbfile, dff, region, ds)
+    else:
+        _write_spontaneous(nwbfile, dff, region, ds)
+    if "true_signal_spectrum" in ds:
+        nwbfile.add_scratch(
+            ds["true_signal_spectrum"].values, name="true_signal_spectrum",
+            description="simulated ground truth: eigenvalues of the signal covariance over stimuli, by rank",
+        )
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pynwb.NWBHDF5IO(str(tmp), "w") as io:
+            io.write(nwbfile)
+    return path
+
+
+def _write_cells(nwbfile, ds: xr.Dataset):
+    """The imaging plane and one ROI per neuron (position, interneuron label); returns (DfOverF, ROI region)."""
+    from pynwb.ophys import DfOverF, ImageSegmentation, OpticalChannel
+
     device = nwbfile.create_device(name="microscope")
     plane = nwbfile.create_imaging_plane(
         name="imaging_plane",
@@ -344,41 +362,39 @@ def save_nwb(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     region = rois.create_roi_table_region(region=list(range(n_neurons)), description="all cells")
     dff = DfOverF(name="DfOverF")
     ophys.add(dff)
+    return dff, region
 
-    if stimulus_recording:
-        n_trials = ds.sizes["trial"]
-        starts = np.arange(n_trials) * _TRIAL_SECONDS
+
+def _write_trials(nwbfile, dff, region, ds: xr.Dataset) -> None:
+    """Trial responses (one sample per trial), the trials table, and spontaneous activity where present."""
+    n_trials = ds.sizes["trial"]
+    starts = np.arange(n_trials) * _TRIAL_SECONDS
+    dff.create_roi_response_series(
+        name="trial_response", data=np.asarray(ds["trial_response"].values, dtype=np.float32),
+        rois=region, unit="a.u.", timestamps=starts, description="one sample per trial (deconvolved response)",
+    )
+    nwbfile.add_trial_column("stimulus_id", "0-based stimulus id (blank trials: n_stimuli)")
+    nwbfile.add_trial_column("is_blank", "grey-screen trial")
+    for start, stim, blank in zip(starts, ds["stimulus"].values, ds["is_blank"].values):
+        nwbfile.add_trial(start_time=float(start), stop_time=float(start) + 0.5, stimulus_id=int(stim), is_blank=bool(blank))
+    if "spont" in ds:
         dff.create_roi_response_series(
-            name="trial_response", data=np.asarray(ds["trial_response"].values, dtype=np.float32),
-            rois=region, unit="a.u.", timestamps=starts, description="one sample per trial (deconvolved response)",
+            name="spont", data=np.asarray(ds["spont"].values, dtype=np.float32), rois=region, unit="a.u.",
+            starting_time=float(n_trials * _TRIAL_SECONDS), rate=1.0 / _TRIAL_SECONDS,
+            description="spontaneous activity (grey screen)",
         )
-        nwbfile.add_trial_column("stimulus_id", "0-based stimulus id (blank trials: n_stimuli)")
-        nwbfile.add_trial_column("is_blank", "grey-screen trial")
-        for start, stim, blank in zip(starts, ds["stimulus"].values, ds["is_blank"].values):
-            nwbfile.add_trial(start_time=float(start), stop_time=float(start) + 0.5, stimulus_id=int(stim), is_blank=bool(blank))
-        if "spont" in ds:
-            t0 = n_trials * _TRIAL_SECONDS
-            dff.create_roi_response_series(
-                name="spont", data=np.asarray(ds["spont"].values, dtype=np.float32), rois=region, unit="a.u.",
-                starting_time=float(t0), rate=1.0 / _TRIAL_SECONDS, description="spontaneous activity (grey screen)",
-            )
-    else:
-        dff.create_roi_response_series(
-            name="activity", data=np.asarray(ds["activity"].values, dtype=np.float32), rois=region,
-            unit="a.u.", starting_time=0.0, rate=1.0 / _TRIAL_SECONDS, description="spontaneous activity",
-        )
-        behaviour = [name for name in ("run_speed", "pupil_area", "face_motion") if name in ds]
-        if behaviour:
-            module = nwbfile.create_processing_module(name="behavior", description="behaviour")
-            for name in behaviour:
-                module.add(TimeSeries(name=name, data=ds[name].values, unit="a.u.", starting_time=0.0, rate=1.0 / _TRIAL_SECONDS))
-    if "true_signal_spectrum" in ds:
-        nwbfile.add_scratch(
-            ds["true_signal_spectrum"].values, name="true_signal_spectrum",
-            description="simulated ground truth: eigenvalues of the signal covariance over stimuli, by rank",
-        )
-    with atomic_path(path) as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with pynwb.NWBHDF5IO(str(tmp), "w") as io:
-            io.write(nwbfile)
-    return path
+
+
+def _write_spontaneous(nwbfile, dff, region, ds: xr.Dataset) -> None:
+    """Spontaneous activity and the behaviour time series of a spontaneous recording."""
+    from pynwb.base import TimeSeries
+
+    dff.create_roi_response_series(
+        name="activity", data=np.asarray(ds["activity"].values, dtype=np.float32), rois=region,
+        unit="a.u.", starting_time=0.0, rate=1.0 / _TRIAL_SECONDS, description="spontaneous activity",
+    )
+    behaviour = [name for name in ("run_speed", "pupil_area", "face_motion") if name in ds]
+    if behaviour:
+        module = nwbfile.create_processing_module(name="behavior", description="behaviour")
+        for name in behaviour:
+            module.add(TimeSeries(name=name, data=ds[name].values, unit="a.u.", starting_time=0.0, rate=1.0 / _TRIAL_SECONDS))

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from v1ann._checks import check_int
 from v1ann._utils import make_rng, to_jsonable
 from v1ann.errors import DataFileError, InvalidInputError
 from v1ann.recording.schema import make_recording, make_spontaneous_recording, validate_recording
@@ -70,11 +71,11 @@ def _saved_attrs(tree: dict[str, Any], path: Path) -> dict[str, Any]:
 
 
 def _resolve_n_stimuli(istim0: np.ndarray, n_stimuli, saved: dict, name: dict) -> int:
-    """Size of the stimulus set; trials with a larger 0-based id are blanks."""
+    """Size of the stimulus set; trials with the 0-based id ``n_stimuli`` are blanks."""
     if n_stimuli is not None:
-        return int(n_stimuli)
+        return check_int(n_stimuli, "n_stimuli", minimum=0)
     if "n_stimuli" in saved:
-        return int(saved["n_stimuli"])
+        return check_int(saved["n_stimuli"], "the file's saved n_stimuli", minimum=0)
     stimulus_set = name.get("stimulus_set")
     if stimulus_set in STIMULUS_SET_SIZES:
         return STIMULUS_SET_SIZES[stimulus_set]

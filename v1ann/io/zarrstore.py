@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from v1ann._utils import atomic_path
+from v1ann._utils import atomic_path, recover_interrupted_replace
 from v1ann.errors import DataFileError, InvalidInputError
 from v1ann.recording.schema import is_lazy, validate_recording
 
@@ -132,8 +132,8 @@ def load_zarr(path: str | os.PathLike) -> xr.Dataset:
     InvalidInputError
         The store does not hold a recording.
     """
-
     path = Path(path)
+    recover_interrupted_replace(path)  # a save killed between its two renames
     if not path.exists():
         raise DataFileError(f"{path}: no such zarr store")
     try:

@@ -125,6 +125,31 @@ class LayerRecorder:
         return record
 
 
+class HookedLayers:
+    """Attach and detach a :class:`LayerRecorder` on ``self.layers`` (names or modules, read as names)."""
+
+    layers = None
+    _recorder: LayerRecorder | None = None
+
+    def attach(self, model: nn.Module):
+        """Register forward hooks on ``model``'s layers; returns ``self`` for chaining."""
+        self.detach()
+        self.layers = resolve_layers(model, self.layers)
+        self._recorder = LayerRecorder(model, self.layers).attach()
+        return self
+
+    def detach(self) -> None:
+        """Remove the hooks and forget the captured activations."""
+        if self._recorder is not None:
+            self._recorder.detach()
+        self._recorder = None
+
+    @property
+    def attached(self) -> bool:
+        """Whether :meth:`attach` has hooked a model."""
+        return self._recorder is not None
+
+
 def input_batches(data, batch_size: int, max_samples: int | None = None) -> Iterator[torch.Tensor]:
     """Input tensors from a tensor, a Dataset, or an iterable of batches / (x, y) tuples."""
     if isinstance(data, torch.Tensor):

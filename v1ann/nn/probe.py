@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from v1ann.nn.activations import activations
-from v1ann.nn.hooks import LayerRecorder, layer_covariances, resolve_layers
+from v1ann.nn.hooks import HookedLayers, layer_covariances
 from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, clip_fit_range, wls_loglog
 from v1ann.spectrum.pca import pca_spectrum
 from v1ann.spectrum.powerlaw import PowerLawFit, fit_powerlaw
@@ -92,7 +92,7 @@ def spectrum_alpha(spectrum: np.ndarray, fit_range=DEFAULT_FIT_RANGE) -> float:
     return wls_loglog(values / values.sum(), lo, hi)[0]
 
 
-class SpectrumProbe:
+class SpectrumProbe(HookedLayers):
     """Measures the exponent of layers during training, without changing them.
 
     Parameters
@@ -116,18 +116,6 @@ class SpectrumProbe:
         self.layers = layers
         self.fit_range = tuple(int(i) for i in fit_range)
         self.spectra: dict[str, np.ndarray] = {}
-        self._recorder: LayerRecorder | None = None
-
-    def attach(self, model: nn.Module) -> "SpectrumProbe":
-        self.detach()
-        self.layers = resolve_layers(model, self.layers)
-        self._recorder = LayerRecorder(model, self.layers).attach()
-        return self
-
-    def detach(self) -> None:
-        if self._recorder is not None:
-            self._recorder.detach()
-        self._recorder = None
 
     @torch.no_grad()
     def update(self, model: nn.Module, data, *, batch_size: int = 1024) -> None:

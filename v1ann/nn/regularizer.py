@@ -28,13 +28,13 @@ from torch import nn
 from v1ann._checks import check_option
 from v1ann.errors import InvalidInputError
 from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE
-from v1ann.nn.hooks import LayerRecorder, layer_covariances, resolve_layers
+from v1ann.nn.hooks import HookedLayers, layer_covariances
 from v1ann.nn.probe import spectrum_alpha
 
 METHODS = ("nassar2020", "gerum2022")
 
 
-class SpectralRegularizer(nn.Module):
+class SpectralRegularizer(HookedLayers, nn.Module):
     """Penalty that makes hidden representations follow ``λ_n ∝ n^-alpha``.
 
     Parameters
@@ -131,7 +131,6 @@ class SpectralRegularizer(nn.Module):
         self.basis_spectrum: dict[str, np.ndarray] = {}
         self._basis: dict[str, torch.Tensor] = {}
         self._basis_cast: dict[tuple, torch.Tensor] = {}
-        self._recorder: LayerRecorder | None = None
         self._batch_spectrum: dict[str, torch.Tensor] = {}
 
     def extra_repr(self) -> str:
@@ -143,25 +142,11 @@ class SpectralRegularizer(nn.Module):
     # ------------------------------------------------------------------ hooks
     def attach(self, model: nn.Module) -> "SpectralRegularizer":
         """Register forward hooks on ``model``'s layers; returns ``self`` for chaining."""
-        self.detach()
         if self.layers is None and not getattr(model, "representation_layers", None):
             raise InvalidInputError(
                 "layers=None but the model has no `representation_layers`; name the layers to regularize"
             )
-        self.layers = resolve_layers(model, self.layers)
-        self._recorder = LayerRecorder(model, self.layers).attach()
-        return self
-
-    def detach(self) -> None:
-        """Remove the hooks and forget the captured activations."""
-        if self._recorder is not None:
-            self._recorder.detach()
-        self._recorder = None
-
-    @property
-    def attached(self) -> bool:
-        """Whether :meth:`attach` has hooked a model."""
-        return self._recorder is not None
+        return super().attach(model)
 
     # ------------------------------------------------------------------ basis
     @torch.no_grad()

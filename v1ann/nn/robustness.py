@@ -113,8 +113,6 @@ def robustness(
     dev = resolve_device(device)
 
     n = len(labels)
-    correct = np.zeros((len(attacks), len(eps_values)), dtype=np.int64)
-    clean_correct = 0
     with _evaluating(model, dev), _seeded(seed, dev):
         n_classes = _n_classes(model, images[:1].to(dev))
         if "autoattack" in attacks and n_classes < 4:
@@ -125,25 +123,12 @@ def robustness(
             for a in attacks
             for e in eps_values
         }
-        n_batches = -(-n // batch_size)
-        bar = _progress_bar(n_batches * len(built), progress)
-        for start in range(0, n, batch_size):
-            x = images[start : start + batch_size].to(dev)
-            y = labels[start : start + batch_size].to(dev)
-            clean_correct += _count_correct(model, x, y)
-            for i, a in enumerate(attacks):
-                for j, e in enumerate(eps_values):
-                    attack = built[(a, e)]
-                    adversarial = x if attack is None else attack(x, y)
-                    correct[i, j] += _count_correct(model, adversarial, y)
-                    bar.update()
-        bar.close()
-
+        correct, clean_correct = _count_under_attack(model, images, labels, built, attacks, eps_values,
+                                                     batch_size, dev, progress)
     accuracy = correct / n
     clean_accuracy = clean_correct / n
     problems = _sanity_problems(accuracy, clean_accuracy, attacks, eps_values)
     if problems:
-
         warnings.warn(
             f"robustness: {len(problems)} sanity check(s) failed, so these accuracies likely "
             "overstate robustness (gradient masking, a stochastic model, or a mode left in "
@@ -172,6 +157,26 @@ def robustness(
         coords={"attack": list(attacks), "eps": eps_values},
         attrs=attrs,
     )
+
+
+def _count_under_attack(model, images, labels, built, attacks, eps_values, batch_size, dev, progress):
+    """Correct predictions per (attack, eps) and on clean inputs, batch by batch."""
+    n = len(labels)
+    correct = np.zeros((len(attacks), len(eps_values)), dtype=np.int64)
+    clean_correct = 0
+    bar = _progress_bar(-(-n // batch_size) * len(built), progress)
+    for start in range(0, n, batch_size):
+        x = images[start : start + batch_size].to(dev)
+        y = labels[start : start + batch_size].to(dev)
+        clean_correct += _count_correct(model, x, y)
+        for i, a in enumerate(attacks):
+            for j, e in enumerate(eps_values):
+                attack = built[(a, e)]
+                adversarial = x if attack is None else attack(x, y)
+                correct[i, j] += _count_correct(model, adversarial, y)
+                bar.update()
+    bar.close()
+    return correct, clean_correct
 
 
 def _sanity_problems(accuracy, clean_accuracy, attacks, eps_values) -> list[str]:

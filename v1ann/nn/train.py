@@ -28,7 +28,7 @@ import xarray as xr
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
-from v1ann._checks import check_option, positive_int
+from v1ann._checks import check_int, check_number, check_option, positive_int
 from v1ann._utils import atomic_path, resolve_device
 from v1ann.errors import InvalidInputError, TrainingError
 from v1ann.nn.regularizer import SpectralRegularizer
@@ -144,13 +144,10 @@ def train(
     val_set = None if val_data is None else _as_dataset(val_data, "val_data")
     positive_int(epochs, "epochs")
     positive_int(batch_size, "batch_size")
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise InvalidInputError(f"lr={lr!r} must be a finite positive number")
+    check_number(lr, "lr", positive=True)
     check_option("optimizer", optimizer, OPTIMIZERS)
-    if basis_samples is not None:
-        positive_int(basis_samples, "basis_samples")
-    if basis_every is not None:
-        positive_int(basis_every, "basis_every")
+    check_int(basis_samples, "basis_samples", allow_none=True)
+    check_int(basis_every, "basis_every", allow_none=True)
     dev = resolve_device(device)
     model.to(dev)
     owns_hooks = regularizer is not None and not regularizer.attached

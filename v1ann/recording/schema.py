@@ -20,6 +20,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from v1ann._checks import check_int
 from v1ann._utils import check_finite
 from v1ann.errors import InvalidInputError, V1AnnWarning
 
@@ -127,6 +128,56 @@ def _clean_attrs(attrs: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
+def _stimulus_ids(stimulus, n_trials: int, source: str | None) -> np.ndarray:
+    """The trials' stimulus ids as int64, refused unless they are finite non-negative integers, one per trial."""
+    stimulus = np.asarray(stimulus)
+    if not np.issubdtype(stimulus.dtype, np.number) or np.iscomplexobj(stimulus):
+        raise InvalidInputError(f"{_describe(source)}stimulus ids must be integers, got dtype {stimulus.dtype}")
+    if stimulus.ndim != 1 or stimulus.size != n_trials:
+        raise InvalidInputError(
+            f"{_describe(source)}stimulus ids have {stimulus.size} entries but the response "
+            f"matrix has {n_trials} rows (trials)"
+        )
+    if stimulus.size and not np.all(np.isfinite(stimulus)):
+        raise InvalidInputError(f"{_describe(source)}stimulus ids contain NaN/Inf")
+    if stimulus.size and np.any(stimulus != np.round(stimulus)):
+        raise InvalidInputError(f"{_describe(source)}stimulus ids must be integers")
+    if stimulus.size and stimulus.min() < 0:
+        raise InvalidInputError(f"{_describe(source)}stimulus ids must be >= 0 (0-based)")
+    if stimulus.size and stimulus.max() > np.iinfo(np.int64).max // 2:
+        raise InvalidInputError(f"{_describe(source)}stimulus ids reach {stimulus.max():.3g}: not ids of a stimulus set")
+    return stimulus.astype(np.int64)
+
+
+def _label_blanks(stimulus: np.ndarray, is_blank, n_stimuli, source: str | None):
+    """``(ids with blanks set to n_stimuli, is_blank, n_stimuli)``.
+
+    Without ``is_blank``, only the id ``n_stimuli`` (the deposits' ``istim == n + 1``)
+    marks a blank: an id above it is refused rather than silently turned into a blank.
+    """
+    if n_stimuli is not None:
+        n_stimuli = check_int(n_stimuli, "n_stimuli", minimum=0)
+    if is_blank is None:
+        if n_stimuli is None:
+            n_stimuli = int(stimulus.max()) + 1 if stimulus.size else 0
+        is_blank = stimulus == n_stimuli
+    else:
+        is_blank = np.asarray(is_blank, dtype=bool).ravel()
+        if is_blank.size != stimulus.size:
+            raise InvalidInputError(
+                f"{_describe(source)}is_blank has {is_blank.size} entries for {stimulus.size} trials"
+            )
+        if n_stimuli is None:
+            shown = stimulus[~is_blank]
+            n_stimuli = int(shown.max()) + 1 if shown.size else 0
+    if np.any(stimulus[~is_blank] >= n_stimuli):
+        raise InvalidInputError(
+            f"{_describe(source)}stimulus ids reach {int(stimulus[~is_blank].max())} but the "
+            f"stimulus set has {n_stimuli} stimuli (ids 0..{n_stimuli - 1}, blanks {n_stimuli})"
+        )
+    return np.where(is_blank, n_stimuli, stimulus), is_blank, n_stimuli
+
+
 def make_recording(
     trial_response,
     stimulus,
@@ -186,41 +237,8 @@ def make_recording(
     if not np.issubdtype(response.dtype, np.number):
         raise InvalidInputError(f"{_describe(source)}trial_response must be numeric, got dtype {response.dtype}")
     n_trials, n_neurons = response.shape
-    stimulus = np.asarray(stimulus)
-    if not np.issubdtype(stimulus.dtype, np.number):
-        raise InvalidInputError(f"{_describe(source)}stimulus ids must be integers, got dtype {stimulus.dtype}")
-    if stimulus.ndim != 1 or stimulus.size != n_trials:
-        raise InvalidInputError(
-            f"{_describe(source)}stimulus ids have {stimulus.size} entries but the response "
-            f"matrix has {n_trials} rows (trials)"
-        )
-    if stimulus.size and not np.all(np.isfinite(stimulus)):
-        raise InvalidInputError(f"{_describe(source)}stimulus ids contain NaN/Inf")
-    if stimulus.size and np.any(stimulus != np.round(stimulus)):
-        raise InvalidInputError(f"{_describe(source)}stimulus ids must be integers")
-    stimulus = stimulus.astype(np.int64)
-    if stimulus.size and stimulus.min() < 0:
-        raise InvalidInputError(f"{_describe(source)}stimulus ids must be >= 0 (0-based)")
-
-    if is_blank is None:
-        if n_stimuli is None:
-            n_stimuli = int(stimulus.max()) + 1 if stimulus.size else 0
-        is_blank = stimulus >= n_stimuli
-    else:
-        is_blank = np.asarray(is_blank, dtype=bool).ravel()
-        if is_blank.size != n_trials:
-            raise InvalidInputError(
-                f"{_describe(source)}is_blank has {is_blank.size} entries for {n_trials} trials"
-            )
-        if n_stimuli is None:
-            shown = stimulus[~is_blank]
-            n_stimuli = int(shown.max()) + 1 if shown.size else 0
-    if np.any(stimulus[~is_blank] >= n_stimuli):
-        raise InvalidInputError(
-            f"{_describe(source)}stimulus ids reach {int(stimulus[~is_blank].max())} but the "
-            f"stimulus set has {n_stimuli} stimuli"
-        )
-    stimulus = np.where(is_blank, n_stimuli, stimulus)
+    stimulus = _stimulus_ids(stimulus, n_trials, source)
+    stimulus, is_blank, n_stimuli = _label_blanks(stimulus, is_blank, n_stimuli, source)
 
     if spont is not None:
         spont = spont if is_lazy(spont) else np.asarray(spont)

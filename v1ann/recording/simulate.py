@@ -200,6 +200,8 @@ def simulate_recording(
     >>> rec.attrs["true_alpha"], rec.sizes["trial"], rec.sizes["neuron"]
     (1.0, 400, 400)
     """
+    # One function on purpose: the order of the draws below is the seeded contract (a seed gives
+    # the same recording in every version), which splitting it would make easy to break.
     _check_args(alpha, n_stimuli, n_neurons, n_repeats, noise_scale, noise_alpha, noise, n_blanks, n_spont)
     n_stimuli, n_neurons, n_repeats, n_blanks, n_spont = map(int, (n_stimuli, n_neurons, n_repeats, n_blanks, n_spont))
     rng = make_rng(seed)

@@ -555,6 +555,8 @@ def cvpca_matched_alpha(
     -------
     MatchedResult
     """
+    # Long on purpose: the search, its fallbacks and the interval share the simulator and the
+    # traced evaluations; issue 22 replaces this estimator with a package of its own.
     lo, hi = fit_range
     spectrum = np.asarray(spectrum, dtype=np.float64)
     noise_variance = np.asarray(noise_variance, dtype=np.float64)

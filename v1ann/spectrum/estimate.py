@@ -21,15 +21,18 @@ Methods:
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
+
 import numpy as np
 import xarray as xr
 
 from v1ann._checks import check_option
 from v1ann._docs import fill_doc
 from v1ann._utils import make_rng
-from v1ann.errors import InvalidInputError
+from v1ann.errors import InvalidInputError, V1AnnWarning
 from v1ann.recording.schema import stimulus_responses
-from v1ann.spectrum.bootstrap import alpha_ci_over_shuffles, alpha_ci_over_stimuli
+from v1ann.spectrum.bootstrap import alpha_ci_jackknife, alpha_ci_over_shuffles, alpha_ci_over_stimuli
 from v1ann.spectrum.cvpca import (
     PUBLISHED_MAX_COMPONENTS,
     cvpca_from_gram,
@@ -51,7 +54,7 @@ __all__ = ["estimate_alpha", "METHODS"]
 
 METHODS = ("auto", "cvpca", "cvpca-matched", "pca", "pca-cv")
 REPEAT_METHODS = ("cvpca", "cvpca-matched")
-CI_METHODS = ("shuffles", "stimuli")
+CI_METHODS = ("shuffles", "stimuli", "jackknife")
 
 
 @fill_doc
@@ -89,10 +92,12 @@ def estimate_alpha(
     ci : float or None
         Level of ``alpha_ci``; None skips the interval.
     %(device)s
-    ci_method : {"shuffles", "stimuli"}, optional
-        Bootstrap for the published fits (:mod:`v1ann.spectrum.bootstrap`). Default:
-        ``"shuffles"`` for ``"cvpca"``, ``"stimuli"`` for PCA. ``"cvpca-matched"`` has
-        its own interval (simulated scatter plus repeat noise).
+    ci_method : {"shuffles", "stimuli", "jackknife"}, optional
+        Resampling for the published fits (:mod:`v1ann.spectrum.bootstrap`). Default:
+        ``"shuffles"`` for ``"cvpca"``; for PCA of activations ``"jackknife"`` (stimulus
+        groups left out in turn: no replicate loses rank, so layers shown fewer stimuli
+        than ~800 get an interval too, and the interval always contains the estimate).
+        ``"cvpca-matched"`` has its own interval (simulated scatter plus repeat noise).
     n_bootstrap : int, optional
         Bootstrap resamples (default 1000 over shuffles, 100 over stimuli).
     nonpositive : {"raise", "truncate", "abs"}
@@ -200,14 +205,14 @@ def _from_repeats(x, method, fit_range, n_shuffles, seed, ci, device, ci_method,
     sizes = {"n_stimuli": gram.n_stimuli, "n_neurons": gram.n_neurons}
     if method == "cvpca":
         fit = fit_powerlaw(spectrum, fit_range=fit_range, nonpositive=nonpositive, **sizes)
-        fit.method = "cvpca"
+        attrs = {**fit.attrs, "n_shuffles": int(n_shuffles)}
+        interval = None
         if ci is not None:
             ci_method = ci_method or "shuffles"
-            fit.alpha_ci = _cvpca_interval(signal, gram, fit.fit_range, ci, ci_method,
-                                           n_bootstrap, nonpositive, rng, progress)
-            fit.attrs.update(ci_level=ci, ci_method=f"bootstrap over {ci_method}")
-        fit.attrs["n_shuffles"] = int(n_shuffles)
-        return fit
+            interval = _cvpca_interval(signal, gram, fit.fit_range, ci, ci_method,
+                                       n_bootstrap, nonpositive, rng, progress)
+            attrs.update(ci_level=ci, ci_method=f"bootstrap over {ci_method}")
+        return dataclasses.replace(fit, method="cvpca", alpha_ci=interval, attrs=attrs)
     return _matched(responses, gram, signal, noise.mean(0), fit_range, ci, rng, device,
                     progress, sizes)
 
@@ -299,15 +304,25 @@ def _from_activations(x, method, fit_range, seed, ci, device, ci_method, n_boots
     spectrum = pca_spectrum(x, cross_validated=method == "pca-cv", seed=rng, device=device)
     fit = fit_powerlaw(spectrum, fit_range=fit_range, nonpositive=nonpositive,
                        n_stimuli=spectrum.attrs.get("n_stimuli"))
-    fit.n_neurons = spectrum.attrs.get("n_units")
-    fit.method = method
+    fit = dataclasses.replace(fit, n_neurons=spectrum.attrs.get("n_units"), method=method)
     if ci is not None:
-
-        if (ci_method or "stimuli") != "stimuli":
-            raise InvalidInputError("activations have no shuffles; use ci_method='stimuli'")
+        ci_method = ci_method or "jackknife"
+        if ci_method not in ("jackknife", "stimuli"):
+            raise InvalidInputError("activations have no shuffles; use ci_method='jackknife' or 'stimuli'")
         values = x.transpose("stimulus", "unit").values if isinstance(x, xr.DataArray) else np.asarray(x)
-        fit.alpha_ci = alpha_ci_over_stimuli(values, fit.fit_range, n_bootstrap=n_bootstrap or 100,
-                                             ci=ci, seed=rng, nonpositive=nonpositive,
-                                             progress=progress)
-        fit.attrs.update(ci_level=ci, ci_method="bootstrap over stimuli")
+        if ci_method == "jackknife":
+            interval = alpha_ci_jackknife(values, fit.fit_range, ci=ci, seed=rng, nonpositive=nonpositive,
+                                          progress=progress)
+        else:
+            interval = alpha_ci_over_stimuli(values, fit.fit_range, n_bootstrap=n_bootstrap or 100, ci=ci,
+                                             seed=rng, nonpositive=nonpositive, progress=progress)
+        if interval is None:
+            warnings.warn(
+                f"no interval: the fit range ends at rank {fit.fit_range[1]}, the last one "
+                f"{values.shape[0]} stimuli allow, so no stimulus can be left out",
+                V1AnnWarning, stacklevel=3,
+            )
+        else:
+            fit = dataclasses.replace(fit, alpha_ci=interval,
+                                      attrs={**fit.attrs, "ci_level": ci, "ci_method": f"{ci_method} over stimuli"})
     return fit

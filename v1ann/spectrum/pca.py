@@ -63,7 +63,14 @@ def pca_spectrum(
     xarray.DataArray
         ``variance`` over ``rank`` (1-based), float64, in activation units², sorted by
         the fitted components' order. Attrs ``method`` (``"pca"`` or ``"cv_pca"``),
-        ``n_stimuli``, ``n_units``, ``cross_validated``, ``seed``.
+        ``n_stimuli``, ``n_units``, ``cross_validated``, ``seed``, ``numerical_rank``.
+
+        Eigenvalues at most ``max(n_stimuli, n_units) · eps · λ₁`` (float64 ``eps``: the
+        rounding error of the eigendecomposition, as ``numpy.linalg.matrix_rank`` uses for
+        singular values) are rounding noise of a rank-deficient layer (dead units, a
+        bottleneck) and are set to exactly 0; ``numerical_rank`` counts the others. A fit
+        over those ranks then refuses (or, with ``nonpositive="truncate"``, stops) instead
+        of reading the noise as a steep power law.
 
     Raises
     ------
@@ -93,6 +100,8 @@ def pca_spectrum(
         variance = _stimulus_space(data, fit_rows, test_rows, n_components, requested, dev, source)
     variance = variance.to("cpu", torch.float64).numpy()
     n_components = variance.size
+    floor = max(n_stimuli, n_units) * np.finfo(np.float64).eps * max(float(variance.max(initial=0.0)), 0.0)
+    variance = np.where(variance > floor, variance, 0.0)
     attrs = {
         "method": "cv_pca" if cross_validated else "pca",
         "n_stimuli": n_stimuli,
@@ -100,6 +109,7 @@ def pca_spectrum(
         "cross_validated": bool(cross_validated),
         "seed": seed if cross_validated and isinstance(seed, (int, np.integer)) else None,
         "source": source,
+        "numerical_rank": int(np.count_nonzero(variance)),
     }
     return xr.DataArray(
         variance, dims=("rank",), coords={"rank": np.arange(1, n_components + 1)}, name="variance", attrs=attrs

@@ -36,7 +36,7 @@ __all__ = ["PowerLawFit", "fit_powerlaw", "spectrum_values"]
 NONPOSITIVE_RULES = ("raise", "truncate", "abs")
 
 
-@dataclass
+@dataclass(frozen=True)
 class PowerLawFit:
     """Result of a power-law fit ``variance(rank) = exp(offset) * rank**-alpha``.
 
@@ -126,18 +126,22 @@ def spectrum_values(spectrum, name: str = "spectrum") -> tuple[np.ndarray, dict]
     return values, attrs
 
 
-def _nonpositive(values: np.ndarray, lo: int, hi: int, rule: str) -> tuple[np.ndarray, int]:
+def _nonpositive(values: np.ndarray, lo: int, hi: int, rule: str, attrs: dict) -> tuple[np.ndarray, int]:
     """Apply the ``nonpositive`` rule; returns the values to take logs of and the new ``hi``."""
     bad = np.flatnonzero(values[lo:hi] <= 0) + lo
     if bad.size == 0:
         return values, hi
     ranks = ", ".join(str(i + 1) for i in bad[:8]) + (" ..." if bad.size > 8 else "")
     if rule == "raise":
+        if "numerical_rank" in attrs:  # a PCA spectrum: exact zeros are a rank-deficient layer
+            advice = (f"the activations have numerical rank {attrs['numerical_rank']} (dead units or a "
+                      "bottleneck); fit ranks below it, or pass nonpositive='truncate'")
+        else:
+            advice = ("fit a shorter range, pass nonpositive='truncate' to stop the range before the "
+                      "first one, or use estimate_alpha(method='cvpca-matched') on the responses, which models them")
         raise InvalidInputError(
             f"spectrum has {bad.size} zero/negative value(s) inside fit_range ({lo}, {hi}) "
-            f"at rank(s) {ranks}; their log is undefined. Fit a shorter range, pass "
-            "nonpositive='truncate' to stop the range before the first one, or use "
-            "estimate_alpha(method='cvpca-matched'), which models them"
+            f"at rank(s) {ranks}; their log is undefined: {advice}"
         )
     if rule == "truncate":
         new_hi = int(bad[0])
@@ -236,7 +240,7 @@ def fit_powerlaw(
         attrs = {**attrs, "fit_range_rule": "auto"}
     else:
         lo, hi = check_fit_range(fit_range, values.size)
-    logged, hi = _nonpositive(normalised, lo, hi, nonpositive)
+    logged, hi = _nonpositive(normalised, lo, hi, nonpositive, attrs)
     alpha, offset, r2 = wls_loglog(logged, lo, hi)
     return make_fit(
         alpha, offset, (lo, hi), r2, method, normalised,
