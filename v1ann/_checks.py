@@ -7,6 +7,8 @@ so the same mistake reads the same wherever it is made.
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 from typing import Collection
 
 import numpy as np
@@ -91,3 +93,48 @@ def check_n_components(n_components, limit: int, limit_text: str, default: int |
     if n_components > limit:
         raise InvalidInputError(f"n_components={n_components} exceeds {limit_text} = {limit}")
     return n_components
+
+
+def check_path(path, name: str = "path") -> Path:
+    """``path`` as a :class:`~pathlib.Path`; anything but a str or os.PathLike is refused.
+
+    >>> check_path(123)
+    Traceback (most recent call last):
+    ...
+    v1ann.errors.InvalidInputError: path must be a file path (str or os.PathLike), got int 123
+    """
+    if not isinstance(path, (str, os.PathLike)) or isinstance(path, bytes):
+        raise InvalidInputError(f"{name} must be a file path (str or os.PathLike), got {type(path).__name__} {path!r}")
+    return Path(path)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory the system can still give (None where the platform does not say)."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(n_bytes: float, what: str) -> None:
+    """Refuse up front an allocation larger than the memory available, naming what asked for it."""
+    free = available_memory()
+    if free is not None and n_bytes > free:
+        raise InvalidInputError(
+            f"{what} needs {n_bytes / 2**30:.3g} GiB but only {free / 2**30:.3g} GiB of memory is available"
+        )
+
+
+def check_target(path, name: str = "path", *, directory: bool = False) -> Path:
+    """A path to write to: its folder must exist, and it must not be a folder (or a file, when ``directory``).
+
+    Checked before any work; nothing is created.
+    """
+    path = check_path(path, name)
+    if not path.parent.is_dir():
+        raise InvalidInputError(f"{name} {path}: the folder {path.parent} does not exist; create it first")
+    if path.is_dir() and not directory:
+        raise InvalidInputError(f"{name} {path}: is a folder; give a file name")
+    if path.exists() and directory and not path.is_dir():
+        raise InvalidInputError(f"{name} {path}: is a file; give a folder name")
+    return path

@@ -84,9 +84,11 @@ def main(argv=None) -> None:
         cli.main(args=argv, prog_name="v1ann", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:  # usage errors: click's own one-line message
-        exc.show()
-        sys.exit(2)
+    except click.UsageError as exc:  # one line too, with the command it concerns
+        command = exc.ctx.command_path if exc.ctx is not None else "v1ann"
+        fail(f"{exc.format_message()} (see `{command} --help`)")
+    except click.ClickException as exc:
+        fail(exc.format_message())
     except click.Abort:
         click.echo("v1ann: aborted", err=True)
         sys.exit(130)

@@ -51,7 +51,7 @@ from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON instead of text.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, metavar="OUT.png",
               help="Write the spectra and α-per-layer figure here.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the random network and the cvPCA shuffles.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seeds the random network and the cvPCA shuffles.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda:0, ...")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def compare(recording, model_spec, images, layers, fit_range, layer_ci, as_json, plot, seed, device, quiet):

@@ -17,7 +17,7 @@ from v1ann.plot.demo import save_demo_figures
     help="Report folder (figures, summary.json, report.md); replaced if it holds an earlier report.",
 )
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda:0, ...")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the simulation, training and attacks.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seeds the simulation, training and attacks.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs per network (default 3).")
 @click.option("--quiet", is_flag=True, help="Stage lines only, no progress bars.")
 def demo(out, device, seed, epochs, quiet):

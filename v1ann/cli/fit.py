@@ -10,6 +10,7 @@ import numpy as np
 import xarray as xr
 
 import v1ann
+from v1ann._checks import check_memory
 from v1ann.errors import DataFileError, InvalidInputError
 from v1ann.plot import powerlaw_fit, save_figure
 from v1ann.recording import preprocessing
@@ -41,10 +42,12 @@ def read_input(path: Path):
         table = np.atleast_1d(table)
         return "spectrum", table[:, -1] if table.ndim == 2 else table
     if suffix == ".npy":
-        try:
-            array = np.load(path, allow_pickle=False)
-        except ValueError as exc:
-            raise DataFileError(f"{path}: unreadable .npy ({exc})") from None
+        try:  # the header first: a damaged file may claim a terabyte-sized array
+            mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, EOFError, OSError) as exc:
+            raise DataFileError(f"{path}: unreadable or truncated .npy ({exc or 'empty file'})") from None
+        check_memory(mapped.nbytes, f"{path} (an array of shape {mapped.shape})")
+        array = np.array(mapped)
         if array.ndim == 1:
             return "spectrum", array
         return "data", array
@@ -94,7 +97,7 @@ def _has_header(path: Path) -> int:
               metavar="LO HI", help="0-based half-open rank indices (11 500 = ranks 12..500).")
 @click.option("--n-shuffles", type=click.IntRange(min=1), default=10, show_default=True,
               help="cvPCA repeat swaps.")
-@click.option("--seed", type=int, default=None, help="Random seed (reproducible results).")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed (reproducible results).")
 @click.option("--ci", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
               show_default=True, help="Confidence level of alpha_ci.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")

@@ -24,7 +24,7 @@ FORMATS = {".mat": "mat", ".nwb": "nwb", ".zarr": "zarr"}
 @click.option("--noise", type=click.Choice(["gaussian", "poisson", "multiplicative"]), default="gaussian", show_default=True)
 @click.option("--n-spont", type=click.IntRange(min=0), default=0, show_default=True,
               help="Time points of spontaneous activity to include (for preprocessing).")
-@click.option("--seed", type=int, default=None, help="Random seed (default: fresh randomness).")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed (default: fresh randomness).")
 @click.option("--format", "fmt", type=click.Choice(["mat", "nwb", "zarr"]), default=None,
               help="Output format; default from OUT's suffix (.mat, .nwb, .zarr).")
 def simulate(out, alpha, n_neurons, n_stimuli, n_repeats, noise_scale, noise_alpha, noise, n_spont, seed, fmt):

@@ -24,6 +24,7 @@ import h5py
 import numpy as np
 import scipy.io
 
+from v1ann._checks import check_memory
 from v1ann._utils import atomic_path
 from v1ann.errors import DataFileError
 
@@ -79,6 +80,9 @@ class H5Variable:
         """The whole variable in memory, MATLAB orientation."""
         if self.refs:
             return self._dereference()
+        # the header's claim, checked before reading: a damaged file may claim terabytes
+        check_memory(self.dtype.itemsize * float(np.prod(self.h5_shape, dtype=np.float64)),
+                     f"{self.path}: variable {self.key!r} of shape {self.shape}")
         return np.asarray(self._reader()[()]).T
 
     def dask(self, chunk_bytes: int = LAZY_CHUNK_BYTES):

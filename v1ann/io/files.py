@@ -11,7 +11,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from v1ann._checks import check_option
+from v1ann._checks import check_option, check_path
 from v1ann.errors import DataFileError
 from v1ann.io.nwb import load_nwb, save_nwb
 from v1ann.io.stringer import load_stringer, save_stringer_mat
@@ -25,7 +25,7 @@ def recording_format(path: str | os.PathLike, fmt: str | None = None) -> str:
     """The format (``"mat"``, ``"nwb"`` or ``"zarr"``) named by ``fmt`` or by ``path``'s suffix."""
     if fmt is not None:
         return check_option("fmt", fmt, WRITERS)
-    suffix = Path(path).suffix.lower()
+    suffix = check_path(path).suffix.lower()
     if f"{suffix}" not in READERS:
         raise DataFileError(
             f"{path}: cannot tell the recording format from the suffix {suffix!r}; "

@@ -30,6 +30,7 @@ import h5py
 import numpy as np
 import xarray as xr
 
+from v1ann._checks import check_path, check_target
 from v1ann._utils import atomic_path, to_jsonable
 from v1ann.errors import DataFileError, InvalidInputError
 from v1ann.io._matfile import LAZY_CHUNK_BYTES, H5DatasetReader
@@ -181,7 +182,7 @@ def load_nwb(
     """
     import pynwb
 
-    path = Path(path)
+    path = check_path(path)
     if not path.exists():
         raise DataFileError(f"{path}: no such file")
     try:
@@ -295,7 +296,7 @@ def save_nwb(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     import pynwb
 
     validate_recording(ds, name="save_nwb(ds)")
-    path = Path(path)
+    path = check_target(path)
     attrs = dict(ds.attrs)
     if "trial_response" in ds:
         attrs.setdefault("n_stimuli", int(ds["stimulus"].values[~ds["is_blank"].values].max()) + 1)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
+from v1ann._checks import check_path
 from v1ann.errors import DataFileError
 from v1ann.io._matfile import read_mat, to_numpy
 
@@ -38,7 +38,7 @@ def load_stimulus_images(path: str | os.PathLike, *, key: str = "imgs") -> xr.Da
     DataFileError
         Missing, truncated or corrupt file; no ``key``; not a 3-D array.
     """
-    path = Path(path)
+    path = check_path(path)
     tree = read_mat(path)
     if key not in tree:
         raise DataFileError(f"{path}: no {key!r} variable (variables: {sorted(tree)})")

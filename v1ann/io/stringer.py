@@ -23,11 +23,15 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from v1ann._checks import check_int
+from v1ann._checks import check_int, check_path, check_target
 from v1ann._utils import make_rng, to_jsonable
 from v1ann.errors import DataFileError, InvalidInputError
-from v1ann.recording.schema import make_recording, make_spontaneous_recording, validate_recording
 from v1ann.io._matfile import H5Variable, read_mat, struct_field, to_numpy, write_mat
+from v1ann.recording.schema import (
+    make_recording,
+    make_spontaneous_recording,
+    validate_recording,
+)
 
 __all__ = ["load_stringer", "save_stringer_mat", "parse_deposit_name"]
 
@@ -178,7 +182,7 @@ def load_stringer(
     InvalidInputError
         NaN/Inf or zero-variance neurons (unless ``drop_bad_neurons``).
     """
-    path = Path(path)
+    path = check_path(path)
     tree = read_mat(path)
     name = parse_deposit_name(path)
     saved = _saved_attrs(tree, path)
@@ -326,7 +330,7 @@ def save_stringer_mat(ds: xr.Dataset, path: str | os.PathLike, *, version: str =
     validate_recording(ds, name="save_stringer_mat(ds)")
     if version not in ("auto", "5", "7", "7.3"):
         raise InvalidInputError(f"version must be 'auto', '5', '7' or '7.3', got {version!r}")
-    path = Path(path)
+    path = check_target(path)
     attrs = dict(ds.attrs)
     if "trial_response" in ds:
         stimulus = ds["stimulus"].values

@@ -19,6 +19,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from v1ann._checks import check_path, check_target
 from v1ann._utils import atomic_path, recover_interrupted_replace
 from v1ann.errors import DataFileError, InvalidInputError
 from v1ann.recording.schema import is_lazy, validate_recording
@@ -54,7 +55,7 @@ def save_zarr(ds: xr.Dataset, path: str | os.PathLike, *, chunk_bytes: int = CHU
         ``path``.
     """
     validate_recording(ds, name="save_zarr(ds)")
-    path = Path(path)
+    path = check_target(path, directory=True)
     out = ds.copy()
     out.attrs = dict(ds.attrs)
     encoding = {}
@@ -132,7 +133,7 @@ def load_zarr(path: str | os.PathLike) -> xr.Dataset:
     InvalidInputError
         The store does not hold a recording.
     """
-    path = Path(path)
+    path = check_path(path)
     recover_interrupted_replace(path)  # a save killed between its two renames
     if not path.exists():
         raise DataFileError(f"{path}: no such zarr store")

@@ -18,9 +18,10 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from v1ann._checks import check_int
 from v1ann._linalg import top_eigenpairs
 from v1ann.errors import InvalidInputError
-from v1ann.recording.schema import is_lazy, validate_recording
+from v1ann.recording.schema import preprocessing_steps, is_lazy, validate_recording
 
 __all__ = ["preprocess", "zscore_by_spont", "subtract_spont_pcs", "mean_center", "spont_pcs"]
 
@@ -33,7 +34,7 @@ def _label(ds: xr.Dataset) -> str:
 def _with_step(ds: xr.Dataset, step: str) -> xr.Dataset:
     out = ds.copy()  # shallow: data are shared, attrs dict is new
     out.attrs = dict(ds.attrs)
-    out.attrs["preprocessing"] = [*ds.attrs.get("preprocessing", []), step]
+    out.attrs["preprocessing"] = [*preprocessing_steps(ds.attrs.get("preprocessing", [])), step]
     return out
 
 
@@ -198,9 +199,10 @@ def preprocess(ds: xr.Dataset, zscore: bool = True, n_spont_pcs: int = 32, cente
         A new recording; ``attrs["preprocessing"]`` lists the steps applied, in order.
     """
     _require_stimulus_recording(ds, "preprocess")
-    if int(n_spont_pcs) < 0:
-        raise InvalidInputError(f"n_spont_pcs must be >= 0, got {n_spont_pcs}")
-    out = ds
+    n_spont_pcs = check_int(n_spont_pcs, "n_spont_pcs", minimum=0)
+    validate_recording(ds, name="preprocess(ds)", check_values=True)  # one NaN would spread to every neuron
+    out = ds.copy()  # a new object even when every step is off; the data are shared, never modified
+    out.attrs = {**ds.attrs, "preprocessing": preprocessing_steps(ds.attrs.get("preprocessing", []))}
     if zscore:
         out = zscore_by_spont(out)
     if n_spont_pcs:

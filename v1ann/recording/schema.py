@@ -124,8 +124,30 @@ def _neuron_coords(
 
 def _clean_attrs(attrs: Mapping[str, Any] | None) -> dict[str, Any]:
     out = {k: v for k, v in dict(attrs or {}).items() if v is not None}
-    out["preprocessing"] = list(out.get("preprocessing", []))
+    out["preprocessing"] = preprocessing_steps(out.get("preprocessing", []))
     return out
+
+
+def preprocessing_steps(value) -> list[str]:
+    """``attrs["preprocessing"]`` as a new list of step names; one name is one step, not its letters."""
+    if isinstance(value, str):
+        return [value] if value else []
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    return [str(step) for step in value]
+
+
+def _check_float32_range(values, name: str, source: str | None) -> None:
+    """Refuse values that the float32 recording would turn into Inf (lazy arrays: checked when computed)."""
+    if is_lazy(values) or values.dtype.itemsize <= 4 or not values.size:
+        return
+    with np.errstate(invalid="ignore"):
+        largest = float(np.nanmax(np.abs(values)))
+    if largest > float(np.finfo(np.float32).max):
+        raise InvalidInputError(
+            f"{_describe(source)}{name} holds values up to {largest:.3g}, beyond float32's range "
+            f"({np.finfo(np.float32).max:.3g}) that recordings are stored in; rescale them"
+        )
 
 
 def _stimulus_ids(stimulus, n_trials: int, source: str | None) -> np.ndarray:
@@ -234,8 +256,9 @@ def make_recording(
             f"{_describe(source)}trial_response must be 2-D (trial, neuron), got shape "
             f"{response.shape}"
         )
-    if not np.issubdtype(response.dtype, np.number):
-        raise InvalidInputError(f"{_describe(source)}trial_response must be numeric, got dtype {response.dtype}")
+    if not np.issubdtype(response.dtype, np.number) or np.issubdtype(response.dtype, np.complexfloating):
+        raise InvalidInputError(f"{_describe(source)}trial_response must be real numbers, got dtype {response.dtype}")
+    _check_float32_range(response, "trial_response", source)
     n_trials, n_neurons = response.shape
     stimulus = _stimulus_ids(stimulus, n_trials, source)
     stimulus, is_blank, n_stimuli = _label_blanks(stimulus, is_blank, n_stimuli, source)
@@ -523,5 +546,5 @@ def stimulus_responses(ds: xr.Dataset, *, min_repeats: int = 2) -> xr.DataArray:
         dims=("repeat", "stimulus", "neuron"),
         coords=coords,
         name="responses",
-        attrs=dict(ds.attrs),
+        attrs={**ds.attrs, "preprocessing": preprocessing_steps(ds.attrs.get("preprocessing", []))},
     )

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft
 
-from v1ann._checks import check_option
+from v1ann._checks import check_memory, check_option
 from v1ann._utils import make_rng
 from v1ann.errors import InvalidInputError
 from v1ann.recording.schema import make_recording
@@ -204,6 +204,8 @@ def simulate_recording(
     # the same recording in every version), which splitting it would make easy to break.
     _check_args(alpha, n_stimuli, n_neurons, n_repeats, noise_scale, noise_alpha, noise, n_blanks, n_spont)
     n_stimuli, n_neurons, n_repeats, n_blanks, n_spont = map(int, (n_stimuli, n_neurons, n_repeats, n_blanks, n_spont))
+    # float64 signal and noise of every trial, the float32 recording, and the spontaneous block
+    check_memory(8 * n_neurons * ((2 * n_repeats + 1) * n_stimuli + n_blanks + n_spont), "simulate_recording")
     rng = make_rng(seed)
     rank = min(n_stimuli - 1, n_neurons)
     spectrum = power_law_spectrum(alpha, rank, total=float(n_neurons))

@@ -22,12 +22,13 @@ Methods:
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 
 import numpy as np
 import xarray as xr
 
-from v1ann._checks import check_option
+from v1ann._checks import check_int, check_option
 from v1ann._docs import fill_doc
 from v1ann._utils import make_rng
 from v1ann.errors import InvalidInputError, V1AnnWarning
@@ -44,11 +45,12 @@ from v1ann.spectrum.gram import REPEAT_DIMS, repeat_gram
 from v1ann.spectrum.loglog import (
     DEFAULT_FIT_RANGE,
     check_fit_range,
+    fit_range_pair,
     rank_weights,
     weighted_r2,
 )
 from v1ann.spectrum.pca import pca_spectrum
-from v1ann.spectrum.powerlaw import PowerLawFit, fit_powerlaw, make_fit
+from v1ann.spectrum.powerlaw import NONPOSITIVE_RULES, PowerLawFit, fit_powerlaw, make_fit
 
 __all__ = ["estimate_alpha", "METHODS"]
 
@@ -128,6 +130,11 @@ def estimate_alpha(
     0.84
     """
     check_option("method", method, METHODS)
+    check_int(n_shuffles, "n_shuffles")
+    check_int(n_bootstrap, "n_bootstrap", allow_none=True)
+    check_option("nonpositive", nonpositive, NONPOSITIVE_RULES)
+    if not isinstance(fit_range, str):
+        fit_range_pair(fit_range)  # before any work: a reversed range fails at once
     if ci is not None and not 0 < ci < 1:
         raise InvalidInputError(f"ci must be in (0, 1) or None, got {ci!r}")
     if ci_method is not None:
@@ -187,7 +194,13 @@ def _from_repeats(x, method, fit_range, n_shuffles, seed, ci, device, ci_method,
     rng = make_rng(seed)
     responses = _repeat_responses(x)
     gram = repeat_gram(responses, device=device, progress=progress)
-    if not float(gram.gram.abs().max()) > 0:
+    largest = float(gram.gram.abs().max())
+    if not math.isfinite(largest):
+        raise InvalidInputError(
+            f"responses ({gram.source}) are too large: their stimulus covariance overflows float64; "
+            "rescale them (alpha does not change)"
+        )
+    if not largest > 0:
         raise InvalidInputError(f"responses ({gram.source}) are all zero: there is no spectrum")
     warn_if_uncentred(gram, stacklevel=4)  # shown at the caller of estimate_alpha
     n_components = min(PUBLISHED_MAX_COMPONENTS, gram.n_stimuli, gram.n_neurons - 1)

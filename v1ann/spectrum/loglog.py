@@ -20,14 +20,30 @@ DEFAULT_FIT_RANGE = (11, 500)  # ranks 12..500, as in the published notebook
 MIN_SEGMENT = 5  # ranks on each side of a break, and the shortest piece a range may have
 
 
+def fit_range_pair(fit_range, name: str = "fit_range") -> tuple[int, int]:
+    """``(lo, hi)`` as ints, refused unless two integers with ``0 <= lo`` and ``hi - lo >= 2``.
+
+    Checked before any work, so a reversed or fractional range fails at once.
+
+    >>> fit_range_pair((11.0, 500))
+    (11, 500)
+    """
+    try:
+        values = tuple(fit_range)
+    except TypeError:
+        values = ()
+    if len(values) != 2 or not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+                                   and float(v).is_integer() for v in values):
+        raise InvalidInputError(f"{name} must be two integers (lo, hi), got {fit_range!r}")
+    lo, hi = (int(v) for v in values)
+    if lo < 0 or hi - lo < 2:
+        raise InvalidInputError(f"{name}={fit_range!r} must satisfy 0 <= lo and hi - lo >= 2 (lo first)")
+    return lo, hi
+
+
 def check_fit_range(fit_range, n_ranks: int, name: str = "fit_range") -> tuple[int, int]:
     """Validate a 0-based half-open ``(lo, hi)`` against a spectrum of ``n_ranks`` values."""
-    try:
-        lo, hi = (int(v) for v in fit_range)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{name} must be two integers (lo, hi), got {fit_range!r}") from None
-    if lo < 0 or hi - lo < 2:
-        raise InvalidInputError(f"{name}={fit_range!r} must satisfy 0 <= lo and hi - lo >= 2")
+    lo, hi = fit_range_pair(fit_range, name)
     if hi > n_ranks:
         raise InvalidInputError(
             f"{name}={tuple(fit_range)!r} needs {hi} components but the spectrum has only "
@@ -42,10 +58,7 @@ def clip_fit_range(fit_range, n_ranks: int, name: str = "fit_range") -> tuple[in
     >>> clip_fit_range((11, 500), 300)
     (11, 300)
     """
-    try:
-        lo, hi = (int(v) for v in fit_range)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{name} must be two integers (lo, hi), got {fit_range!r}") from None
+    lo, hi = fit_range_pair(fit_range, name)
     return check_fit_range((lo, min(hi, int(n_ranks))), n_ranks, name)
 
 

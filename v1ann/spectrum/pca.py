@@ -141,6 +141,10 @@ def _activation_array(x):
     return data, source
 
 
+# Beyond this, sums of squares over thousands of stimuli overflow float64 (1.8e308).
+_LARGEST = 1e150
+
+
 def _load_block(data, cols: slice, dev, source: str):
     """float64 (n_stimuli, n_cols) block on ``dev``, checked finite."""
 
@@ -152,6 +156,12 @@ def _load_block(data, cols: slice, dev, source: str):
     if not finite.all():
         raise InvalidInputError(
             f"x ({source}): units {cols.start}:{cols.stop} contain {int((~finite).sum())} NaN/Inf value(s)"
+        )
+    largest = float(block.abs().max()) if block.numel() else 0.0
+    if largest > _LARGEST:
+        raise InvalidInputError(
+            f"x ({source}): values up to {largest:.3g} overflow the covariance in float64; "
+            "rescale the activations (the spectrum's shape, and alpha, do not change)"
         )
     return block
 
