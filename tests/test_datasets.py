@@ -114,12 +114,12 @@ def test_registry_lists_each_file_once_with_its_deposit():
 
 def test_fetch_from_mirror_then_from_cache(deposit, tmp_path):
     deposit.files[NAME] = PAYLOAD
-    path = fetch_stringer(NAME, cache_dir=tmp_path, progress=False, base_url=deposit.url)
+    path = fetch_stringer(NAME, cache_dir=tmp_path, progress=False, verify=False, base_url=deposit.url)
     assert path == (tmp_path / NAME).resolve()
     assert path.read_bytes() == PAYLOAD
     assert not (tmp_path / f"{NAME}.part").exists()
     n_requests = len(deposit.requests)
-    again = fetch_stringer(NAME[: -len(".mat")], cache_dir=tmp_path, progress=False, base_url=deposit.url)
+    again = fetch_stringer(NAME[: -len(".mat")], cache_dir=tmp_path, progress=False, verify=False, base_url=deposit.url)
     assert again == path
     assert len(deposit.requests) == n_requests  # served from the cache
 
@@ -128,7 +128,7 @@ def test_env_var_sets_mirror_and_cache(deposit, tmp_path, monkeypatch):
     deposit.files[NAME] = PAYLOAD
     monkeypatch.setenv(datasets.ENV_BASE_URL, deposit.url + "/")
     monkeypatch.setenv(datasets.ENV_CACHE_DIR, str(tmp_path / "cache"))
-    path = fetch_stringer(NAME, progress=False)
+    path = fetch_stringer(NAME, progress=False, verify=False)
     assert path.parent == (tmp_path / "cache").resolve()
     assert deposit.requests == [(f"/{NAME}", None)]
 
@@ -137,13 +137,13 @@ def test_interrupted_download_resumes_with_range(deposit, tmp_path):
     deposit.files[NAME] = PAYLOAD
     deposit.cut_after = 300_000
     with pytest.raises(DownloadError, match=NAME):
-        fetch_stringer(NAME, cache_dir=tmp_path, progress=False, base_url=deposit.url)
+        fetch_stringer(NAME, cache_dir=tmp_path, progress=False, verify=False, base_url=deposit.url)
     partial = tmp_path / f"{NAME}.part"
     assert 0 < partial.stat().st_size < len(PAYLOAD)
     assert not (tmp_path / NAME).exists()
     have = partial.stat().st_size
 
-    path = fetch_stringer(NAME, cache_dir=tmp_path, progress=False, base_url=deposit.url)
+    path = fetch_stringer(NAME, cache_dir=tmp_path, progress=False, verify=False, base_url=deposit.url)
     assert deposit.requests[-1] == (f"/{NAME}", f"bytes={have}-")
     assert path.read_bytes() == PAYLOAD
     assert not partial.exists()
@@ -153,7 +153,7 @@ def test_server_ignoring_range_restarts_cleanly(deposit, tmp_path):
     deposit.files[NAME] = PAYLOAD
     deposit.honour_range = False
     (tmp_path / f"{NAME}.part").write_bytes(b"stale bytes from some other file")
-    path = fetch_stringer(NAME, cache_dir=tmp_path, progress=False, base_url=deposit.url)
+    path = fetch_stringer(NAME, cache_dir=tmp_path, progress=False, verify=False, base_url=deposit.url)
     assert path.read_bytes() == PAYLOAD
 
 
@@ -247,8 +247,33 @@ def test_cli_list_and_fetch(deposit, tmp_path, capsys):
 
     deposit.files[NAME] = PAYLOAD
     argv = ["datasets", "fetch", NAME, "--cache-dir", str(tmp_path), "--base-url", deposit.url, "--quiet"]
-    assert run_cli(argv) == 0
+    assert run_cli(argv) == 2  # no checksum known for this file: refused unless the user opts out
+    assert "cannot be verified" in capsys.readouterr().err
+    assert run_cli([*argv, "--no-verify"]) == 0
     assert capsys.readouterr().out.strip() == str((tmp_path / NAME).resolve())
 
     assert run_cli(["datasets", "fetch", "nope.mat", "--cache-dir", str(tmp_path)]) == 2
     assert "nope.mat" in capsys.readouterr().err
+
+
+def test_a_file_without_a_known_checksum_is_refused_unless_the_user_opts_out(deposit, tmp_path):
+    deposit.files[NAME] = PAYLOAD
+    with pytest.raises(DownloadError, match="cannot be verified"):
+        fetch_stringer(NAME, cache_dir=tmp_path, progress=False, base_url=deposit.url)
+    assert not (tmp_path / NAME).exists()
+
+
+def test_a_web_page_in_place_of_the_file_is_refused_and_not_cached(deposit, tmp_path):
+    deposit.files[NAME] = b"<!DOCTYPE html><html><body>figshare portal</body></html>"
+    with pytest.raises(DownloadError, match="web page"):
+        fetch_stringer(NAME, cache_dir=tmp_path, progress=False, base_url=deposit.url, verify=False)
+    assert not (tmp_path / NAME).exists()
+
+
+def test_a_cached_file_of_other_bytes_is_downloaded_again(deposit, tmp_path, monkeypatch):
+    deposit.files[NAME] = PAYLOAD
+    monkeypatch.setitem(datasets.REGISTRY, NAME, DepositFile(NAME, "natimg2800", "recording", "t",
+                                                             md5=hashlib.md5(PAYLOAD).hexdigest()))
+    (tmp_path / NAME).write_bytes(b"tampered" + PAYLOAD[8:])
+    path = fetch_stringer(NAME, cache_dir=tmp_path, progress=False, base_url=deposit.url)
+    assert path.read_bytes() == PAYLOAD

@@ -55,8 +55,10 @@ def list_command(kind, as_json):
     metavar="URL",
     help="Fetch URL/NAME from a mirror instead of figshare (default: $V1ANN_DATA_URL).",
 )
+@click.option("--verify/--no-verify", default=True, show_default=True,
+              help="Refuse a file whose checksum is not known (--no-verify: accept it after its size check).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def fetch_command(name, cache_dir, base_url, quiet):
+def fetch_command(name, cache_dir, base_url, verify, quiet):
     """Download NAME into the cache (resuming a partial download) and print its path."""
 
-    click.echo(str(fetch_stringer(name, cache_dir=cache_dir, progress=not quiet, base_url=base_url)))
+    click.echo(str(fetch_stringer(name, cache_dir=cache_dir, progress=not quiet, base_url=base_url, verify=verify)))

@@ -187,13 +187,16 @@ def default_cache_dir() -> Path:
 
 def fetch_stringer(
     name: str,
+    *,
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
     base_url: str | None = None,
+    verify: bool = True,
 ) -> Path:
     """Download one file of the Stringer 2019 deposits (once) and return its local path.
 
-    A file already in the cache whose checksum matches is returned without a download.
+    A file already in the cache whose checksum matches is returned without a download;
+    one whose checksum does not match is downloaded again.
 
     Parameters
     ----------
@@ -207,6 +210,11 @@ def fetch_stringer(
     base_url : str, optional
         Fetch ``{base_url}/{name}`` instead of figshare (a mirror); default
         ``$V1ANN_DATA_URL`` when set.
+    verify : bool
+        Refuse a file whose MD5 is not known (pinned in the registry, or listed by
+        figshare): its bytes, from the network or the cache, could be anything. ``False``
+        accepts such a file after its size check (where a size is known). A web page
+        (HTML) in place of a recording is refused either way.
 
     Returns
     -------
@@ -230,8 +238,24 @@ def fetch_stringer(
     else:
         url, md5, size = _figshare_source(entry)
     if md5 is None:
+        if verify:
+            raise DownloadError(
+                f"{name}: no checksum is known for the file at {url}, so its bytes cannot be verified; "
+                "pass verify=False (`v1ann datasets fetch --no-verify`) to accept it after its size check"
+            )
         log.info("%s: no checksum known; checking %s only", name, "size" if size else "nothing")
-    return _retrieve(url, name, cache, md5, size, progress)
+    path = _retrieve(url, name, cache, md5, size, progress)
+    _refuse_web_page(path, url)
+    return path
+
+
+def _refuse_web_page(path: Path, url: str) -> None:
+    """A portal or error page saved under a recording's name: remove it and say so."""
+    with open(path, "rb") as f:
+        head = f.read(512).lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head")):
+        path.unlink()
+        raise DownloadError(f"{path.name}: {url} sent a web page, not the file; check the mirror's address")
 
 
 def _lookup(name: str) -> DepositFile:
