@@ -10,51 +10,12 @@ import numpy as np
 import xarray as xr
 
 import v1ann
-from v1ann._checks import check_memory
-from v1ann.errors import DataFileError, InvalidInputError
+from v1ann.errors import InvalidInputError
 from v1ann.plot import powerlaw_fit, save_figure
 from v1ann.recording import preprocessing
 
 METHOD_CHOICES = ["auto", "cvpca", "cvpca-matched", "pca", "pca-cv"]
-LOADERS = {".mat": "load_stringer", ".nwb": "load_nwb", ".zarr": "load_zarr"}
 PREPROCESS_CHOICES = ["none", "center", "paper"]
-
-
-def read_input(path: Path):
-    """What ``path`` holds: ``("data", obj)`` for estimate_alpha or ``("spectrum", values)``.
-
-    ``.mat``/``.nwb``/``.zarr``: a recording (v1ann loaders). ``.csv``: a spectrum, one
-    value per rank (the last column; a header line is skipped). ``.npy``: 1-D spectrum,
-    2-D (stimulus, unit) activations or 3-D (repeat, stimulus, neuron) responses.
-    """
-
-
-    suffix = path.suffix.lower()
-    if not path.exists():
-        raise DataFileError(f"{path}: no such file or directory")
-    if suffix in LOADERS:
-        return "data", getattr(v1ann, LOADERS[suffix])(path)
-    if suffix == ".csv":
-        try:
-            table = np.genfromtxt(path, delimiter=",", skip_header=_has_header(path))
-        except ValueError as exc:
-            raise DataFileError(f"{path}: not a numeric CSV spectrum ({exc})") from None
-        table = np.atleast_1d(table)
-        return "spectrum", table[:, -1] if table.ndim == 2 else table
-    if suffix == ".npy":
-        try:  # the header first: a damaged file may claim a terabyte-sized array
-            mapped = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (ValueError, EOFError, OSError) as exc:
-            raise DataFileError(f"{path}: unreadable or truncated .npy ({exc or 'empty file'})") from None
-        check_memory(mapped.nbytes, f"{path} (an array of shape {mapped.shape})")
-        array = np.array(mapped)
-        if array.ndim == 1:
-            return "spectrum", array
-        return "data", array
-    raise DataFileError(
-        f"{path}: unsupported file type {suffix!r}; expected .mat, .nwb, .zarr (recordings), "
-        ".csv or .npy (spectra, activations, responses)"
-    )
 
 
 def _preprocessed(obj, kind: str, how: str, path: Path):
@@ -76,16 +37,6 @@ def _describe_kind(kind: str, obj) -> str:
     if kind == "spectrum":
         return "a spectrum"
     return f"a {obj.ndim}-D array" if hasattr(obj, "ndim") else "a recording"
-
-
-def _has_header(path: Path) -> int:
-    with open(path) as fh:
-        first = fh.readline()
-    try:
-        [float(v) for v in first.strip().split(",") if v]
-    except ValueError:
-        return 1
-    return 0
 
 
 @click.command()
@@ -117,7 +68,7 @@ def fit(path, method, fit_range, n_shuffles, seed, ci, as_json, plot, preprocess
     ``--preprocess``: cvPCA does not centre over stimuli, and warns when that matters.
     """
 
-    kind, obj = read_input(path)
+    kind, obj = v1ann.io.load_any(path)
     if preprocess != "none":
         obj = _preprocessed(obj, kind, preprocess, path)
     if kind == "spectrum":

@@ -5,7 +5,7 @@
 """
 
 from v1ann.io.deposits import fetch_stringer, list_stringer
-from v1ann.io.files import load, save
+from v1ann.io.files import load, load_any, save
 from v1ann.io.nwb import load_nwb, save_nwb
 from v1ann.io.stimulus_images import load_stimulus_images
 from v1ann.io.stringer import load_stringer, save_stringer_mat
@@ -15,6 +15,7 @@ __all__ = [
     "fetch_stringer",
     "list_stringer",
     "load",
+    "load_any",
     "load_nwb",
     "load_stimulus_images",
     "load_stringer",

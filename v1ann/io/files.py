@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
-from v1ann._checks import check_option, check_path
+from v1ann._checks import check_memory, check_option, check_path
 from v1ann.errors import DataFileError
 from v1ann.io.nwb import load_nwb, save_nwb
 from v1ann.io.stringer import load_stringer, save_stringer_mat
@@ -64,3 +65,48 @@ def load(path: str | os.PathLike, **options) -> xr.Dataset:
 def save(ds: xr.Dataset, path: str | os.PathLike, *, fmt: str | None = None, **options) -> Path:
     """Write a recording in the format named by ``fmt`` or by ``path``'s suffix; returns the path."""
     return WRITERS[recording_format(path, fmt)](ds, path, **options)
+
+
+def load_any(path: str | os.PathLike) -> tuple[str, object]:
+    """What ``path`` holds, for :func:`v1ann.estimate_alpha`: ``("data", obj)`` or ``("spectrum", values)``.
+
+    ``.mat``/``.nwb``/``.zarr``: a recording (:func:`load`). ``.csv``: a spectrum, one value
+    per rank (the last column; a header line is skipped). ``.npy``: a 1-D spectrum, 2-D
+    (stimulus, unit) activations or 3-D (repeat, stimulus, neuron) responses; its header is
+    checked against the memory available before the array is read.
+    """
+    path = check_path(path)
+    suffix = path.suffix.lower()
+    if not path.exists():
+        raise DataFileError(f"{path}: no such file or directory")
+    if suffix in READERS:
+        return "data", load(path)
+    if suffix == ".csv":
+        try:
+            table = np.genfromtxt(path, delimiter=",", skip_header=_has_header(path))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise DataFileError(f"{path}: not a numeric CSV spectrum ({exc})") from None
+        table = np.atleast_1d(table)
+        return "spectrum", table[:, -1] if table.ndim == 2 else table
+    if suffix == ".npy":
+        try:  # the header first: a damaged file may claim a terabyte-sized array
+            mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, EOFError, OSError) as exc:
+            raise DataFileError(f"{path}: unreadable or truncated .npy ({exc or 'empty file'})") from None
+        check_memory(mapped.nbytes, f"{path} (an array of shape {mapped.shape})")
+        array = np.array(mapped)
+        return ("spectrum" if array.ndim == 1 else "data"), array
+    raise DataFileError(
+        f"{path}: unsupported file type {suffix!r}; expected .mat, .nwb, .zarr (recordings), "
+        ".csv or .npy (spectra, activations, responses)"
+    )
+
+
+def _has_header(path: Path) -> int:
+    with open(path) as fh:
+        first = fh.readline()
+    try:
+        [float(v) for v in first.strip().split(",") if v]
+    except ValueError:
+        return 1
+    return 0
