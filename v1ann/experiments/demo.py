@@ -33,6 +33,7 @@ from typing import Any, Callable
 import torch
 from torch.utils.data import TensorDataset
 
+from v1ann._checks import check_int
 from v1ann._resources import stringer_reference_spectrum
 from v1ann._utils import atomic_path, optional_import, to_jsonable, write_json
 from v1ann.errors import InvalidInputError, MissingDependencyError
@@ -120,15 +121,14 @@ class DemoConfig:
     def __post_init__(self):
         for name in ("n_stimuli", "n_neurons", "n_shuffles", "n_images", "hidden", "epochs", "n_attack", "pgd_steps"):
             value = getattr(self, name)
-            if int(value) != value or value < 1:
-                raise InvalidInputError(f"{name}={value!r} must be a positive integer")
+            check_int(value, name)
         if self.n_train is not None and (int(self.n_train) != self.n_train or self.n_train < 10):
             raise InvalidInputError(f"n_train={self.n_train!r} must be an integer >= 10 or None")
         if min(self.n_stimuli, self.n_images) < 30:
             raise InvalidInputError("n_stimuli and n_images must be >= 30 for a power-law fit over ranks 12+")
 
 
-@dataclass
+@dataclass(frozen=True)
 class DemoResult:
     """What :func:`run` produced.
 
@@ -140,6 +140,8 @@ class DemoResult:
         The content of ``summary.json``.
     table : str
         The printed summary table.
+    figures : list of pathlib.Path
+        The figures written into the report folder (none when ``run`` got no ``figures``).
     """
 
     out_dir: Path

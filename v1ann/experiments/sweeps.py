@@ -35,14 +35,14 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from v1ann._checks import check_option, positive_int
+from v1ann._checks import check_int, check_option, positive_int
 from v1ann._progress import progress_bar
 from v1ann._utils import atomic_path, recover_interrupted_replace
 from v1ann.errors import DataFileError, InvalidInputError, TrainingError, V1AnnWarning
 from v1ann.experiments.recipe import DEFAULT_STRENGTH, train_network
 from v1ann.nn.robustness import robustness
 from v1ann.nn.training_data import load_training_data
-from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE
+from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, fit_range_pair
 
 GRID_KEYS = ("target_alpha", "strength", "tau")
 ARCHS = ("mlp", "cnn")
@@ -524,8 +524,7 @@ def _connect(client, workers: int | None, n_runs: int) -> Iterator:
         return
 
     gpus = torch.cuda.device_count()
-    if workers is not None and (int(workers) != workers or workers < 1):
-        raise InvalidInputError(f"workers={workers!r} must be a positive integer")
+    check_int(workers, "workers", allow_none=True)
     n_workers = int(workers or gpus or os.cpu_count() or 1)
     cluster = LocalCluster(
         n_workers=min(n_workers, n_runs),
@@ -564,11 +563,8 @@ def _config(**settings) -> dict:
     check_option("arch", settings["arch"], ARCHS)
     for name in ("epochs", "steps", "restarts", "batch_size"):
         positive_int(settings[name], name)
-    if settings["n_eval"] is not None and (int(settings["n_eval"]) != settings["n_eval"] or settings["n_eval"] < 1):
-        raise InvalidInputError(f"n_eval={settings['n_eval']!r} must be a positive integer or None")
-    fit_range = tuple(int(i) for i in settings["fit_range"])
-    if len(fit_range) != 2 or not 0 <= fit_range[0] < fit_range[1] - 1:
-        raise InvalidInputError(f"fit_range={settings['fit_range']!r} must be (start, stop) with start < stop - 1")
+    check_int(settings["n_eval"], "n_eval", allow_none=True)
+    fit_range = fit_range_pair(settings["fit_range"])
     if not (isinstance(settings["lr"], (int, float)) and math.isfinite(settings["lr"]) and settings["lr"] > 0):
         raise InvalidInputError(f"lr={settings['lr']!r} must be a finite positive number")
     attacks = [settings["attacks"]] if isinstance(settings["attacks"], str) else list(settings["attacks"])

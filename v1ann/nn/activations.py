@@ -13,6 +13,7 @@ import xarray as xr
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
+from v1ann._checks import check_int
 from v1ann._utils import resolve_device
 from v1ann.errors import InvalidInputError, V1AnnWarning
 from v1ann._progress import progress_bar
@@ -94,8 +95,7 @@ def activations(
     """
     if not isinstance(model, nn.Module):
         raise InvalidInputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if int(batch_size) != batch_size or batch_size < 1:
-        raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_int(batch_size, "batch_size")
     names = resolve_layers(model, layers)
     modules = dict(model.named_modules())
     dev = resolve_device(device)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from v1ann._checks import check_option
+from v1ann._checks import check_int, check_option
 from v1ann.errors import InvalidInputError
 from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE
 from v1ann.nn.hooks import HookedLayers, layer_covariances
@@ -110,8 +110,7 @@ class SpectralRegularizer(HookedLayers, nn.Module):
         if not math.isfinite(alpha) or alpha <= 0:
             raise InvalidInputError(f"target_alpha={alpha!r} must be a finite positive number")
         check_option("method", method, METHODS)
-        if int(tau) != tau or tau < 1:
-            raise InvalidInputError(f"tau={tau!r} must be a positive integer (a 1-based rank)")
+        tau = check_int(tau, "tau (a 1-based rank)")
         if not math.isfinite(float(strength)) or strength < 0:
             raise InvalidInputError(f"strength={strength!r} must be finite and >= 0")
         if n_components is not None and (int(n_components) != n_components or n_components < tau + 2):

@@ -40,7 +40,7 @@ __all__ = ["BrokenPowerLawFit", "fit_broken_powerlaw", "compare_powerlaw_models"
 
 
 
-@dataclass
+@dataclass(frozen=True)
 class BrokenPowerLawFit:
     """Continuous two-exponent power law fitted to a normalised spectrum.
 

@@ -107,7 +107,7 @@ SLOPE_HALF_WIDTH = 0.05
 GROWTH_LIMIT = 1.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class MatchedResult:
     """Output of :func:`cvpca_matched_alpha`.
 

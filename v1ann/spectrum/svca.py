@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from v1ann._checks import check_n_components, check_option
+from v1ann._checks import check_int, check_n_components, check_option
 from v1ann._linalg import symmetric_eigh
 from v1ann._progress import progress_bar
 from v1ann._utils import make_rng, resolve_device
@@ -222,8 +222,7 @@ def neuron_split(n_neurons: int, xy=None, *, split: str = "auto", square_size: f
 
 def time_split(n_time: int, segment_length: int = 60) -> np.ndarray:
     """(n_time,) bool, True on train time points: segments of ``segment_length`` alternate train, test."""
-    if isinstance(segment_length, bool) or not isinstance(segment_length, (int, np.integer)) or segment_length < 1:
-        raise InvalidInputError(f"segment_length must be a positive integer, got {segment_length!r}")
+    check_int(segment_length, "segment_length")
     return (np.arange(n_time) // int(segment_length)) % 2 == 0
 
 
