@@ -46,7 +46,8 @@ class TrainedNetwork:
         Each measured layer's exponent on the held-out images (:func:`v1ann.nn.probe.layer_alphas`).
     config : dict
         JSON-ready description of the run: the architecture (``arch``, ``arch_kwargs``, as
-        :func:`v1ann.nn.models.save_run` needs), every setting, ``heldout_alpha``.
+        :func:`v1ann.nn.models.save_run` needs), every setting, ``measured_layers`` (the
+        regularized layers, else the representation layers) and ``heldout_alpha``.
     """
 
     model: nn.Module
@@ -158,6 +159,7 @@ def train_network(
         "tau": tau, "n_components": n_components, "weight_norm": weight_norm and regularized,
         "basis_every": basis_every if regularized else None, "layers": list(layers) if layers else None,
         "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "fit_range": list(fit_range),
-        "device": str(resolve_device(device)), "heldout_alpha": {name: fit.alpha for name, fit in heldout.items()},
+        "device": str(resolve_device(device)), "measured_layers": list(measured),
+        "heldout_alpha": {name: fit.alpha for name, fit in heldout.items()},
     }
     return TrainedNetwork(model=model, history=history, heldout=heldout, config=config)

@@ -285,8 +285,7 @@ def train_and_evaluate(point: RunPoint, config: dict) -> xr.Dataset:
         batch_size=config["batch_size"], lr=config["lr"], fit_range=config["fit_range"], seed=point.seed,
         device=device, checkpoint_dir=checkpoints, progress=False, **config["model_kwargs"], **config["train_kwargs"],
     )
-    layers = list(run.model.representation_layers if point.vanilla else run.config["layers"] or
-                  run.model.representation_layers)
+    layers = run.config["measured_layers"]
     nan = math.nan
     with warnings.catch_warnings():
         # recorded in attack_checks; the client reports them for the whole sweep
