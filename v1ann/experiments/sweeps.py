@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import logging
 import math
 import os
 import re
@@ -139,13 +140,13 @@ def expand_grid(grid, seeds: int | Iterable[int] = 3, *, default_strength: float
 
 def sweep(
     grid,
+    *,
     dataset: str = "mnist5k",
     arch: str = "mlp",
     epochs: int = 10,
     seeds: int | Iterable[int] = 3,
     client=None,
     store: str | os.PathLike = "sweep.nc",
-    *,
     workers: int | None = None,
     attacks: Sequence[str] = ("fgsm", "pgd"),
     eps: Sequence[float] = (0, 0.05, 0.1, 0.2, 0.3),
@@ -531,6 +532,8 @@ def _connect(client, workers: int | None, n_runs: int) -> Iterator:
         processes=True,
         dashboard_address=None,
         resources={"GPU": 1} if gpus else None,
+        # a failing run is reported once, by the sweep; the workers' own tracebacks would bury it
+        silence_logs=logging.CRITICAL,
     )
     with cluster, Client(cluster) as connection:
         yield connection

@@ -43,9 +43,16 @@ def load_stimulus_images(path: str | os.PathLike, *, key: str = "imgs") -> xr.Da
     if key not in tree:
         raise DataFileError(f"{path}: no {key!r} variable (variables: {sorted(tree)})")
     images = to_numpy(tree[key])
+    if images.ndim == 2:  # one image: MATLAB and scipy.io drop the trailing singleton axis
+        images = images[:, :, None]
     if images.ndim != 3 or not np.issubdtype(images.dtype, np.number):
         raise DataFileError(f"{path}: {key} has shape {images.shape}; expected (height, width, n_images)")
     images = np.moveaxis(images, 2, 0).astype(np.float32)
+    bad = ~np.isfinite(images)
+    if bad.any():
+        raise DataFileError(
+            f"{path}: {key} holds {int(bad.sum())} NaN/Inf pixel(s) in {int(bad.any(axis=(1, 2)).sum())} image(s)"
+        )
     n_images, height, width = images.shape
     return xr.DataArray(
         images,

@@ -88,6 +88,13 @@ def _resolve_n_stimuli(istim0: np.ndarray, n_stimuli, saved: dict, name: dict) -
     return int(istim0.max()) + 1  # unknown origin: no blanks unless n_stimuli says so
 
 
+def _unsqueezed(resp, n_trials: int):
+    """A response vector as the (trials, neurons) matrix it was before MATLAB squeezed it."""
+    if isinstance(resp, np.ndarray) and resp.ndim == 1:
+        return resp[:, None] if resp.size == n_trials else resp[None, :] if n_trials == 1 else resp
+    return resp
+
+
 def _maybe_lazy(value, lazy: bool | None):
     if isinstance(value, H5Variable):
         nbytes = int(np.prod(value.shape)) * value.dtype.itemsize
@@ -196,8 +203,9 @@ def load_stringer(
             f"(variables: {sorted(tree)})"
         )
     stim = tree["stim"]
-    resp = _get(stim, "resp", path, "stim")
     istim = _numeric(_get(stim, "istim", path, "stim"), "stim.istim", path).ravel()
+    # MATLAB (and scipy.io) squeeze a one-neuron (trials x 1) matrix to a vector
+    resp = _unsqueezed(_get(stim, "resp", path, "stim"), istim.size)
     if len(getattr(resp, "shape", ())) != 2 or not np.issubdtype(np.dtype(getattr(resp, "dtype", object)), np.number):
         raise DataFileError(f"{path}: stim.resp must be a numeric (trials, neurons) matrix")
     n_trials, n_neurons = resp.shape
@@ -211,7 +219,8 @@ def load_stringer(
     n_set = _resolve_n_stimuli(istim0, n_stimuli, saved, name)
 
     response = _maybe_lazy(resp, lazy)
-    spont = _maybe_lazy(stim.get("spont"), lazy)
+    spont = stim.get("spont")
+    spont = _maybe_lazy(spont if getattr(spont, "ndim", 2) != 1 or n_neurons != 1 else spont[:, None], lazy)
     ds = make_recording(
         response,
         istim0,
@@ -250,6 +259,8 @@ def _attach_orientation(ds: xr.Dataset, ori: np.ndarray, path: Path) -> xr.Datas
 
 def _load_spontaneous(tree, path: Path, attrs, lazy, drop_bad_neurons) -> xr.Dataset:
     fsp = tree["Fsp"]
+    if isinstance(fsp, np.ndarray) and fsp.ndim == 1:  # one neuron, squeezed by MATLAB
+        fsp = fsp[None, :]
     if len(getattr(fsp, "shape", ())) != 2 or not np.issubdtype(np.dtype(getattr(fsp, "dtype", object)), np.number):
         raise DataFileError(f"{path}: Fsp must be a numeric (neurons, time) matrix")
     n_neurons = fsp.shape[0]

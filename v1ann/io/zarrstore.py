@@ -57,7 +57,7 @@ def save_zarr(ds: xr.Dataset, path: str | os.PathLike, *, chunk_bytes: int = CHU
     validate_recording(ds, name="save_zarr(ds)")
     path = check_target(path, directory=True)
     out = ds.copy()
-    out.attrs = dict(ds.attrs)
+    out.attrs = {**ds.attrs, _COMPLETE: 1}
     encoding = {}
     for name in _MATRICES:
         if name not in out:
@@ -99,9 +99,16 @@ class _ChunkReader:
             ) from None
 
 
-def _check_complete(path: Path) -> None:
+# save_zarr writes every chunk (write_empty_chunks=True) and says so in this attribute, so a
+# missing chunk file in its stores is a truncation. Other writers (plain ``ds.to_zarr()``) skip
+# chunks that equal the fill value, which then read back as that value: nothing is missing.
+_COMPLETE = "v1ann_all_chunks_written"
 
+
+def _check_complete(path: Path) -> None:
     group = zarr.open_group(str(path), mode="r")
+    if not group.attrs.get(_COMPLETE):
+        return
     for name, array in group.arrays():
         if array.nchunks_initialized < array.nchunks:
             raise DataFileError(
@@ -159,7 +166,7 @@ def load_zarr(path: str | os.PathLike) -> xr.Dataset:
         ds = ds.assign_coords({name: ds[name].load() for name in ds.coords})
     except Exception as exc:  # noqa: BLE001
         raise DataFileError(f"{path}: cannot read the store's coordinates: {type(exc).__name__}: {exc}") from None
-    ds.attrs = dict(ds.attrs)
+    ds.attrs = {k: v for k, v in ds.attrs.items() if k != _COMPLETE}
     ds.attrs["preprocessing"] = list(ds.attrs.get("preprocessing", []))
     if "is_blank" in ds.coords:
         ds = ds.assign_coords(is_blank=ds["is_blank"].astype(bool))

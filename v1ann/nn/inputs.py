@@ -21,6 +21,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 def prepare_images(
     images,
+    *,
     size: int | Sequence[int] | None = None,
     channels: int = 1,
     normalize: bool | str | tuple = False,

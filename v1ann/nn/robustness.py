@@ -48,6 +48,7 @@ _PGD_STEP_FACTOR = 2.5
 def robustness(
     model: nn.Module,
     data,
+    *,
     attacks: Sequence[str] = ("fgsm", "pgd"),
     eps: Sequence[float] = (0, 0.05, 0.1, 0.2, 0.3),
     steps: int = 40,

@@ -35,6 +35,7 @@ DATASETS = OFFLINE + tuple(TORCHVISION)
 
 def load_training_data(
     name: str = "mnist5k",
+    *,
     root: str | Path | None = None,
     seed: int = 0,
     test_size: float | int | None = None,

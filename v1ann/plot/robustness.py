@@ -14,7 +14,7 @@ from v1ann.plot._style import BRAIN_COLOR, PALETTE, new_figure
 VANILLA_STYLE = dict(color=BRAIN_COLOR, linestyle="--")
 
 
-def accuracy_vs_eps(results: xr.Dataset, attacks=None):
+def accuracy_vs_eps(results: xr.Dataset, *, attacks=None):
     """Accuracy against the attack budget.
 
     Parameters
@@ -56,7 +56,7 @@ def accuracy_vs_eps(results: xr.Dataset, attacks=None):
     return fig
 
 
-def robust_accuracy_vs_alpha(results: xr.Dataset, eps: float = 0.1, attack: str = "pgd"):
+def robust_accuracy_vs_alpha(results: xr.Dataset, *, eps: float = 0.1, attack: str = "pgd"):
     """Clean and attacked accuracy against the target α, every seed shown.
 
     Parameters
@@ -105,7 +105,7 @@ def robust_accuracy_vs_alpha(results: xr.Dataset, eps: float = 0.1, attack: str 
     return fig
 
 
-def measured_vs_target_alpha(results: xr.Dataset, layer: str | None = None):
+def measured_vs_target_alpha(results: xr.Dataset, *, layer: str | None = None):
     """Does the regularizer reach its target? Held-out α of a layer against the target α.
 
     Parameters

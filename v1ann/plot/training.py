@@ -14,7 +14,7 @@ from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE
 from v1ann.spectrum.powerlaw import fit_powerlaw
 
 
-def layer_spectrum_vs_target(spectra, target_alpha, tau: int = 10, fit_range: tuple[int, int] = DEFAULT_FIT_RANGE,
+def layer_spectrum_vs_target(spectra, target_alpha, *, tau: int = 10, fit_range: tuple[int, int] = DEFAULT_FIT_RANGE,
                              title: str | None = None):
     """Log-log eigenspectrum of each layer with the target line ``λ_τ (τ/n)^alpha``.
 
@@ -68,7 +68,7 @@ def layer_spectrum_vs_target(spectra, target_alpha, tau: int = 10, fit_range: tu
     return fig
 
 
-def training_history(history: xr.Dataset, title: str | None = None):
+def training_history(history: xr.Dataset, *, title: str | None = None):
     """Loss, accuracy and per-layer alpha over epochs of a :func:`v1ann.nn.train` history.
 
     Parameters

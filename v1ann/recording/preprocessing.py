@@ -179,7 +179,7 @@ def mean_center(ds: xr.Dataset) -> xr.Dataset:
     return out
 
 
-def preprocess(ds: xr.Dataset, zscore: bool = True, n_spont_pcs: int = 32, center: bool = True) -> xr.Dataset:
+def preprocess(ds: xr.Dataset, *, zscore: bool = True, n_spont_pcs: int = 32, center: bool = True) -> xr.Dataset:
     """The paper's preprocessing: z-score by spont, remove spont PCs, centre.
 
     Parameters

@@ -366,6 +366,10 @@ def make_spontaneous_recording(
         face_motion = np.asarray(face_motion, dtype=float)
         if face_motion.ndim == 1:
             face_motion = face_motion[:, None]
+        if face_motion.ndim != 2:
+            raise InvalidInputError(
+                f"{_describe(source)}face motion SVDs must be 2-D (time, component), got shape {face_motion.shape}"
+            )
         if face_motion.shape[0] != n_time and face_motion.shape[1] == n_time:
             face_motion = face_motion.T
         if face_motion.shape[0] != n_time:

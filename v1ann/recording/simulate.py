@@ -270,7 +270,7 @@ def simulate_recording(
     return ds
 
 
-def natural_like_images(n: int, shape: tuple[int, int] = STIMULUS_SHAPE, seed=None) -> np.ndarray:
+def natural_like_images(n: int, *, shape: tuple[int, int] = STIMULUS_SHAPE, seed=None) -> np.ndarray:
     """Grey images with the 1/f amplitude spectrum of natural scenes.
 
     A stand-in for Stringer's natural images when the real set

@@ -93,7 +93,7 @@ def _positive_log(values: np.ndarray, lo: int, hi: int) -> np.ndarray:
     return np.log(segment)
 
 
-def fit_broken_powerlaw(spectrum, fit_range=DEFAULT_FIT_RANGE) -> BrokenPowerLawFit:
+def fit_broken_powerlaw(spectrum, *, fit_range=DEFAULT_FIT_RANGE) -> BrokenPowerLawFit:
     """Fit a continuous broken power law (two exponents, one break) to a spectrum.
 
     Parameters
@@ -144,7 +144,7 @@ def fit_broken_powerlaw(spectrum, fit_range=DEFAULT_FIT_RANGE) -> BrokenPowerLaw
     )
 
 
-def compare_powerlaw_models(spectrum, fit_range=DEFAULT_FIT_RANGE, n_folds: int = 5) -> pd.DataFrame:
+def compare_powerlaw_models(spectrum, *, fit_range=DEFAULT_FIT_RANGE, n_folds: int = 5) -> pd.DataFrame:
     """Single vs broken power law on one spectrum: AIC, BIC and cross-validated error.
 
     Parameters
@@ -172,7 +172,7 @@ def compare_powerlaw_models(spectrum, fit_range=DEFAULT_FIT_RANGE, n_folds: int 
     (single_offset, single_alpha), single_rss = weighted_lstsq(
         np.column_stack([np.ones_like(log_rank), -log_rank]), y, w
     )
-    broken = fit_broken_powerlaw(normalised, (lo, hi))
+    broken = fit_broken_powerlaw(normalised, fit_range=(lo, hi))
     rows = []
     # Gaussian log-likelihood of weighted residuals; the variance is one more parameter
     for name, k, rss, a1, a2, brk in (
