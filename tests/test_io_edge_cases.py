@@ -52,3 +52,18 @@ def test_three_dimensional_face_motion_is_refused_by_name():
 
     with pytest.raises(InvalidInputError, match="face motion SVDs must be 2-D"):
         make_spontaneous_recording(np.random.default_rng(0).normal(size=(10, 3)), face_motion=np.ones((10, 2, 2)))
+
+
+def test_a_stimulus_set_smaller_than_the_ids_is_refused_not_turned_into_blanks(tmp_path):
+    rec = v1ann.simulate_recording(alpha=1.0, n_stimuli=40, n_neurons=30, seed=0)
+    path = v1ann.save_stringer_mat(rec, tmp_path / "x.mat")
+    with pytest.raises(InvalidInputError, match="stimulus set has 5 stimuli"):
+        v1ann.load_stringer(path, n_stimuli=5)
+    for bad in (-3, "abc", 2.5):
+        with pytest.raises(InvalidInputError, match="n_stimuli"):
+            v1ann.load_stringer(path, n_stimuli=bad)
+
+
+def test_a_spectrum_whose_sum_overflows_is_fitted():
+    fit = v1ann.fit_powerlaw(np.full(1000, 1e308) * np.arange(1, 1001.0) ** -1.0)
+    assert abs(fit.alpha - 1.0) < 1e-9

@@ -217,3 +217,9 @@ def test_basis_every_refreshes_the_basis_within_epochs_and_resumes_identically(d
     for (name, want), got in zip(reference.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(want, got), name
     xr.testing.assert_equal(history.drop_vars("seconds"), expected.drop_vars("seconds"))
+
+
+def test_resuming_over_a_checkpoint_of_another_network_is_refused(digits, tmp_path):
+    fit(small_model(hidden=(16,)), digits, epochs=1, checkpoint_dir=tmp_path)
+    with pytest.raises(InvalidInputError, match="another network"):
+        fit(small_model(hidden=(32,)), digits, epochs=2, checkpoint_dir=tmp_path)

@@ -448,7 +448,7 @@ def _restore(path: Path, model, opt, config) -> tuple[int, dict]:
         saved = json.loads(state["config"])
     except Exception as exc:  # any unreadable or foreign file: name it, do not guess
         raise InvalidInputError(
-            f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc}); "
+            f"checkpoint {path} cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
             "delete it or pass resume=False"
         ) from None
     differ = sorted(k for k in set(saved) | set(config) if saved.get(k) != json.loads(json.dumps(config)).get(k))

@@ -227,10 +227,12 @@ def fit_powerlaw(
             "estimators: estimate_alpha(method='cvpca-matched'))"
         )
     check_option("nonpositive", nonpositive, NONPOSITIVE_RULES)
+    values = values / np.abs(values).max()  # so that the sum cannot overflow; the shape is all that matters
     total = values.sum()
     if not total > 0:
         raise InvalidInputError(
-            f"spectrum sums to {total:.3g}; a variance spectrum must have a positive total"
+            f"spectrum sums to {total:.3g} (after scaling its largest value to 1); a variance spectrum "
+            "must have a positive total"
         )
     normalised = values / total
     if isinstance(fit_range, str):
