@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from v1ann.experiments.demo import run
+from v1ann.experiments.demo import DemoConfig, run
 from v1ann.plot.demo import save_demo_figures
 
 
@@ -18,7 +18,8 @@ from v1ann.plot.demo import save_demo_figures
 )
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda:0, ...")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seeds the simulation, training and attacks.")
-@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs per network (default 3).")
+@click.option("--epochs", type=click.IntRange(min=1), default=DemoConfig.epochs, show_default=True,
+              help="Training epochs per network.")
 @click.option("--quiet", is_flag=True, help="Stage lines only, no progress bars.")
 def demo(out, device, seed, epochs, quiet):
     """Simulate a recording, fit its exponent, compare a network, train one to match, attack both.
@@ -26,5 +27,5 @@ def demo(out, device, seed, epochs, quiet):
     Runs offline on data that ship with v1ann (a simulated recording, the real Stringer
     2019 spectrum, 5,000 MNIST digits) in about two minutes on a laptop CPU.
     """
-    sizes = {"seed": seed} | ({"epochs": epochs} if epochs is not None else {})
+    sizes = {"seed": seed, "epochs": epochs}
     run(out, device=device, progress=not quiet, echo=click.echo, figures=save_demo_figures, **sizes)

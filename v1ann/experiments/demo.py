@@ -212,19 +212,20 @@ class _Pipeline:
         if c.n_train is not None and c.n_train < len(train_set):
             train_set = TensorDataset(*(t[: c.n_train] for t in train_set.tensors))
         self.results["test_set"] = test_set
-        histories, trained, digit_spectra = {}, {}, {}
+        histories, trained, heldout, digit_spectra = {}, {}, {}, {}
         for name, target in (("vanilla", None), ("matched", brain_fit)):
             self.echo(f"      training the {name} network" + (f" (target alpha {brain_fit.alpha:.3f})" if target else ""))
             run = train_network(
                 train_set, test_set, target_alpha=target, arch="mlp", hidden=(c.hidden,), epochs=c.epochs,
                 strength=c.strength, tau=c.tau, seed=c.seed, device=self.device, progress=self.progress,
             )
-            histories[name], trained[name] = run.history, run.model
+            histories[name], trained[name], heldout[name] = run.history, run.model, run.heldout
             digit_spectra.update({f"{name} {layer}": spectrum for layer, spectrum in run.heldout_spectra.items()})
             if "images" in self.results:
                 self._measure_layers(name, run.model)
         self.results["histories"] = histories
         self.results["trained"] = trained
+        self.results["heldout"] = heldout
         self.results["digit_spectra"] = digit_spectra
 
     def attack(self) -> None:
@@ -404,9 +405,10 @@ def _summary(pipe: _Pipeline, config: DemoConfig, figures: list[str], seconds: f
                 "val_accuracy": _json(float(h["val_accuracy"][-1])),
                 "train_loss": _json(float(h["train_loss"][-1])),
                 "train_penalty": _json(float(h["train_penalty"][-1])),
-                "alpha": {str(layer): _json(float(h["alpha"].sel(layer=layer)[-1])) for layer in h["layer"].values}
-                if "alpha" in h
-                else {},
+                # measured on the held-out test digits (the recipe's layer_alphas), not the training subset
+                "alpha": {str(layer): _json(fit.alpha) for layer, fit in r["heldout"][name].items()},
+                "alpha_training_digits": {str(layer): _json(float(h["alpha"].sel(layer=layer)[-1]))
+                                          for layer in h["layer"].values} if "alpha" in h else {},
             }
             for name, h in r["histories"].items()
         }
