@@ -223,3 +223,18 @@ def test_resuming_over_a_checkpoint_of_another_network_is_refused(digits, tmp_pa
     fit(small_model(hidden=(16,)), digits, epochs=1, checkpoint_dir=tmp_path)
     with pytest.raises(InvalidInputError, match="another network"):
         fit(small_model(hidden=(32,)), digits, epochs=2, checkpoint_dir=tmp_path)
+
+
+def test_a_dataloader_trains_like_its_dataset_and_resumes_exactly(digits, tmp_path):
+    train_set, test_set = digits
+    loader = torch.utils.data.DataLoader(train_set, batch_size=32, shuffle=True)
+    by_loader, by_dataset = small_model(), small_model()
+    fit(by_loader, (loader, test_set), epochs=2, batch_size=None)
+    fit(by_dataset, (train_set, test_set), epochs=2, batch_size=32)
+    for a, b in zip(by_loader.state_dict().values(), by_dataset.state_dict().values()):
+        assert torch.equal(a, b)
+    resumed = small_model()
+    fit(resumed, (loader, test_set), epochs=1, batch_size=None, checkpoint_dir=tmp_path)
+    fit(resumed, (loader, test_set), epochs=2, batch_size=None, checkpoint_dir=tmp_path)
+    for a, b in zip(resumed.state_dict().values(), by_loader.state_dict().values()):
+        assert torch.equal(a, b)

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 import xarray as xr
 from torch import nn
-from torch.utils.data import Dataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from v1ann._checks import check_int, check_number, check_option, positive_int
 from v1ann._utils import atomic_path, resolve_device
@@ -56,7 +56,7 @@ def train(
     *,
     regularizer: SpectralRegularizer | None = None,
     epochs: int = 10,
-    batch_size: int = 128,
+    batch_size: int | None = None,
     optimizer: str = "adam",
     lr: float = 1e-3,
     weight_decay: float = 0.0,
@@ -77,14 +77,18 @@ def train(
     ----------
     model : nn.Module
         Maps images ``(batch, C, H, W)`` to logits ``(batch, n_classes)``.
-    train_data, val_data : Dataset of (image, label) or tuple (images, labels) of tensors
-        ``val_data`` is evaluated (loss and accuracy, no penalty) after every epoch.
+    train_data, val_data : DataLoader, Dataset of (image, label) or tuple (images, labels) of tensors
+        ``val_data`` is evaluated (loss and accuracy, no penalty) after every epoch. Of a
+        ``DataLoader``, its dataset and batch size are used; the order of every epoch is
+        v1ann's own, drawn from ``(seed, epoch)``, so that a resumed run ends with the same
+        weights (the loader's sampler and workers are not used).
     regularizer : SpectralRegularizer, optional
         Attached to ``model`` here if it is not already; its eigenbasis is refreshed from
         ``basis_samples`` training images before the first epoch and after every epoch.
     epochs : int
         Total number of epochs (a resumed run continues up to this number).
-    batch_size : int
+    batch_size : int, optional
+        Default: the DataLoader's batch size, else 128.
     optimizer : {"adam", "adamw", "sgd"}
         SGD uses momentum 0.9.
     lr, weight_decay : float
@@ -140,6 +144,8 @@ def train(
         When the loss becomes NaN or Inf; the last good checkpoint is kept on disk and the
         model holds the weights from before the failing step.
     """
+    if batch_size is None:
+        batch_size = train_data.batch_size if isinstance(train_data, DataLoader) and train_data.batch_size else 128
     train_set = _as_dataset(train_data, "train_data")
     val_set = None if val_data is None else _as_dataset(val_data, "val_data")
     positive_int(epochs, "epochs")
@@ -479,10 +485,14 @@ def _history_dataset(history: dict, layers: list[str], config: dict) -> xr.Datas
 
 
 def _as_dataset(data, name: str) -> Dataset:
+    if isinstance(data, DataLoader):
+        data = data.dataset
     if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
         data = TensorDataset(*data)
     if not isinstance(data, Dataset) or not hasattr(data, "__len__"):
-        raise InvalidInputError(f"{name} must be a Dataset of (image, label) or a tuple (images, labels)")
+        raise InvalidInputError(
+            f"{name} must be a DataLoader, a Dataset of (image, label) or a tuple (images, labels)"
+        )
     if len(data) == 0:
         raise InvalidInputError(f"{name} is empty")
     if isinstance(data, TensorDataset):
