@@ -20,8 +20,8 @@ from torch import nn
 from v1ann.nn.activations import activations
 from v1ann.nn.hooks import HookedLayers, layer_covariances
 from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, clip_fit_range, wls_loglog
-from v1ann.spectrum.pca import pca_spectrum
-from v1ann.spectrum.powerlaw import PowerLawFit, fit_powerlaw
+from v1ann.spectrum.estimate import estimate_alpha
+from v1ann.spectrum.powerlaw import PowerLawFit
 
 
 def layer_alphas(
@@ -53,8 +53,8 @@ def layer_alphas(
     Returns
     -------
     dict
-        Layer name → :class:`~v1ann.PowerLawFit` (its ``spectrum`` is the layer's
-        normalised PCA spectrum).
+        Layer name → :class:`~v1ann.PowerLawFit` from :func:`v1ann.estimate_alpha`
+        (``method="pca"``, no interval); its ``spectrum`` is the layer's normalised PCA spectrum.
 
     Examples
     --------
@@ -67,10 +67,10 @@ def layer_alphas(
     acts = activations(model, inputs, layers=layers, device=device, progress=progress)
     fits = {}
     for name, values in acts.items():
-        spectrum = pca_spectrum(values, device=device)
-        n_ranks = spectrum.sizes["rank"]
+        n_ranks = min(values.sizes["stimulus"] - 1, values.sizes["unit"])  # of a centred PCA
         if n_ranks >= int(fit_range[0]) + 2:
-            fits[name] = fit_powerlaw(spectrum, fit_range=clip_fit_range(fit_range, n_ranks), nonpositive="truncate")
+            fits[name] = estimate_alpha(values, method="pca", fit_range=clip_fit_range(fit_range, n_ranks), ci=None,
+                                        nonpositive="truncate", device=device, progress=False)
     return fits
 
 
