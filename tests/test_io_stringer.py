@@ -218,7 +218,8 @@ def test_stimulus_images_bad_files(tmp_path):
     write_mat(tmp_path / "noimgs.mat", {"other": np.ones((2, 2))})
     with pytest.raises(DataFileError, match="noimgs.mat: no 'imgs'"):
         v1ann.load_stimulus_images(tmp_path / "noimgs.mat")
-    write_mat(tmp_path / "flat.mat", {"imgs": np.ones((5, 5))})
+    # a 2-D imgs is one image squeezed by MATLAB (tests/test_io_edge_cases.py); 4-D is no image set
+    write_mat(tmp_path / "flat.mat", {"imgs": np.ones((5, 5, 2, 2))})
     with pytest.raises(DataFileError, match="flat.mat: imgs has shape"):
         v1ann.load_stimulus_images(tmp_path / "flat.mat")
     with pytest.raises(DataFileError, match="no such file"):
