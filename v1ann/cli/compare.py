@@ -23,7 +23,6 @@ from v1ann.plot.spectra import alpha_by_layer, spectra
 from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE
 
 
-
 @click.command()
 @click.argument("recording", type=click.Path(exists=True))
 @click.option(

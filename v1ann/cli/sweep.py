@@ -10,7 +10,11 @@ from v1ann.experiments.recipe import DEFAULT_STRENGTH
 from v1ann.experiments.sweeps import summarize
 from v1ann.experiments.sweeps import sweep as run_sweep
 from v1ann.plot._style import save_figure
-from v1ann.plot.robustness import accuracy_vs_eps, measured_vs_target_alpha, robust_accuracy_vs_alpha
+from v1ann.plot.robustness import (
+    accuracy_vs_eps,
+    measured_vs_target_alpha,
+    robust_accuracy_vs_alpha,
+)
 
 # Options that take several values after one flag, e.g. ``--alphas 0.5 1 2``.
 LIST_OPTIONS = ("--alphas", "--strengths", "--taus", "--eps", "--attacks", "--hidden")

@@ -14,9 +14,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from v1ann._checks import check_int
+from v1ann._docs import fill_doc
+from v1ann._progress import progress_bar
 from v1ann._utils import resolve_device
 from v1ann.errors import InvalidInputError, V1AnnWarning
-from v1ann._progress import progress_bar
 from v1ann.nn.hooks import LayerRecorder, resolve_layers
 
 __all__ = ["activations"]
@@ -25,6 +26,7 @@ __all__ = ["activations"]
 _FEATURE_DIMS = {2: ("unit",), 4: ("channel", "y", "x"), 5: ("channel", "z", "y", "x")}
 
 
+@fill_doc
 def activations(
     model: nn.Module,
     inputs,
@@ -55,15 +57,13 @@ def activations(
     batch_size : int
         Stimuli per forward pass (for Tensor/ndarray/DataArray/Dataset inputs). Only one
         batch lives on ``device`` at a time; outputs are copied to host memory as they come.
-    device : str
-        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda:0"``, ...
+    %(device)s
     flatten : bool
         True: each layer's output becomes ``(stimulus, unit)``, units in C-order
         (for a conv map, ``unit = (c * H + y) * W + x``; ``attrs["unit_shape"]`` keeps
         ``(C, H, W)``). False: conv maps keep ``(stimulus, channel, y, x)``
         (``(stimulus, channel, z, y, x)`` for 3-D convs; other shapes ``dim_1, dim_2, ...``).
-    progress : bool
-        Show a tqdm bar over batches (when there is more than one).
+    %(progress)s
 
     Returns
     -------

@@ -19,8 +19,8 @@ from torch import nn
 
 from v1ann.nn.activations import activations
 from v1ann.nn.hooks import HookedLayers, layer_covariances
-from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, clip_fit_range, wls_loglog
 from v1ann.spectrum.estimate import estimate_alpha
+from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, clip_fit_range, wls_loglog
 from v1ann.spectrum.powerlaw import PowerLawFit
 
 

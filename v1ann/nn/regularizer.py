@@ -27,9 +27,9 @@ from torch import nn
 
 from v1ann._checks import check_int, check_option
 from v1ann.errors import InvalidInputError
-from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE
 from v1ann.nn.hooks import HookedLayers, layer_covariances
 from v1ann.nn.probe import spectrum_alpha
+from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE
 
 METHODS = ("nassar2020", "gerum2022")
 

@@ -29,6 +29,7 @@ import xarray as xr
 from torch import nn
 
 from v1ann._checks import positive_int
+from v1ann._docs import fill_doc
 from v1ann._progress import progress_bar
 from v1ann._utils import check_finite, optional_import, resolve_device
 from v1ann.errors import InvalidInputError, V1AnnWarning
@@ -45,6 +46,7 @@ _TOLERANCE = 0.005
 _PGD_STEP_FACTOR = 2.5
 
 
+@fill_doc
 def robustness(
     model: nn.Module,
     data,
@@ -81,16 +83,14 @@ def robustness(
         PGD iterations.
     restarts : int
         PGD random restarts; an image counts as robust only if it survives all of them.
-    device : str
-        ``"auto"`` uses CUDA when available.
+    %(device)s
     batch_size : int
         Images attacked at once (memory, not results).
     n_samples : int, optional
         Evaluate on the first ``n_samples`` images only (attacks are costly).
     seed : int, optional
         Seeds the attacks' random starts (the global torch RNG is left as it was).
-    progress : bool
-        Show a tqdm bar over batches × attacks × eps.
+    %(progress)s
 
     Returns
     -------

@@ -29,12 +29,13 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from v1ann._checks import check_int, check_number, check_option, positive_int
+from v1ann._docs import fill_doc
+from v1ann._progress import progress_bar
 from v1ann._utils import atomic_path, resolve_device
 from v1ann.errors import InvalidInputError, TrainingError
-from v1ann.nn.regularizer import SpectralRegularizer
-from v1ann._progress import progress_bar
 from v1ann.nn.hooks import LayerRecorder
 from v1ann.nn.probe import SpectrumProbe
+from v1ann.nn.regularizer import SpectralRegularizer
 from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE
 
 CHECKPOINT = "checkpoint.pt"
@@ -49,6 +50,7 @@ BASIS_STREAM = 2**32 - 1  # seed stream of the basis subset, apart from the epoc
 METRICS = ("train_loss", "train_penalty", "train_accuracy", "val_loss", "val_accuracy", "seconds")
 
 
+@fill_doc
 def train(
     model: nn.Module,
     train_data,
@@ -127,8 +129,7 @@ def train(
     callbacks : sequence of callables
         Each is called after every optimizer step with a dict ``epoch`` (0-based), ``step``,
         ``loss``, ``penalty``.
-    progress : bool
-        Show a tqdm bar with loss, accuracy and per-layer alpha.
+    %(progress)s
 
     Returns
     -------

@@ -2,7 +2,11 @@
 
 from v1ann.plot._style import save_figure
 from v1ann.plot.fit import bias_study, powerlaw_fit
-from v1ann.plot.robustness import accuracy_vs_eps, measured_vs_target_alpha, robust_accuracy_vs_alpha
+from v1ann.plot.robustness import (
+    accuracy_vs_eps,
+    measured_vs_target_alpha,
+    robust_accuracy_vs_alpha,
+)
 from v1ann.plot.spectra import alpha_by_layer, spectra
 from v1ann.plot.training import layer_spectrum_vs_target, training_history
 

@@ -14,14 +14,13 @@ dask-backed responses are both handled (dask stays lazy, chunked over neurons).
 
 from __future__ import annotations
 
-
 import numpy as np
 import xarray as xr
 
 from v1ann._checks import check_int
 from v1ann._linalg import top_eigenpairs
 from v1ann.errors import InvalidInputError
-from v1ann.recording.schema import preprocessing_steps, is_lazy, validate_recording
+from v1ann.recording.schema import is_lazy, preprocessing_steps, validate_recording
 
 __all__ = ["preprocess", "zscore_by_spont", "subtract_spont_pcs", "mean_center", "spont_pcs"]
 

@@ -4,7 +4,11 @@ Function names shadow their modules (``cvpca``, ``svca``): the imports below bin
 functions, and modules are reached only through ``sys.modules``.
 """
 
-from v1ann.spectrum.broken import BrokenPowerLawFit, compare_powerlaw_models, fit_broken_powerlaw
+from v1ann.spectrum.broken import (
+    BrokenPowerLawFit,
+    compare_powerlaw_models,
+    fit_broken_powerlaw,
+)
 from v1ann.spectrum.cvpca import cvpca
 from v1ann.spectrum.estimate import estimate_alpha
 from v1ann.spectrum.gram import repeat_gram

@@ -19,6 +19,7 @@ import torch
 import xarray as xr
 
 from v1ann._checks import check_n_components, positive_int
+from v1ann._docs import fill_doc
 from v1ann._linalg import symmetric_eigh
 from v1ann._progress import progress_bar
 from v1ann._utils import make_rng, release_freed_memory
@@ -30,6 +31,7 @@ __all__ = ["cvpca"]
 PUBLISHED_MAX_COMPONENTS = 1024
 
 
+@fill_doc
 def cvpca(
     responses,
     *,
@@ -63,12 +65,10 @@ def cvpca(
     seed : int, numpy.random.Generator or None
         Seed of the swap masks; shuffle ``k`` swaps the stimuli where the ``k``-th draw of
         ``default_rng(seed).random(n_stimuli)`` exceeds 0.5.
-    device : str or torch.device
-        ``"auto"``: CUDA when available, else CPU.
+    %(device)s
     chunk_size : int, optional
         Neurons per chunk when accumulating the Gram matrix (memory O(n_stimuli² + chunk)).
-    progress : bool
-        Show progress bars.
+    %(progress)s
     keep_shuffles : bool
         Return every shuffle's spectrum (dims ``shuffle``, ``rank``) instead of the mean,
         e.g. for a bootstrap over shuffles.

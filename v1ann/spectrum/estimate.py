@@ -33,7 +33,11 @@ from v1ann._docs import fill_doc
 from v1ann._utils import make_rng
 from v1ann.errors import InvalidInputError, V1AnnWarning
 from v1ann.recording.schema import stimulus_responses
-from v1ann.spectrum.bootstrap import alpha_ci_jackknife, alpha_ci_over_shuffles, alpha_ci_over_stimuli
+from v1ann.spectrum.bootstrap import (
+    alpha_ci_jackknife,
+    alpha_ci_over_shuffles,
+    alpha_ci_over_stimuli,
+)
 from v1ann.spectrum.cvpca import (
     PUBLISHED_MAX_COMPONENTS,
     cvpca_from_gram,
@@ -50,7 +54,12 @@ from v1ann.spectrum.loglog import (
     weighted_r2,
 )
 from v1ann.spectrum.pca import pca_spectrum
-from v1ann.spectrum.powerlaw import NONPOSITIVE_RULES, PowerLawFit, fit_powerlaw, make_fit
+from v1ann.spectrum.powerlaw import (
+    NONPOSITIVE_RULES,
+    PowerLawFit,
+    fit_powerlaw,
+    make_fit,
+)
 
 __all__ = ["estimate_alpha", "METHODS"]
 

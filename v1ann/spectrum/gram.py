@@ -22,6 +22,7 @@ import torch
 import xarray as xr
 from scipy.linalg.blas import dsyrk
 
+from v1ann._docs import fill_doc
 from v1ann._progress import progress_bar
 from v1ann._utils import resolve_device
 from v1ann.errors import InvalidInputError
@@ -60,6 +61,7 @@ class RepeatGram:
     source: str
 
 
+@fill_doc
 def repeat_gram(
     responses,
     *,
@@ -78,10 +80,8 @@ def repeat_gram(
     chunk_size : int, optional
         Neurons per chunk. Default: about 64 MiB of float64 per chunk, rounded to the
         storage chunks of h5py/zarr/dask inputs.
-    device : str or torch.device
-        Where the products run: ``"auto"`` is CUDA when available, else CPU.
-    progress : bool
-        Show a progress bar over chunks.
+    %(device)s
+    %(progress)s
 
     Returns
     -------

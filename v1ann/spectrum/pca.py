@@ -20,6 +20,7 @@ import torch
 import xarray as xr
 
 from v1ann._checks import check_n_components
+from v1ann._docs import fill_doc
 from v1ann._linalg import top_eigenpairs
 from v1ann._utils import make_rng, resolve_device
 from v1ann.errors import InvalidInputError, V1AnnWarning
@@ -30,6 +31,7 @@ PCA_DIMS = ("stimulus", "unit")
 _CHUNK_BYTES = 64 * 2**20
 
 
+@fill_doc
 def pca_spectrum(
     x,
     *,
@@ -55,8 +57,7 @@ def pca_spectrum(
         return the variance along each one over the other half.
     seed : int, numpy.random.Generator or None
         Seed of the stimulus split (cross-validated only).
-    device : str or torch.device
-        ``"auto"``: CUDA when available, else CPU.
+    %(device)s
 
     Returns
     -------

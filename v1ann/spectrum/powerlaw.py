@@ -29,7 +29,12 @@ from v1ann._checks import check_option
 from v1ann._docs import fill_doc
 from v1ann._utils import check_finite
 from v1ann.errors import InvalidInputError, V1AnnWarning
-from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, auto_fit_range, check_fit_range, wls_loglog
+from v1ann.spectrum.loglog import (
+    DEFAULT_FIT_RANGE,
+    auto_fit_range,
+    check_fit_range,
+    wls_loglog,
+)
 
 __all__ = ["PowerLawFit", "fit_powerlaw", "spectrum_values"]
 

@@ -34,6 +34,7 @@ import torch
 import xarray as xr
 
 from v1ann._checks import check_int, check_n_components, check_option
+from v1ann._docs import fill_doc
 from v1ann._linalg import symmetric_eigh
 from v1ann._progress import progress_bar
 from v1ann._utils import make_rng, resolve_device
@@ -49,6 +50,7 @@ STREAMS = ("auto", "time", "neurons")
 _CHUNK_BYTES = 64 * 2**20
 
 
+@fill_doc
 def svca(
     activity,
     *,
@@ -89,14 +91,12 @@ def svca(
         neuron set (0.1 GB at 5,000 time points) whatever the number of neurons (see the
         module docstring). ``"auto"`` picks the one whose working matrices are smaller,
         roughly ``"neurons"`` when neurons outnumber time points and ``"time"`` otherwise.
-    device : str or torch.device
-        ``"auto"``: CUDA when available, else CPU.
+    %(device)s
     chunk_size : int, optional
         Time points (``stream="time"``) or neurons (``stream="neurons"``) read at once.
         Default: about 64 MiB of float64, for neurons rounded to whole storage chunks.
         With ``stream="auto"``, set ``stream`` too so the unit is unambiguous.
-    progress : bool
-        Show progress bars.
+    %(progress)s
 
     Returns
     -------
