@@ -109,3 +109,16 @@ def test_the_default_call_on_a_600_stimulus_layer_gives_an_interval_around_its_e
     assert fit.fit_range == (11, 500)
     low, high = fit.alpha_ci
     assert low < fit.alpha < high and fit.attrs["ci_method"] == "jackknife over stimuli"
+
+
+def test_a_bare_2d_array_is_read_as_activations_with_a_warning_saying_so():
+    # a recording's (trial, neuron) matrix has this shape too: it must not be misread silently
+    x = np.random.default_rng(0).normal(size=(200, 100)) * np.arange(1, 101.0) ** -0.5
+    with pytest.warns(V1AnnWarning, match="read as noise-free"):
+        v1ann.estimate_alpha(x, fit_range=(5, 50), ci=None)
+    labelled = xr.DataArray(x, dims=("stimulus", "unit"))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", V1AnnWarning)
+        v1ann.estimate_alpha(labelled, fit_range=(5, 50), ci=None)

@@ -72,8 +72,9 @@ def load_any(path: str | os.PathLike) -> tuple[str, object]:
 
     ``.mat``/``.nwb``/``.zarr``: a recording (:func:`load`). ``.csv``: a spectrum, one value
     per rank (the last column; a header line is skipped). ``.npy``: a 1-D spectrum, 2-D
-    (stimulus, unit) activations or 3-D (repeat, stimulus, neuron) responses; its header is
-    checked against the memory available before the array is read.
+    (stimulus, unit) activations or 3-D (repeat, stimulus, neuron) responses, returned as a
+    labelled DataArray; its header is checked against the memory available before the
+    array is read.
     """
     path = check_path(path)
     suffix = path.suffix.lower()
@@ -95,7 +96,14 @@ def load_any(path: str | os.PathLike) -> tuple[str, object]:
             raise DataFileError(f"{path}: unreadable or truncated .npy ({exc or 'empty file'})") from None
         check_memory(mapped.nbytes, f"{path} (an array of shape {mapped.shape})")
         array = np.array(mapped)
-        return ("spectrum" if array.ndim == 1 else "data"), array
+        if array.ndim == 1:
+            return "spectrum", array
+        # the documented layouts of a .npy file, labelled so that nothing is guessed later
+        dims = {2: ("stimulus", "unit"), 3: ("repeat", "stimulus", "neuron")}.get(array.ndim)
+        if dims is None:
+            raise DataFileError(f"{path}: a {array.ndim}-D array; expected 1-D, 2-D (stimulus, unit) or 3-D "
+                                "(repeat, stimulus, neuron)")
+        return "data", xr.DataArray(array, dims=dims, attrs={"source": path.name})
     raise DataFileError(
         f"{path}: unsupported file type {suffix!r}; expected .mat, .nwb, .zarr (recordings), "
         ".csv or .npy (spectra, activations, responses)"

@@ -90,7 +90,9 @@ def estimate_alpha(
     x : xarray.Dataset, xarray.DataArray, ndarray or torch.Tensor
         A stimulus recording; responses (``repeat``, ``stimulus``, ``neuron``) as a
         DataArray or 3-D array; or activations (``stimulus``, ``unit``) as a DataArray or
-        2-D array/tensor.
+        2-D array/tensor. A bare 2-D numpy array is read as activations with a
+        :class:`~v1ann.errors.V1AnnWarning` saying so, since a recording's (trial, neuron)
+        matrix has the same shape and would be silently misread.
     method : {"auto", "cvpca", "cvpca-matched", "pca", "pca-cv"}
         See the module docstring. ``"auto"`` picks ``"cvpca-matched"`` for data with
         repeats (it removes the noise bias of the published fit; docs/validation.md) and
@@ -180,6 +182,15 @@ def _has_repeats(x) -> bool:
     if ndim == 3:
         return True
     if ndim == 2:
+        if isinstance(x, np.ndarray):
+            # a (trial, neuron) matrix of a recording is 2-D too, and its PCA spectrum is not its signal's
+            warnings.warn(
+                f"x is a bare {x.shape[0]} x {x.shape[1]} array, read as noise-free (stimulus, unit) "
+                "activations and fitted by PCA; for a recording's (trial, neuron) responses build a recording "
+                "(v1ann.recording.make_recording(responses, stimulus_ids)) or pass (repeat, stimulus, neuron) "
+                "responses. A DataArray with dims ('stimulus', 'unit') says it is activations.",
+                V1AnnWarning, stacklevel=4,
+            )
         return False
     raise InvalidInputError(
         f"x must be a recording, a DataArray, or a 2-D (stimulus, unit) / 3-D (repeat, "
