@@ -57,11 +57,6 @@ def check_int(value, name: str, *, minimum: int = 1, allow_none: bool = False) -
     return int(value)
 
 
-def positive_int(value, name: str) -> int:
-    """``value`` as an int >= 1 (:func:`check_int` with its default minimum)."""
-    return check_int(value, name)
-
-
 def check_number(value, name: str, *, minimum: float | None = None, positive: bool = False) -> float:
     """``value`` as a finite float, optionally ``>= minimum`` or ``> 0``.
 
@@ -89,7 +84,7 @@ def check_n_components(n_components, limit: int, limit_text: str, default: int |
     """
     if n_components is None:
         return limit if default is None else min(default, limit)
-    n_components = positive_int(n_components, "n_components")
+    n_components = check_int(n_components, "n_components")
     if n_components > limit:
         raise InvalidInputError(f"n_components={n_components} exceeds {limit_text} = {limit}")
     return n_components

@@ -36,7 +36,7 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from v1ann._checks import check_int, check_option, positive_int
+from v1ann._checks import check_int, check_option
 from v1ann._progress import progress_bar
 from v1ann._utils import atomic_path, recover_interrupted_replace
 from v1ann.errors import DataFileError, InvalidInputError, TrainingError, V1AnnWarning
@@ -564,7 +564,7 @@ def _config(**settings) -> dict:
     """The sweep's settings, validated and normalised to JSON types (what the store records)."""
     check_option("arch", settings["arch"], ARCHS)
     for name in ("epochs", "steps", "restarts", "batch_size"):
-        positive_int(settings[name], name)
+        check_int(settings[name], name)
     check_int(settings["n_eval"], "n_eval", allow_none=True)
     fit_range = fit_range_pair(settings["fit_range"])
     if not (isinstance(settings["lr"], (int, float)) and math.isfinite(settings["lr"]) and settings["lr"] > 0):

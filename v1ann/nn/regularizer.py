@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from v1ann._checks import check_int, check_option
+from v1ann._checks import check_int, check_number, check_option
 from v1ann.errors import InvalidInputError
 from v1ann.nn.hooks import HookedLayers, layer_covariances
 from v1ann.nn.probe import spectrum_alpha
@@ -111,13 +111,9 @@ class SpectralRegularizer(HookedLayers, nn.Module):
             raise InvalidInputError(f"target_alpha={alpha!r} must be a finite positive number")
         check_option("method", method, METHODS)
         tau = check_int(tau, "tau (a 1-based rank)")
-        if not math.isfinite(float(strength)) or strength < 0:
-            raise InvalidInputError(f"strength={strength!r} must be finite and >= 0")
-        if n_components is not None and (int(n_components) != n_components or n_components < tau + 2):
-            raise InvalidInputError(
-                f"n_components={n_components!r} must be an integer >= tau + 2 = {tau + 2} "
-                "(at least two ranks beyond tau)"
-            )
+        strength = check_number(strength, "strength", minimum=0)
+        # at least two ranks beyond tau
+        n_components = check_int(n_components, "n_components", minimum=tau + 2, allow_none=True)
         if isinstance(layers, (str, nn.Module)):
             layers = [layers]
         self.target_alpha = alpha

@@ -28,7 +28,7 @@ import torch
 import xarray as xr
 from torch import nn
 
-from v1ann._checks import positive_int
+from v1ann._checks import check_int
 from v1ann._docs import fill_doc
 from v1ann._progress import progress_bar
 from v1ann._utils import check_finite, optional_import, resolve_device
@@ -107,9 +107,9 @@ def robustness(
     torchattacks = optional_import("torchattacks", extra="attacks")
     attacks = _check_attacks(attacks)
     eps_values = _check_eps(eps)
-    steps = positive_int(steps, "steps")
-    restarts = positive_int(restarts, "restarts")
-    batch_size = positive_int(batch_size, "batch_size")
+    steps = check_int(steps, "steps")
+    restarts = check_int(restarts, "restarts")
+    batch_size = check_int(batch_size, "batch_size")
     images, labels = _as_tensors(data, n_samples)
     dev = resolve_device(device)
 
@@ -293,7 +293,7 @@ def _as_tensors(data, n_samples) -> tuple[torch.Tensor, torch.Tensor]:
     images = torch.as_tensor(np.asarray(images) if not torch.is_tensor(images) else images)
     labels = torch.as_tensor(np.asarray(labels) if not torch.is_tensor(labels) else labels)
     if n_samples is not None:
-        n_samples = positive_int(n_samples, "n_samples")
+        n_samples = check_int(n_samples, "n_samples")
         images, labels = images[:n_samples], labels[:n_samples]
     if images.ndim < 2 or len(images) == 0:
         raise InvalidInputError(f"data images must be (N, C, H, W) with N >= 1, got shape {tuple(images.shape)}")

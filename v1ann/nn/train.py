@@ -28,7 +28,7 @@ import xarray as xr
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from v1ann._checks import check_int, check_number, check_option, positive_int
+from v1ann._checks import check_int, check_number, check_option
 from v1ann._docs import fill_doc
 from v1ann._progress import progress_bar
 from v1ann._utils import atomic_path, resolve_device
@@ -149,8 +149,8 @@ def train(
         batch_size = train_data.batch_size if isinstance(train_data, DataLoader) and train_data.batch_size else 128
     train_set = _as_dataset(train_data, "train_data")
     val_set = None if val_data is None else _as_dataset(val_data, "val_data")
-    positive_int(epochs, "epochs")
-    positive_int(batch_size, "batch_size")
+    check_int(epochs, "epochs")
+    check_int(batch_size, "batch_size")
     check_number(lr, "lr", positive=True)
     check_option("optimizer", optimizer, OPTIMIZERS)
     check_int(basis_samples, "basis_samples", allow_none=True)

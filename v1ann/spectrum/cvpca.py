@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from v1ann._checks import check_n_components, positive_int
+from v1ann._checks import check_int, check_n_components
 from v1ann._docs import fill_doc
 from v1ann._linalg import symmetric_eigh
 from v1ann._progress import progress_bar
@@ -97,7 +97,7 @@ def cvpca(
     >>> spectrum.name, spectrum.dims, spectrum.sizes["rank"]
     ('signal_variance', ('rank',), 200)
     """
-    n_shuffles = positive_int(n_shuffles, "n_shuffles")
+    n_shuffles = check_int(n_shuffles, "n_shuffles")
     gram = repeat_gram(responses, chunk_size=chunk_size, device=device, progress=progress)
     n_components = _n_components(n_components, gram.n_stimuli, gram.n_neurons)
     warn_if_uncentred(gram)
