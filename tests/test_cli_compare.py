@@ -106,12 +106,14 @@ def test_text_output_for_a_cnn(files, capsys):
     assert "warning" not in err
 
 
-def test_layers_too_narrow_for_the_fit_range_are_left_out_with_a_warning(files, capsys):
+def test_layers_narrower_than_the_fit_range_are_fitted_to_their_last_rank_with_a_warning(files, capsys):
     code, out, err = run(capsys, "compare", files / "rec.zarr", "--model", "mlp", "--images", files / "imgs.mat",
                          "--layers", "act1", "--layers", "readout", *FIT, "--json", "--quiet")
     assert code == 0, err
-    assert [r["layer"] for r in json.loads(out)["rows"]] == ["brain", "act1"]
-    assert "v1ann: warning: 1 layer(s) left out" in err and "readout: 10 components < 60" in err
+    rows = {r["layer"]: r for r in json.loads(out)["rows"]}
+    assert list(rows) == ["brain", "act1", "readout"]
+    assert (rows["readout"]["fit_lo"], rows["readout"]["fit_hi"]) == (5, 10) and rows["act1"]["fit_hi"] == 60
+    assert "v1ann: warning: 1 layer(s) have fewer ranks" in err and "readout ranks 5..10" in err
 
 
 @pytest.mark.parametrize(
@@ -121,7 +123,7 @@ def test_layers_too_narrow_for_the_fit_range_are_left_out_with_a_warning(files, 
         ({"--images": "few_imgs.mat"}, "does not have"),
         ({"--model": "none.pt"}, "not 'mlp', 'cnn' or an existing run folder or checkpoint"),
         ({"RECORDING": "notes.txt"}, "cannot tell the recording format"),
-        ({"--fit-range": ("11", "500")}, "fit_range"),
+        ({"--fit-range": ("400", "500")}, "fit_range"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(files, capsys, change, message):

@@ -138,17 +138,24 @@ def test_different_stimuli_raise_one_warning(recording):
     assert "lacks 150" in str(record[0].message)
 
 
-def test_layers_too_narrow_for_the_fit_range_are_left_out_with_one_warning(recording, layers):
+def test_layers_shorter_than_the_fit_range_are_fitted_to_their_last_rank_with_one_warning(recording, layers):
     narrow = {"narrow": power_law_layer(1.0, n_units=20), "tiny": power_law_layer(1.0, n_units=8)}
-    with pytest.warns(V1AnnWarning, match="2 layer.s. left out.*narrow: 20 components < 60.*tiny: 8") as record:
-        table = compare({"sim": recording}, {**layers, **narrow}, **FIT)
+    with pytest.warns(V1AnnWarning, match=r"2 layer.s. have fewer ranks.*narrow ranks 5..20; tiny ranks 5..8") as record:
+        table = compare({"sim": recording}, {**layers, **narrow}, **FIT).set_index("layer")
+    assert len(record) == 1
+    assert table.loc["narrow", "fit_hi"] == 20 and table.loc["steep", "fit_hi"] == FIT["fit_range"][1]
+    assert table.loc["narrow", "alpha"] == pytest.approx(
+        v1ann.estimate_alpha(narrow["narrow"], **{**FIT, "fit_range": (4, 20)}).alpha)
+
+
+def test_layers_ending_before_the_fit_range_starts_are_left_out_with_one_warning(recording, layers):
+    stubs = {"stub": power_law_layer(1.0, n_units=5), "dot": power_law_layer(1.0, n_units=3)}
+    with pytest.warns(V1AnnWarning, match="2 layer.s. left out.*stub: 5 components < 6.*dot: 3") as record:
+        table = compare({"sim": recording}, {**layers, **stubs}, **FIT)
     assert len(record) == 1
     assert table["layer"].tolist() == ["brain", "steep", "flat"]
     with pytest.raises(InvalidInputError, match="no layer has enough"), pytest.warns(V1AnnWarning):
-        compare({"sim": recording}, narrow, **FIT)
-    # the same layers fit on a range they cover
-    short = compare({"sim": recording}, narrow, **{**FIT, "fit_range": (2, 8)})
-    assert short["layer"].tolist() == ["brain", "narrow", "tiny"]
+        compare({"sim": recording}, stubs, **FIT)
 
 
 def test_layers_as_dataset_and_single_dataarray(recording):
@@ -166,7 +173,7 @@ def test_bad_inputs_name_the_culprit(recording, layers):
     with pytest.raises(InvalidInputError, match="brain is an empty dict"):
         compare({}, layers)
     with pytest.raises(InvalidInputError, match="brain 'brain'.*fit_range"):
-        compare(recording, layers, **{**FIT, "fit_range": (11, 500)})  # 150 stimuli: too few ranks
+        compare(recording, layers, **{**FIT, "fit_range": (200, 500)})  # 150 stimuli: the range starts past them
     with pytest.raises(InvalidInputError, match="layer 'bad'.*NaN"):
         compare(recording, {"bad": layers["flat"].where(layers["flat"] < 1e9, np.nan).fillna(np.nan) * np.nan},
                 **FIT)

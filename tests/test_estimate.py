@@ -63,9 +63,19 @@ def test_one_repeat_is_refused(recording):
         v1ann.estimate_alpha(one, **FIT)
 
 
-def test_fit_range_longer_than_the_spectrum_is_refused(recording):
-    with pytest.raises(InvalidInputError, match="needs 500 components"):
-        v1ann.estimate_alpha(recording, **{**FIT, "fit_range": (11, 500)})
+@pytest.mark.parametrize("method", ["cvpca", "cvpca-matched"])
+def test_fit_range_longer_than_the_spectrum_is_fitted_to_the_last_rank(recording, method):
+    n_ranks = v1ann.stimulus_responses(recording).sizes["stimulus"]
+    fit = v1ann.estimate_alpha(recording, method=method, **{**FIT, "fit_range": (11, 5000)})
+    assert fit.fit_range == (11, n_ranks) and fit.attrs["fit_range_requested"] == [11, 5000]
+    same = v1ann.estimate_alpha(recording, method=method, **{**FIT, "fit_range": (11, n_ranks)})
+    assert fit.alpha == same.alpha and "fit_range_requested" not in same.attrs
+
+
+def test_fit_range_starting_past_the_spectrum_is_refused_before_any_work(recording, monkeypatch):
+    monkeypatch.setattr("v1ann.spectrum.estimate.repeat_gram", lambda *a, **k: pytest.fail("computed"))
+    with pytest.raises(InvalidInputError, match=r"starts at rank 400 but the spectrum has \d+ ranks"):
+        v1ann.estimate_alpha(recording, **{**FIT, "fit_range": (399, 500)})
 
 
 def test_nan_is_refused(recording):

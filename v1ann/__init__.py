@@ -9,7 +9,13 @@ The top-level namespace holds the calls most users need. It loads them on first 
 (400, 400)
 """
 
+import os as _os
+
 import lazy_loader as _lazy
+
+# OpenMP threads (torch's pool) that spin while they wait slow every other pool on the same
+# cores; set before torch starts its pool. See v1ann/_threads.py and docs/install.md.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 
@@ -17,6 +23,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
     submodules=["errors", "experiments", "io", "nn", "plot", "recording", "spectrum"],
     submod_attrs={
+        "_threads": ["set_threads", "get_threads"],
         "recording": ["preprocess", "simulate_recording", "stimulus_responses", "validate_recording"],
         "io": [
             "fetch_stringer", "load", "load_nwb", "load_stimulus_images", "load_stringer", "load_zarr",

@@ -19,7 +19,8 @@ PARAMETERS = {
     Show a progress bar over the long loop (default True).""",
     "fit_range": """fit_range : (int, int)
     0-based half-open rank-index range of the power-law fit: ``(11, 500)`` (the
-    default) fits ranks 12..500 as in Stringer et al. (2019).""",
+    default) fits ranks 12..500 as in Stringer et al. (2019). Data with fewer ranks are
+    fitted up to their last one (``fit.fit_range`` is the range used).""",
 }
 
 _PLACEHOLDER = re.compile(r"^(?P<indent>[ \t]*)%\((?P<name>\w+)\)s[ \t]*$", re.M)

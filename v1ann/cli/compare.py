@@ -12,6 +12,7 @@ import xarray as xr
 
 import v1ann
 from v1ann._utils import to_jsonable
+from v1ann.cli._options import fit_range_option
 from v1ann.errors import DataFileError
 from v1ann.experiments.comparison import compare as compare_table
 from v1ann.experiments.comparison import fit_brain_and_layers
@@ -20,7 +21,6 @@ from v1ann.nn.activations import activations
 from v1ann.nn.inputs import prepare_images
 from v1ann.plot._style import new_figure, save_figure
 from v1ann.plot.spectra import alpha_by_layer, spectra
-from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE
 
 
 @click.command()
@@ -43,8 +43,7 @@ from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE
     multiple=True,
     help="Layer names (repeat or comma-separate); default: the model's representation layers.",
 )
-@click.option("--fit-range", nargs=2, type=int, default=DEFAULT_FIT_RANGE, show_default=True, metavar="LO HI",
-              help="0-based half-open rank indices (11 500 = ranks 12..500), the same for brain and layers.")
+@fit_range_option(" (the same for brain and layers)")
 @click.option("--layer-ci", is_flag=True,
               help="Bootstrap intervals of the layers' alpha too (100 PCAs per layer: slow on a CPU).")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON instead of text.")

@@ -10,6 +10,7 @@ import numpy as np
 import xarray as xr
 
 import v1ann
+from v1ann.cli._options import fit_range_option
 from v1ann.errors import InvalidInputError
 from v1ann.plot import powerlaw_fit, save_figure
 from v1ann.recording import preprocessing
@@ -44,8 +45,7 @@ def _describe_kind(kind: str, obj) -> str:
 @click.option("--method", type=click.Choice(METHOD_CHOICES), default="auto", show_default=True,
               help="Estimator; 'auto' = cvpca-matched for repeats, pca for activations, the "
                    "published fit for a spectrum file.")
-@click.option("--fit-range", nargs=2, type=int, default=(11, 500), show_default=True,
-              metavar="LO HI", help="0-based half-open rank indices (11 500 = ranks 12..500).")
+@fit_range_option()
 @click.option("--n-shuffles", type=click.IntRange(min=1), default=10, show_default=True,
               help="cvPCA repeat swaps.")
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed (reproducible results).")

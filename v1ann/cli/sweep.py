@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from v1ann.cli._options import fit_range_option
 from v1ann.experiments.recipe import DEFAULT_STRENGTH
 from v1ann.experiments.sweeps import summarize
 from v1ann.experiments.sweeps import sweep as run_sweep
@@ -96,10 +97,11 @@ def _is_number(text: str) -> bool:
               help="Write the sweep's figures (PNG) into this folder.")
 @click.option("--plot-eps", type=float, default=0.1, show_default=True,
               help="Budget of the robust-accuracy-vs-alpha figure.")
+@fit_range_option(" (each run's held-out alpha)")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def sweep(alphas, vanilla, strengths, taus, seeds, dataset, arch, hidden, epochs, batch_size, lr, method,
           attacks, eps, steps, restarts, n_eval, scheduler, workers, device, checkpoints, store, plots,
-          plot_eps, quiet):
+          plot_eps, fit_range, quiet):
     """Train every (alpha or vanilla, strength, tau, seed), measure alpha, attack; store each run.
 
     Runs are tasks on a dask.distributed cluster. Each finished run is added to STORE at
@@ -122,7 +124,7 @@ def sweep(alphas, vanilla, strengths, taus, seeds, dataset, arch, hidden, epochs
         grid, dataset=dataset, arch=arch, epochs=epochs, seeds=seeds, client=scheduler, store=store,
         workers=workers, steps=steps, restarts=restarts, n_eval=n_eval, method=method,
         batch_size=batch_size, lr=lr, model_kwargs={"hidden": list(hidden)} if hidden else None,
-        device=device, checkpoint_dir=checkpoints, progress=not quiet, **options,
+        device=device, checkpoint_dir=checkpoints, fit_range=fit_range, progress=not quiet, **options,
     )
     table = summarize(results)
     shown = [c for c in table.columns if not c.endswith("_sd") and c not in ("strength", "tau", "target_alpha")]

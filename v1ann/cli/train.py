@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 import v1ann
+from v1ann.cli._options import fit_range_option
 from v1ann.experiments.recipe import train_network
 from v1ann.nn.models import save_run
 from v1ann.nn.training_data import load_training_data
@@ -38,6 +39,7 @@ from v1ann.plot.training import layer_spectrum_vs_target, training_history
 @click.option("--basis-every", type=int, default=8, show_default=True,
               help="Also refresh the eigenbasis every N steps within an epoch (0: once per epoch); a stale "
                    "basis biases the spectrum steep (docs/training.md).")
+@fit_range_option(" (the --match recording's alpha and the held-out alpha)")
 @click.option("--layer", "layers", multiple=True, help="Layer to regularize (repeatable) [default: the model's "
               "representation layers].")
 @click.option("--epochs", type=int, default=20, show_default=True)
@@ -51,7 +53,7 @@ from v1ann.plot.training import layer_spectrum_vs_target, training_history
               help="Continue from RUN_DIR/checkpoint.pt when it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(dataset, arch, hidden, activation, target_alpha, match, strength, tau, method, n_components, weight_norm,
-          basis_every, layers, epochs, batch_size, lr, seed, device, out, resume, quiet):
+          basis_every, fit_range, layers, epochs, batch_size, lr, seed, device, out, resume, quiet):
     """Train a classifier on DATASET, its hidden spectrum pulled towards n^-alpha.
 
     The target is --target-alpha, or the alpha measured in the recording given to --match
@@ -65,7 +67,7 @@ def train(dataset, arch, hidden, activation, target_alpha, match, strength, tau,
         raise click.UsageError("--layer needs --target-alpha or --match")
     matched = None
     if match is not None:
-        fit = v1ann.estimate_alpha(v1ann.io.load(match), seed=seed, progress=not quiet)
+        fit = v1ann.estimate_alpha(v1ann.io.load(match), fit_range=fit_range, seed=seed, progress=not quiet)
         matched = {"path": str(match), "alpha": fit.alpha, "method": fit.method, "alpha_ci": fit.alpha_ci}
         target_alpha = fit.alpha
         click.echo(f"target alpha {target_alpha:.3f} measured in {match}")
@@ -75,7 +77,7 @@ def train(dataset, arch, hidden, activation, target_alpha, match, strength, tau,
     run = train_network(
         train_set, test_set, target_alpha=target_alpha, arch=arch, hidden=hidden or None, activation=activation,
         method=method, strength=strength, tau=tau, n_components=n_components or None, weight_norm=weight_norm,
-        basis_every=basis_every or None, layers=layers or None, epochs=epochs, batch_size=batch_size, lr=lr,
+        basis_every=basis_every or None, fit_range=fit_range, layers=layers or None, epochs=epochs, batch_size=batch_size, lr=lr,
         seed=seed, device=device, checkpoint_dir=out, resume=resume, progress=not quiet,
     )
     save_run(run.model, out, {"dataset": dataset, "matched_recording": matched, **run.config})

@@ -40,6 +40,11 @@ COLUMNS = (
 )
 
 
+SHORTER_LAYERS = "layer(s) have fewer ranks than the fit range"
+# filterwarnings pattern of compare's warning about layers fitted over fewer ranks than the brain
+SHORTER_LAYERS_WARNING = r"\d+ layer\(s\) have fewer ranks than the fit range"
+
+
 def compare(brain, layers, *, match_stimuli: bool = True, **estimate_kwargs) -> pd.DataFrame:
     """Power-law exponents of recordings and network layers, side by side.
 
@@ -105,6 +110,7 @@ def fit_brain_and_layers(brain, layers, *, match_stimuli: bool = True, **estimat
     layer_fits: dict[str, dict[str, PowerLawFit]] = {}
     mismatches: list[str] = []
     too_short: dict[str, str] = {}
+    shortened: set[str] = set()
     for source, obj in brains.items():
         ids = _stimulus_ids(obj) if match_stimuli else None
         layer_fits[source] = {}
@@ -119,6 +125,8 @@ def fit_brain_and_layers(brain, layers, *, match_stimuli: bool = True, **estimat
                 cache[key] = _fit(layer, f"layer {name!r}", estimate_kwargs)
             fit = cache[key]
             layer_fits[source][name] = fit
+            if fit.fit_range != brain_fits[source].fit_range:
+                shortened.add(f"{name} ranks {fit.fit_range[0] + 1}..{fit.fit_range[1]}")
             n_brain, n_layer = brain_fits[source].n_stimuli, fit.n_stimuli
             if missing:
                 mismatches.append(f"{name!r} lacks {missing} of the stimuli of {source!r}")
@@ -126,14 +134,23 @@ def fit_brain_and_layers(brain, layers, *, match_stimuli: bool = True, **estimat
                 mismatches.append(f"{source!r} has {n_brain} stimuli, {name!r} {n_layer}")
     if too_short:
         warnings.warn(
-            f"{len(too_short)} layer(s) left out: their spectra are shorter than the fit range "
-            f"({'; '.join(f'{name}: {why}' for name, why in too_short.items())}); pass a shorter "
-            "fit_range (the same for brain and layers) to include them",
+            f"{len(too_short)} layer(s) left out: their spectra end before the fit range starts "
+            f"({'; '.join(f'{name}: {why}' for name, why in too_short.items())}); pass a fit_range "
+            "that starts lower (the same for brain and layers) to include them",
             V1AnnWarning,
             stacklevel=3,
         )
     if not any(layer_fits.values()):
         raise InvalidInputError("no layer has enough principal components for the fit range; pass a shorter fit_range")
+    if shortened:
+        brain_ranges = sorted({f"{fit.fit_range[0] + 1}..{fit.fit_range[1]}" for fit in brain_fits.values()})
+        warnings.warn(
+            f"{len(shortened)} {SHORTER_LAYERS} and were fitted up to their last "
+            f"one ({'; '.join(sorted(shortened))}; brain ranks {', '.join(brain_ranges)}); exponents over "
+            "different ranks are not strictly comparable: pass a fit_range that every layer covers",
+            V1AnnWarning,
+            stacklevel=3,
+        )
     if mismatches:
         warnings.warn(
             f"{len(mismatches)} layer/recording pair(s) were measured on different stimuli, so their "
@@ -179,7 +196,10 @@ def _fit(obj, label: str, estimate_kwargs) -> PowerLawFit:
 
 
 def _too_short(layer, estimate_kwargs) -> str:
-    """Why ``layer``'s PCA spectrum cannot cover the fit range ('' when it can or is unknown).
+    """Why ``layer``'s PCA spectrum ends before the fit range starts ('' when it does not or is unknown).
+
+    Shorter spectra that reach into the range are fitted up to their last rank (the rule
+    of :func:`v1ann.spectrum.loglog.clip_fit_range`).
 
     PCA gives ``min(n - 1, n_units)`` components, ``n`` the stimuli its components are
     fitted on (half of them for ``method="pca-cv"``); see :func:`v1ann.pca_spectrum`.
@@ -195,7 +215,7 @@ def _too_short(layer, estimate_kwargs) -> str:
     if estimate_kwargs.get("method") == "pca-cv":
         n_stimuli = (n_stimuli + 1) // 2
     n_components = min(n_stimuli - 1, n_units)
-    need = int(fit_range[1])
+    need = int(fit_range[0]) + 2
     return f"{n_components} components < {need}" if n_components < need else ""
 
 

@@ -26,6 +26,7 @@ import datetime as _dt
 import functools
 import importlib.metadata
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -35,9 +36,10 @@ from torch.utils.data import TensorDataset
 
 from v1ann._checks import check_int
 from v1ann._resources import stringer_reference_spectrum
+from v1ann._threads import uses_thread_budget
 from v1ann._utils import atomic_path, optional_import, to_jsonable, write_json
-from v1ann.errors import InvalidInputError, MissingDependencyError
-from v1ann.experiments.comparison import compare
+from v1ann.errors import InvalidInputError, MissingDependencyError, V1AnnWarning
+from v1ann.experiments.comparison import SHORTER_LAYERS_WARNING, compare
 from v1ann.experiments.recipe import train_network
 from v1ann.nn import models
 from v1ann.nn.inputs import prepare_images
@@ -46,7 +48,7 @@ from v1ann.nn.robustness import robustness
 from v1ann.nn.training_data import load_training_data
 from v1ann.recording.simulate import natural_like_images, simulate_recording
 from v1ann.spectrum.estimate import estimate_alpha
-from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, clip_fit_range
+from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE
 from v1ann.spectrum.powerlaw import fit_powerlaw
 
 _json = functools.partial(to_jsonable, digits=6)  # the summary keeps six decimals
@@ -98,6 +100,8 @@ class DemoConfig:
         L∞ attack budgets (pixels in [0, 1]).
     pgd_steps : int
         PGD iterations.
+    fit_range : (int, int)
+        Rank range of every fit (brain, layers, held-out α), clipped to the ranks each has.
     seed : int
         Seeds everything.
     """
@@ -116,6 +120,7 @@ class DemoConfig:
     n_attack: int = 500
     eps: tuple[float, ...] = (0.0, 0.02, 0.05, 0.1)
     pgd_steps: int = 10
+    fit_range: tuple[int, int] = DEFAULT_FIT_RANGE
     seed: int = 0
 
     def __post_init__(self):
@@ -124,6 +129,7 @@ class DemoConfig:
             check_int(value, name)
         if self.n_train is not None and (int(self.n_train) != self.n_train or self.n_train < 10):
             raise InvalidInputError(f"n_train={self.n_train!r} must be an integer >= 10 or None")
+        object.__setattr__(self, "fit_range", fit_range_pair(self.fit_range))  # frozen: checked once, before any work
         if min(self.n_stimuli, self.n_images) < 30:
             raise InvalidInputError("n_stimuli and n_images must be >= 30 for a power-law fit over ranks 12+")
 
@@ -192,7 +198,7 @@ class _Pipeline:
         rec = self._require("recording")
         c = self.config
         self.results["brain_fit"] = estimate_alpha(
-            rec, fit_range=clip_fit_range(DEFAULT_FIT_RANGE, min(c.n_stimuli, c.n_neurons - 1)),
+            rec, fit_range=c.fit_range,
             n_shuffles=c.n_shuffles, seed=c.seed, device=self.device, progress=self.progress,
         )
         self.results["reference_fit"] = fit_powerlaw(stringer_reference_spectrum())
@@ -217,7 +223,7 @@ class _Pipeline:
             self.echo(f"      training the {name} network" + (f" (target alpha {brain_fit.alpha:.3f})" if target else ""))
             run = train_network(
                 train_set, test_set, target_alpha=target, arch="mlp", hidden=(c.hidden,), epochs=c.epochs,
-                strength=c.strength, tau=c.tau, seed=c.seed, device=self.device, progress=self.progress,
+                strength=c.strength, tau=c.tau, fit_range=c.fit_range, seed=c.seed, device=self.device, progress=self.progress,
             )
             histories[name], trained[name], heldout[name] = run.history, run.model, run.heldout
             digit_spectra.update({f"{name} {layer}": spectrum for layer, spectrum in run.heldout_spectra.items()})
@@ -244,7 +250,9 @@ class _Pipeline:
         """Brain and every measured layer in one comparison table."""
         if "layer_fits" in self.results:
             brain = {"brain (simulated)": self.results["brain_fit"]}
-            self.results["comparison"] = compare(brain, self.results["layer_fits"])
+            with warnings.catch_warnings():  # the table's fit_lo/fit_hi show each row's ranks
+                warnings.filterwarnings("ignore", SHORTER_LAYERS_WARNING, V1AnnWarning)
+                self.results["comparison"] = compare(brain, self.results["layer_fits"])
 
     # ------------------------------------------------------------------ helpers
     def _require(self, key: str):
@@ -256,13 +264,15 @@ class _Pipeline:
         """Fit each hidden layer's spectrum on the simulated images, as ``"network layer"``."""
         fits = self.results.setdefault("layer_fits", {})
         labels = self.results.setdefault("layer_labels", {})
-        layer_fits = layer_alphas(model, self.results["images"], device=self.device, progress=self.progress)
+        layer_fits = layer_alphas(model, self.results["images"], fit_range=self.config.fit_range, device=self.device,
+                                  progress=self.progress)
         for layer, fit in layer_fits.items():
             label = network if len(layer_fits) == 1 else f"{network} {layer}"  # short tick labels
             labels[label] = (network, layer)
             fits[label] = fit
 
 
+@uses_thread_budget
 def run(
     out: str | Path = "v1ann-demo",
     *,

@@ -25,7 +25,7 @@ from v1ann.nn import models
 from v1ann.nn.probe import layer_alphas
 from v1ann.nn.regularizer import SpectralRegularizer
 from v1ann.nn.train import train
-from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE
+from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, fit_range_pair
 from v1ann.spectrum.powerlaw import PowerLawFit
 
 # With Adam the gerum2022 penalty dominates the update from ~10 on; nassar2020 collapses the layer at 30.
@@ -125,6 +125,7 @@ def train_network(
     """
     check_option("arch", arch, models.BUILDERS)
     check_option("method", method, DEFAULT_STRENGTH)
+    fit_range = fit_range_pair(fit_range)  # before training: a bad range must not cost the run
     target = target_alpha.alpha if isinstance(target_alpha, PowerLawFit) else target_alpha
     images, labels = train_set.tensors
     arch_kwargs = {"in_shape": list(images.shape[1:]), "n_classes": int(labels.max()) + 1,

@@ -38,6 +38,7 @@ import xarray as xr
 
 from v1ann._checks import check_int, check_option
 from v1ann._progress import progress_bar
+from v1ann._threads import available_cores, get_threads
 from v1ann._utils import atomic_path, recover_interrupted_replace
 from v1ann.errors import DataFileError, InvalidInputError, TrainingError, V1AnnWarning
 from v1ann.experiments.recipe import DEFAULT_STRENGTH, train_network
@@ -222,8 +223,9 @@ def sweep(
     xarray.Dataset
         The whole store, over ``run`` (coords ``run`` = :attr:`RunPoint.run_id`,
         ``target_alpha`` (NaN for vanilla), ``vanilla``, ``strength``, ``tau``, ``seed``):
-        ``accuracy`` (``run``, ``attack``, ``eps``), ``clean_accuracy``, ``alpha`` and
-        ``alpha_r2`` (``run``, ``layer``), the training history as ``history_*``
+        ``accuracy`` (``run``, ``attack``, ``eps``), ``clean_accuracy``, ``alpha``,
+        ``alpha_r2`` and ``alpha_fit_hi`` (``run``, ``layer``; see
+        :func:`train_and_evaluate`), the training history as ``history_*``
         (``run``, ``epoch`` [, ``layer``]), ``attack_checks``, ``host`` and ``seconds``.
         ``attrs["sweep_config"]`` holds the settings as JSON.
 
@@ -270,8 +272,9 @@ def train_and_evaluate(point: RunPoint, config: dict) -> xr.Dataset:
     Returns
     -------
     xarray.Dataset
-        ``accuracy`` (``attack``, ``eps``), ``clean_accuracy``, ``alpha`` and ``alpha_r2``
-        (``layer``; NaN where a layer has too few ranks for the fit range), ``history_*``
+        ``accuracy`` (``attack``, ``eps``), ``clean_accuracy``, ``alpha``, ``alpha_r2`` and
+        ``alpha_fit_hi`` (``layer``: held-out α, its r² and the last rank fitted; NaN where
+        a layer ends before the fit range starts), ``history_*``
         (``epoch`` [, ``layer``]), ``attack_checks``, ``host``, ``seconds``.
     """
     started = time.perf_counter()
@@ -302,6 +305,8 @@ def train_and_evaluate(point: RunPoint, config: dict) -> xr.Dataset:
             "clean_accuracy": attacked["clean_accuracy"],
             "alpha": ("layer", [run.heldout[n].alpha if n in run.heldout else nan for n in layers]),
             "alpha_r2": ("layer", [run.heldout[n].r2 if n in run.heldout else nan for n in layers]),
+            # the fit range's stop actually used: the layer's last rank when it has fewer than asked
+            "alpha_fit_hi": ("layer", [run.heldout[n].fit_range[1] if n in run.heldout else nan for n in layers]),
             "attack_checks": ((), attacked.attrs["checks"]),
             "host": ((), socket.gethostname()),
         },
@@ -525,11 +530,14 @@ def _connect(client, workers: int | None, n_runs: int) -> Iterator:
 
     gpus = torch.cuda.device_count()
     check_int(workers, "workers", allow_none=True)
-    n_workers = int(workers or gpus or os.cpu_count() or 1)
+    n_workers = min(int(workers or gpus or available_cores()), n_runs)
+    # each worker process gets its share of the cores: more would make the pools fight
+    threads = get_threads() or max(1, available_cores() // n_workers)
     cluster = LocalCluster(
-        n_workers=min(n_workers, n_runs),
+        n_workers=n_workers,
         threads_per_worker=1,
         processes=True,
+        env={"OMP_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")},
         dashboard_address=None,
         resources={"GPU": 1} if gpus else None,
         # a failing run is reported once, by the sweep; the workers' own tracebacks would bury it

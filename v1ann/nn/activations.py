@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 from v1ann._checks import check_int
 from v1ann._docs import fill_doc
 from v1ann._progress import progress_bar
+from v1ann._threads import uses_thread_budget
 from v1ann._utils import resolve_device
 from v1ann.errors import InvalidInputError, V1AnnWarning
 from v1ann.nn.hooks import LayerRecorder, resolve_layers
@@ -26,6 +27,7 @@ __all__ = ["activations"]
 _FEATURE_DIMS = {2: ("unit",), 4: ("channel", "y", "x"), 5: ("channel", "z", "y", "x")}
 
 
+@uses_thread_budget
 @fill_doc
 def activations(
     model: nn.Module,

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from v1ann._threads import uses_thread_budget
 from v1ann.nn.activations import activations
 from v1ann.nn.hooks import HookedLayers, layer_covariances
 from v1ann.spectrum.estimate import estimate_alpha
@@ -24,6 +25,7 @@ from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, clip_fit_range, wls_loglog
 from v1ann.spectrum.powerlaw import PowerLawFit
 
 
+@uses_thread_budget
 def layer_alphas(
     model: nn.Module,
     inputs,

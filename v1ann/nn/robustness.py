@@ -31,6 +31,7 @@ from torch import nn
 from v1ann._checks import check_int
 from v1ann._docs import fill_doc
 from v1ann._progress import progress_bar
+from v1ann._threads import uses_thread_budget
 from v1ann._utils import check_finite, optional_import, resolve_device
 from v1ann.errors import InvalidInputError, V1AnnWarning
 
@@ -46,6 +47,7 @@ _TOLERANCE = 0.005
 _PGD_STEP_FACTOR = 2.5
 
 
+@uses_thread_budget
 @fill_doc
 def robustness(
     model: nn.Module,

@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from v1ann._checks import check_int, check_number, check_option
 from v1ann._docs import fill_doc
 from v1ann._progress import progress_bar
+from v1ann._threads import uses_thread_budget
 from v1ann._utils import atomic_path, resolve_device
 from v1ann.errors import InvalidInputError, TrainingError
 from v1ann.nn.hooks import LayerRecorder
@@ -50,6 +51,7 @@ BASIS_STREAM = 2**32 - 1  # seed stream of the basis subset, apart from the epoc
 METRICS = ("train_loss", "train_penalty", "train_accuracy", "val_loss", "val_accuracy", "seconds")
 
 
+@uses_thread_budget
 @fill_doc
 def train(
     model: nn.Module,

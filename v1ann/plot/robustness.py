@@ -142,6 +142,8 @@ def measured_vs_target_alpha(results: xr.Dataset, *, layer: str | None = None):
     ranks = ""
     if fit:
         lo, hi = json.loads(fit).get("fit_range", (None, None))
+        if "alpha_fit_hi" in results and np.isfinite(results["alpha_fit_hi"].sel(layer=layer)).any():
+            hi = int(np.nanmax(results["alpha_fit_hi"].sel(layer=layer)))  # the ranks fitted, not the ones asked
         ranks = f", ranks {lo + 1}–{hi}" if lo is not None else ""
     ax.set(xlabel="target α", ylabel=f"measured α (held-out{ranks})", title=f"layer {layer}")
     ax.grid(alpha=0.3)

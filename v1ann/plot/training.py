@@ -45,6 +45,7 @@ def layer_spectrum_vs_target(spectra, target_alpha, *, tau: int = 10, fit_range:
     fig, (ax,) = new_figure(width=5.0, height=4.2)
     colors = sns.color_palette("viridis", n_colors=max(len(spectra), 2))
     floor = np.inf  # the y axis stops a decade below the fit range, not at the last ranks' rounding noise
+    fitted_to = 0  # the shaded band covers the ranks actually fitted, not the ones asked for
     for color, (name, spectrum) in zip(colors, spectra.items()):
         values = np.asarray(getattr(spectrum, "values", spectrum), dtype=float).ravel()
         if values.size < tau + 2:
@@ -56,12 +57,14 @@ def layer_spectrum_vs_target(spectra, target_alpha, *, tau: int = 10, fit_range:
         label = name
         if hi - lo >= 2:
             label = f"{name}: α = {fit_powerlaw(values, fit_range=(lo, hi)).alpha:.2f} (ranks {lo + 1}–{hi})"
+            fitted_to = max(fitted_to, hi)
         ax.loglog(ranks[shown], values[shown], color=color, lw=1.8, label=label)
         floor = min(floor, values[lo:hi][values[lo:hi] > 0].min(initial=np.inf) / 10)
         target = values[tau - 1] * (tau / ranks) ** alpha
         ax.loglog(ranks[tau - 1:], target[tau - 1:], color=color, lw=1.2, ls="--")
     ax.plot([], [], color="0.3", ls="--", label=f"target n$^{{-{alpha:.2f}}}$ anchored at rank {tau}")
-    ax.axvspan(fit_range[0] + 1, fit_range[1], color="0.92", zorder=0)
+    if fitted_to:
+        ax.axvspan(fit_range[0] + 1, fitted_to, color="0.92", zorder=0)
     if np.isfinite(floor):
         ax.set_ylim(bottom=floor)
     ax.set_xlabel("rank n")

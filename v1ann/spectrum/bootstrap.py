@@ -38,7 +38,7 @@ from v1ann._utils import make_rng
 from v1ann.errors import InvalidInputError
 from v1ann.spectrum.cvpca import cvpca_from_gram, shuffle_masks
 from v1ann.spectrum.gram import RepeatGram
-from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, check_fit_range
+from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, clip_fit_range
 from v1ann.spectrum.pca import pca_spectrum
 from v1ann.spectrum.powerlaw import fit_powerlaw
 
@@ -89,7 +89,7 @@ def alpha_ci_over_shuffles(
         raise InvalidInputError(
             f"shuffle_spectra must be (n_shuffles >= 2, n_ranks), got shape {spectra.shape}"
         )
-    lo, hi = check_fit_range(fit_range, spectra.shape[1])
+    lo, hi = clip_fit_range(fit_range, spectra.shape[1])
     rng = make_rng(seed)
     picks = rng.integers(0, spectra.shape[0], size=(int(n_bootstrap), spectra.shape[0]))
     # averaging then normalising; only the fit range's shape matters for alpha

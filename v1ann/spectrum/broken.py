@@ -29,7 +29,7 @@ from v1ann.errors import InvalidInputError
 from v1ann.spectrum.loglog import (
     DEFAULT_FIT_RANGE,
     MIN_SEGMENT,
-    check_fit_range,
+    clip_fit_range,
     rank_weights,
     weighted_lstsq,
     weighted_r2,
@@ -116,7 +116,7 @@ def fit_broken_powerlaw(spectrum, *, fit_range=DEFAULT_FIT_RANGE) -> BrokenPower
 
     values, _ = spectrum_values(spectrum)
     normalised = values / values.sum()
-    lo, hi = check_fit_range(fit_range, values.size)
+    lo, hi = clip_fit_range(fit_range, values.size)
     if hi - lo < 2 * MIN_SEGMENT:
         raise InvalidInputError(f"fit_range ({lo}, {hi}) is too short for a broken power law "
                                 f"(needs {2 * MIN_SEGMENT} ranks)")
@@ -165,7 +165,7 @@ def compare_powerlaw_models(spectrum, *, fit_range=DEFAULT_FIT_RANGE, n_folds: i
     """
     values, _ = spectrum_values(spectrum)
     normalised = values / values.sum()
-    lo, hi = check_fit_range(fit_range, values.size)
+    lo, hi = clip_fit_range(fit_range, values.size)
     y = _positive_log(normalised, lo, hi)
     n = hi - lo
     log_rank, w = rank_weights(lo, hi)

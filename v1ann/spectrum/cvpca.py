@@ -22,6 +22,7 @@ from v1ann._checks import check_int, check_n_components
 from v1ann._docs import fill_doc
 from v1ann._linalg import symmetric_eigh
 from v1ann._progress import progress_bar
+from v1ann._threads import uses_thread_budget
 from v1ann._utils import make_rng, release_freed_memory
 from v1ann.errors import InvalidInputError, V1AnnWarning
 from v1ann.spectrum.gram import RepeatGram, repeat_gram
@@ -31,6 +32,7 @@ __all__ = ["cvpca"]
 PUBLISHED_MAX_COMPONENTS = 1024
 
 
+@uses_thread_budget
 @fill_doc
 def cvpca(
     responses,

@@ -30,6 +30,7 @@ import xarray as xr
 
 from v1ann._checks import check_int, check_option
 from v1ann._docs import fill_doc
+from v1ann._threads import uses_thread_budget
 from v1ann._utils import make_rng
 from v1ann.errors import InvalidInputError, V1AnnWarning
 from v1ann.recording.schema import stimulus_responses
@@ -48,9 +49,10 @@ from v1ann.spectrum.debias import cvpca_matched_alpha, noise_halves
 from v1ann.spectrum.gram import REPEAT_DIMS, repeat_gram
 from v1ann.spectrum.loglog import (
     DEFAULT_FIT_RANGE,
-    check_fit_range,
+    clip_fit_range,
     fit_range_pair,
     rank_weights,
+    requested_range,
     weighted_r2,
 )
 from v1ann.spectrum.pca import pca_spectrum
@@ -68,6 +70,7 @@ REPEAT_METHODS = ("cvpca", "cvpca-matched")
 CI_METHODS = ("shuffles", "stimuli", "jackknife")
 
 
+@uses_thread_budget
 @fill_doc
 def estimate_alpha(
     x,
@@ -213,6 +216,11 @@ def _from_repeats(x, method, fit_range, n_shuffles, seed, ci, device, ci_method,
 
     rng = make_rng(seed)
     responses = _repeat_responses(x)
+    requested = {}
+    if not isinstance(fit_range, str):  # before any work: a range the data cannot give fails now
+        _, n_stimuli, n_neurons = responses.shape
+        asked, fit_range = fit_range, clip_fit_range(fit_range, min(PUBLISHED_MAX_COMPONENTS, n_stimuli, n_neurons - 1))
+        requested = requested_range(asked, fit_range)
     gram = repeat_gram(responses, device=device, progress=progress)
     largest = float(gram.gram.abs().max())
     if not math.isfinite(largest):
@@ -224,21 +232,13 @@ def _from_repeats(x, method, fit_range, n_shuffles, seed, ci, device, ci_method,
         raise InvalidInputError(f"responses ({gram.source}) are all zero: there is no spectrum")
     warn_if_uncentred(gram, stacklevel=4)  # shown at the caller of estimate_alpha
     n_components = min(PUBLISHED_MAX_COMPONENTS, gram.n_stimuli, gram.n_neurons - 1)
-    if not isinstance(fit_range, str):
-        hi = int(fit_range[1]) if len(fit_range) == 2 else None
-        if hi is not None and hi > n_components:
-            raise InvalidInputError(
-                f"fit_range {tuple(fit_range)} needs {hi} components but {gram.n_stimuli} "
-                f"stimuli x {gram.n_neurons} neurons give at most {n_components}; pass a "
-                f"shorter fit_range, e.g. (11, {max(n_components // 2, 13)})"
-            )
     masks = shuffle_masks(int(n_shuffles), gram.n_stimuli, rng)
     signal, noise = cvpca_from_gram(gram, masks, n_components, progress=progress)
     spectrum = signal.mean(0)
     sizes = {"n_stimuli": gram.n_stimuli, "n_neurons": gram.n_neurons}
     if method == "cvpca":
         fit = fit_powerlaw(spectrum, fit_range=fit_range, nonpositive=nonpositive, **sizes)
-        attrs = {**fit.attrs, "n_shuffles": int(n_shuffles)}
+        attrs = {**fit.attrs, **requested, "n_shuffles": int(n_shuffles)}
         interval = None
         if ci is not None:
             ci_method = ci_method or "shuffles"
@@ -246,8 +246,8 @@ def _from_repeats(x, method, fit_range, n_shuffles, seed, ci, device, ci_method,
                                        n_bootstrap, nonpositive, rng, progress)
             attrs.update(ci_level=ci, ci_method=f"bootstrap over {ci_method}")
         return dataclasses.replace(fit, method="cvpca", alpha_ci=interval, attrs=attrs)
-    return _matched(responses, gram, signal, noise.mean(0), fit_range, ci, rng, device,
-                    progress, sizes)
+    fit = _matched(responses, gram, signal, noise.mean(0), fit_range, ci, rng, device, progress, sizes)
+    return dataclasses.replace(fit, attrs={**fit.attrs, **requested})
 
 
 def _cvpca_interval(signal, gram, fit_range, ci, ci_method, n_bootstrap, nonpositive, rng, progress):
@@ -267,7 +267,7 @@ def _matched(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rn
     spectrum = shuffle_spectra.mean(0)
     if isinstance(fit_range, str):
         raise InvalidInputError("fit_range='auto' applies to the published fit (method='cvpca')")
-    lo, hi = check_fit_range(fit_range, spectrum.size)
+    lo, hi = clip_fit_range(fit_range, spectrum.size)
     noise_gram, total_signal = noise_halves(gram)
     result = cvpca_matched_alpha(
         spectrum, noise_variance, _noise_half(responses), noise_gram, total_signal, (lo, hi),

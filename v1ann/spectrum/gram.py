@@ -24,6 +24,7 @@ from scipy.linalg.blas import dsyrk
 
 from v1ann._docs import fill_doc
 from v1ann._progress import progress_bar
+from v1ann._threads import uses_thread_budget
 from v1ann._utils import resolve_device
 from v1ann.errors import InvalidInputError
 from v1ann.recording.schema import stimulus_responses
@@ -61,6 +62,7 @@ class RepeatGram:
     source: str
 
 
+@uses_thread_budget
 @fill_doc
 def repeat_gram(
     responses,

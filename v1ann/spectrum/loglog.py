@@ -41,25 +41,35 @@ def fit_range_pair(fit_range, name: str = "fit_range") -> tuple[int, int]:
     return lo, hi
 
 
-def check_fit_range(fit_range, n_ranks: int, name: str = "fit_range") -> tuple[int, int]:
-    """Validate a 0-based half-open ``(lo, hi)`` against a spectrum of ``n_ranks`` values."""
-    lo, hi = fit_range_pair(fit_range, name)
-    if hi > n_ranks:
-        raise InvalidInputError(
-            f"{name}={tuple(fit_range)!r} needs {hi} components but the spectrum has only "
-            f"{n_ranks}; compute more components or fit a shorter range"
-        )
-    return lo, hi
-
-
 def clip_fit_range(fit_range, n_ranks: int, name: str = "fit_range") -> tuple[int, int]:
-    """``fit_range`` with its stop lowered to ``n_ranks`` where the data have fewer ranks.
+    """The one rule for a spectrum with fewer ranks than ``fit_range`` asks.
+
+    The stop is lowered to ``n_ranks``; the call fails if fewer than two ranks remain.
+    Every fit applies it (published, bias-corrected, broken, per layer), and reports the
+    range it used (``fit.fit_range``; the asked one in ``attrs["fit_range_requested"]``).
 
     >>> clip_fit_range((11, 500), 300)
     (11, 300)
+    >>> clip_fit_range((11, 500), 12)
+    Traceback (most recent call last):
+    ...
+    v1ann.errors.InvalidInputError: fit_range=(11, 500) starts at rank 12 but the spectrum has 12 ranks; ...
     """
     lo, hi = fit_range_pair(fit_range, name)
-    return check_fit_range((lo, min(hi, int(n_ranks))), n_ranks, name)
+    n_ranks = int(n_ranks)
+    if n_ranks - lo < 2:
+        raise InvalidInputError(
+            f"{name}={(lo, hi)!r} starts at rank {lo + 1} but the spectrum has {n_ranks} ranks; "
+            f"fit a range that starts lower, e.g. ({max(n_ranks // 10, 0)}, {n_ranks}), or use more "
+            "stimuli and neurons"
+        )
+    return lo, min(hi, n_ranks)
+
+
+def requested_range(fit_range, used: tuple[int, int]) -> dict:
+    """``{"fit_range_requested": [lo, hi]}`` when :func:`clip_fit_range` shortened the range, else ``{}``."""
+    asked = [int(v) for v in fit_range]
+    return {} if tuple(asked) == tuple(used) else {"fit_range_requested": asked}
 
 
 def weighted_lstsq(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float]:

@@ -22,6 +22,7 @@ import xarray as xr
 from v1ann._checks import check_n_components
 from v1ann._docs import fill_doc
 from v1ann._linalg import top_eigenpairs
+from v1ann._threads import uses_thread_budget
 from v1ann._utils import make_rng, resolve_device
 from v1ann.errors import InvalidInputError, V1AnnWarning
 
@@ -31,6 +32,7 @@ PCA_DIMS = ("stimulus", "unit")
 _CHUNK_BYTES = 64 * 2**20
 
 
+@uses_thread_budget
 @fill_doc
 def pca_spectrum(
     x,

@@ -32,7 +32,8 @@ from v1ann.errors import InvalidInputError, V1AnnWarning
 from v1ann.spectrum.loglog import (
     DEFAULT_FIT_RANGE,
     auto_fit_range,
-    check_fit_range,
+    clip_fit_range,
+    requested_range,
     wls_loglog,
 )
 
@@ -196,7 +197,7 @@ def fit_powerlaw(
         the shape matters: the spectrum is normalised to sum 1 before fitting.
     fit_range : (int, int) or "auto"
         0-based half-open index range ``(lo, hi)``; ``(11, 500)`` fits ranks 12..500 as
-        published. ``"auto"`` chooses the range by :func:`v1ann.spectrum.loglog.auto_fit_range`
+        published. A spectrum with fewer than ``hi`` ranks is fitted up to its last one. ``"auto"`` chooses the range by :func:`v1ann.spectrum.loglog.auto_fit_range`
         (the longest stretch of ranks that one power law describes).
     method : {"wls"}
         ``"wls"``: the published weighted least squares (weights ``1/rank``) in log-log.
@@ -215,7 +216,8 @@ def fit_powerlaw(
     Raises
     ------
     InvalidInputError
-        NaN/Inf, an all-zero spectrum, a fit range longer than the spectrum, or
+        NaN/Inf, an all-zero spectrum, a fit range that starts within two ranks of the
+        spectrum's end (a longer one is clipped: :func:`~v1ann.spectrum.loglog.clip_fit_range`), or
         non-positive values inside the range with ``nonpositive="raise"``.
 
     Examples
@@ -246,14 +248,16 @@ def fit_powerlaw(
         lo, hi = auto_fit_range(normalised)
         attrs = {**attrs, "fit_range_rule": "auto"}
     else:
-        lo, hi = check_fit_range(fit_range, values.size)
+        lo, hi = clip_fit_range(fit_range, values.size)
     logged, hi = _nonpositive(normalised, lo, hi, nonpositive, attrs)
+    if not isinstance(fit_range, str):
+        attrs = {**attrs, **requested_range(fit_range, (lo, hi))}
     alpha, offset, r2 = wls_loglog(logged, lo, hi)
     return make_fit(
         alpha, offset, (lo, hi), r2, method, normalised,
         n_stimuli=n_stimuli if n_stimuli is not None else attrs.get("n_stimuli"),
         n_neurons=n_neurons if n_neurons is not None else attrs.get("n_neurons"),
-        attrs={k: v for k, v in attrs.items() if k in ("method", "source", "fit_range_rule")},
+        attrs={k: v for k, v in attrs.items() if k in ("method", "source", "fit_range_rule", "fit_range_requested")},
     )
 
 

@@ -37,6 +37,7 @@ from v1ann._checks import check_int, check_n_components, check_option
 from v1ann._docs import fill_doc
 from v1ann._linalg import symmetric_eigh
 from v1ann._progress import progress_bar
+from v1ann._threads import uses_thread_budget
 from v1ann._utils import make_rng, resolve_device
 from v1ann.errors import InvalidInputError, V1AnnWarning
 from v1ann.spectrum.gram import _accumulator, read_neuron_chunks
@@ -50,6 +51,7 @@ STREAMS = ("auto", "time", "neurons")
 _CHUNK_BYTES = 64 * 2**20
 
 
+@uses_thread_budget
 @fill_doc
 def svca(
     activity,

@@ -1,0 +1,16 @@
+"""Options shared by several commands, defined once so that their help and defaults agree."""
+
+from __future__ import annotations
+
+import click
+
+from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE
+
+
+def fit_range_option(what: str = ""):
+    """``--fit-range LO HI``, the rank range of every fit the command makes (``what`` adds to the help)."""
+    return click.option(
+        "--fit-range", nargs=2, type=int, default=DEFAULT_FIT_RANGE, show_default=True, metavar="LO HI",
+        help="0-based half-open rank indices (11 500 = ranks 12..500); data with fewer ranks are fitted "
+             f"up to their last one{what}.",
+    )
