@@ -7,6 +7,10 @@ say what is wrong with it.
 
 from __future__ import annotations
 
+import inspect
+import os
+import warnings
+
 
 class V1AnnError(Exception):
     """Base class of every v1ann error caused by input, data or environment."""
@@ -34,3 +38,16 @@ class DownloadError(V1AnnError):
 
 class V1AnnWarning(UserWarning):
     """Something was dropped or adjusted on the user's behalf (counted in the message)."""
+
+
+def warn(message: str, category: type[Warning] = V1AnnWarning) -> None:
+    """Issue ``message`` attributed to the first caller outside v1ann.
+
+    A fixed ``stacklevel`` breaks whenever a call goes through one more v1ann function
+    (a decorator, a wrapper); walking the stack does not (pandas does the same).
+    """
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = inspect.currentframe(), 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

@@ -9,14 +9,13 @@ two spectra describe responses to the same images.
 
 from __future__ import annotations
 
-import warnings
 from typing import Mapping
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from v1ann.errors import InvalidInputError, V1AnnWarning
+from v1ann.errors import InvalidInputError, warn
 from v1ann.spectrum.estimate import estimate_alpha
 from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE
 from v1ann.spectrum.powerlaw import PowerLawFit
@@ -133,31 +132,19 @@ def fit_brain_and_layers(brain, layers, *, match_stimuli: bool = True, **estimat
             elif n_brain is not None and n_layer is not None and n_brain != n_layer:
                 mismatches.append(f"{source!r} has {n_brain} stimuli, {name!r} {n_layer}")
     if too_short:
-        warnings.warn(
-            f"{len(too_short)} layer(s) left out: their spectra end before the fit range starts "
+        warn(f"{len(too_short)} layer(s) left out: their spectra end before the fit range starts "
             f"({'; '.join(f'{name}: {why}' for name, why in too_short.items())}); pass a fit_range "
-            "that starts lower (the same for brain and layers) to include them",
-            V1AnnWarning,
-            stacklevel=3,
-        )
+            "that starts lower (the same for brain and layers) to include them")
     if not any(layer_fits.values()):
         raise InvalidInputError("no layer has enough principal components for the fit range; pass a shorter fit_range")
     if shortened:
         brain_ranges = sorted({f"{fit.fit_range[0] + 1}..{fit.fit_range[1]}" for fit in brain_fits.values()})
-        warnings.warn(
-            f"{len(shortened)} {SHORTER_LAYERS} and were fitted up to their last "
+        warn(f"{len(shortened)} {SHORTER_LAYERS} and were fitted up to their last "
             f"one ({'; '.join(sorted(shortened))}; brain ranks {', '.join(brain_ranges)}); exponents over "
-            "different ranks are not strictly comparable: pass a fit_range that every layer covers",
-            V1AnnWarning,
-            stacklevel=3,
-        )
+            "different ranks are not strictly comparable: pass a fit_range that every layer covers")
     if mismatches:
-        warnings.warn(
-            f"{len(mismatches)} layer/recording pair(s) were measured on different stimuli, so their "
-            f"spectra are not strictly comparable: {'; '.join(mismatches)}",
-            V1AnnWarning,
-            stacklevel=3,
-        )
+        warn(f"{len(mismatches)} layer/recording pair(s) were measured on different stimuli, so their "
+            f"spectra are not strictly comparable: {'; '.join(mismatches)}")
     return brain_fits, layer_fits
 
 

@@ -48,7 +48,7 @@ from v1ann.nn.robustness import robustness
 from v1ann.nn.training_data import load_training_data
 from v1ann.recording.simulate import natural_like_images, simulate_recording
 from v1ann.spectrum.estimate import estimate_alpha
-from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE
+from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, fit_range_pair
 from v1ann.spectrum.powerlaw import fit_powerlaw
 
 _json = functools.partial(to_jsonable, digits=6)  # the summary keeps six decimals

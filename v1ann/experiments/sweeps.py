@@ -40,7 +40,13 @@ from v1ann._checks import check_int, check_option
 from v1ann._progress import progress_bar
 from v1ann._threads import available_cores, get_threads
 from v1ann._utils import atomic_path, recover_interrupted_replace
-from v1ann.errors import DataFileError, InvalidInputError, TrainingError, V1AnnWarning
+from v1ann.errors import (
+    DataFileError,
+    InvalidInputError,
+    TrainingError,
+    V1AnnWarning,
+    warn,
+)
 from v1ann.experiments.recipe import DEFAULT_STRENGTH, train_network
 from v1ann.nn.robustness import robustness
 from v1ann.nn.training_data import load_training_data
@@ -494,12 +500,8 @@ def _run_all(client, runner, todo, config, results: ResultStore, n_total: int, p
         if pending:
             client.cancel(pending)
     if suspicious:
-        warnings.warn(
-            f"the attack sanity checks failed in {len(suspicious)} run(s), e.g. {suspicious[0]}; "
-            "their accuracies may overstate robustness (see the attack_checks variable)",
-            V1AnnWarning,
-            stacklevel=3,
-        )
+        warn(f"the attack sanity checks failed in {len(suspicious)} run(s), e.g. {suspicious[0]}; "
+            "their accuracies may overstate robustness (see the attack_checks variable)")
     if failures:
         point, first = failures[0]
         message = (
@@ -508,7 +510,7 @@ def _run_all(client, runner, todo, config, results: ResultStore, n_total: int, p
         )
         if len(failures) == len(todo):
             raise TrainingError(message) from first
-        warnings.warn(message, V1AnnWarning, stacklevel=3)
+        warn(message)
 
 
 @contextlib.contextmanager

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import warnings
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -18,7 +17,7 @@ from v1ann._docs import fill_doc
 from v1ann._progress import progress_bar
 from v1ann._threads import uses_thread_budget
 from v1ann._utils import resolve_device
-from v1ann.errors import InvalidInputError, V1AnnWarning
+from v1ann.errors import InvalidInputError, warn
 from v1ann.nn.hooks import LayerRecorder, resolve_layers
 
 __all__ = ["activations"]
@@ -196,12 +195,8 @@ def _batches(inputs, batch_size: int):
     """``(iterable of batches, number of stimuli or None, stimulus labels or None)``."""
     if isinstance(inputs, DataLoader):
         if isinstance(inputs.sampler, RandomSampler):
-            warnings.warn(
-                "the DataLoader shuffles: the 'stimulus' labels of the result are positions in "
-                "the order it yielded, not indices into its dataset",
-                V1AnnWarning,
-                stacklevel=3,
-            )
+            warn("the DataLoader shuffles: the 'stimulus' labels of the result are positions in "
+                "the order it yielded, not indices into its dataset")
         return inputs, _sized(inputs.sampler), None
     if isinstance(inputs, Dataset):
         return DataLoader(inputs, batch_size=batch_size, shuffle=False), _sized(inputs), None

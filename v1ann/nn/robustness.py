@@ -20,7 +20,6 @@ model left in training mode, and the accuracies then overstate robustness.
 from __future__ import annotations
 
 import contextlib
-import warnings
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -33,7 +32,7 @@ from v1ann._docs import fill_doc
 from v1ann._progress import progress_bar
 from v1ann._threads import uses_thread_budget
 from v1ann._utils import check_finite, optional_import, resolve_device
-from v1ann.errors import InvalidInputError, V1AnnWarning
+from v1ann.errors import InvalidInputError, warn
 
 ATTACKS = ("fgsm", "pgd", "autoattack")
 
@@ -132,13 +131,9 @@ def robustness(
     clean_accuracy = clean_correct / n
     problems = _sanity_problems(accuracy, clean_accuracy, attacks, eps_values)
     if problems:
-        warnings.warn(
-            f"robustness: {len(problems)} sanity check(s) failed, so these accuracies likely "
+        warn(f"robustness: {len(problems)} sanity check(s) failed, so these accuracies likely "
             "overstate robustness (gradient masking, a stochastic model, or a mode left in "
-            "training): " + "; ".join(problems),
-            V1AnnWarning,
-            stacklevel=2,
-        )
+            "training): " + "; ".join(problems))
     attrs = {
         "norm": "Linf",
         "eps_units": "pixel intensity, inputs in [0, 1]",

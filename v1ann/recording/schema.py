@@ -13,7 +13,6 @@ yields the same layout and the same checks.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Mapping
 
 import dask.array as da
@@ -22,7 +21,7 @@ import xarray as xr
 
 from v1ann._checks import check_int
 from v1ann._utils import check_finite
-from v1ann.errors import InvalidInputError, V1AnnWarning
+from v1ann.errors import InvalidInputError, warn
 
 __all__ = [
     "make_recording",
@@ -90,11 +89,7 @@ def _screen_neurons(
     keep = ~(nonfinite | constant)
     if not keep.any():
         raise InvalidInputError(f"{_describe(source)}{detail}: no usable neuron is left")
-    warnings.warn(
-        f"{_describe(source)}dropped {n_bad} of {keep.size} neurons ({detail})",
-        V1AnnWarning,
-        stacklevel=4,
-    )
+    warn(f"{_describe(source)}dropped {n_bad} of {keep.size} neurons ({detail})")
     return keep
 
 
@@ -468,7 +463,7 @@ def _trial_table(stimulus: np.ndarray, is_blank: np.ndarray, label: str, min_rep
                 f"kept the first {n_repeats} presentations of each stimulus and discarded "
                 f"{n_extra} extra presentation(s) of stimuli shown more often"
             )
-        warnings.warn(f"{label}: " + "; ".join(parts), V1AnnWarning, stacklevel=3)
+        warn(f"{label}: " + "; ".join(parts))
     starts, kept_ids = starts[enough], unique[enough]
     table = shown[order][starts[None, :] + np.arange(n_repeats)[:, None]]
     return table, kept_ids

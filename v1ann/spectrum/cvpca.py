@@ -12,8 +12,6 @@ n_stimuli × n_stimuli matrix plus one matrix product. See ``docs/spectra-estima
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
 import xarray as xr
@@ -24,7 +22,7 @@ from v1ann._linalg import symmetric_eigh
 from v1ann._progress import progress_bar
 from v1ann._threads import uses_thread_budget
 from v1ann._utils import make_rng, release_freed_memory
-from v1ann.errors import InvalidInputError, V1AnnWarning
+from v1ann.errors import InvalidInputError, warn
 from v1ann.spectrum.gram import RepeatGram, repeat_gram
 
 __all__ = ["cvpca"]
@@ -129,7 +127,7 @@ def cvpca(
 UNCENTRED_FACTOR = 10.0
 
 
-def warn_if_uncentred(gram: RepeatGram, stacklevel: int = 3) -> None:
+def warn_if_uncentred(gram: RepeatGram) -> None:
     """Warn when each neuron's mean over stimuli, shared by the repeats, is a real component.
 
     cvPCA, like the published code, centres each stimulus across neurons but does not
@@ -150,15 +148,11 @@ def warn_if_uncentred(gram: RepeatGram, stacklevel: int = 3) -> None:
     if shared_mean <= UNCENTRED_FACTOR * per_direction:
         return
 
-    warnings.warn(
-        f"cvPCA on {gram.source}: the responses are not centred over stimuli. Each neuron's "
+    warn(f"cvPCA on {gram.source}: the responses are not centred over stimuli. Each neuron's "
         f"mean response, shared by the repeats, adds a component of variance {shared_mean:.3g} "
         f"per stimulus ({shared_mean / per_direction:.3g} times an average stimulus direction) "
         "that cvPCA counts as signal, shifting the ranks after it. Subtract each neuron's mean "
-        "over stimuli first (v1ann.recording.preprocessing.mean_center; v1ann fit --preprocess center).",
-        V1AnnWarning,
-        stacklevel=stacklevel,
-    )
+        "over stimuli first (v1ann.recording.preprocessing.mean_center; v1ann fit --preprocess center).")
 
 
 def shuffle_masks(n_shuffles: int, n_stimuli: int, seed=None) -> np.ndarray:

@@ -66,7 +66,6 @@ respect to the noise, and noise independent across trials.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,7 +77,7 @@ import torch
 from v1ann._linalg import symmetric_eigh
 from v1ann._progress import progress_bar
 from v1ann._utils import make_rng, resolve_device
-from v1ann.errors import InvalidInputError, V1AnnWarning
+from v1ann.errors import InvalidInputError, warn
 from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, weighted_lstsq
 
 __all__ = ["MatchedResult", "cvpca_matched_alpha", "noise_halves"]
@@ -461,12 +460,8 @@ def _find_root(func, start: float, tol: float, max_steps: int, lower=ALPHA_MIN, 
     root, info = scipy.optimize.brentq(f, lo_a, hi_a, xtol=tol, maxiter=max(max_steps - len(values), 4),
                                        full_output=True, disp=False)
     if not info.converged:
-        warnings.warn(
-            f"cvpca-matched: the exponent search stopped after {len(values)} simulations within "
-            f"[{lo_a:.3f}, {hi_a:.3f}] without reaching tol={tol}; raise max_steps",
-            V1AnnWarning,
-            stacklevel=4,
-        )
+        warn(f"cvpca-matched: the exponent search stopped after {len(values)} simulations within "
+            f"[{lo_a:.3f}, {hi_a:.3f}] without reaching tol={tol}; raise max_steps")
     return float(root)
 
 

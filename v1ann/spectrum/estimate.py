@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 
 import numpy as np
 import xarray as xr
@@ -32,7 +31,7 @@ from v1ann._checks import check_int, check_option
 from v1ann._docs import fill_doc
 from v1ann._threads import uses_thread_budget
 from v1ann._utils import make_rng
-from v1ann.errors import InvalidInputError, V1AnnWarning
+from v1ann.errors import InvalidInputError, warn
 from v1ann.recording.schema import stimulus_responses
 from v1ann.spectrum.bootstrap import (
     alpha_ci_jackknife,
@@ -187,13 +186,10 @@ def _has_repeats(x) -> bool:
     if ndim == 2:
         if isinstance(x, np.ndarray):
             # a (trial, neuron) matrix of a recording is 2-D too, and its PCA spectrum is not its signal's
-            warnings.warn(
-                f"x is a bare {x.shape[0]} x {x.shape[1]} array, read as noise-free (stimulus, unit) "
+            warn(f"x is a bare {x.shape[0]} x {x.shape[1]} array, read as noise-free (stimulus, unit) "
                 "activations and fitted by PCA; for a recording's (trial, neuron) responses build a recording "
                 "(v1ann.recording.make_recording(responses, stimulus_ids)) or pass (repeat, stimulus, neuron) "
-                "responses. A DataArray with dims ('stimulus', 'unit') says it is activations.",
-                V1AnnWarning, stacklevel=4,
-            )
+                "responses. A DataArray with dims ('stimulus', 'unit') says it is activations.")
         return False
     raise InvalidInputError(
         f"x must be a recording, a DataArray, or a 2-D (stimulus, unit) / 3-D (repeat, "
@@ -230,7 +226,7 @@ def _from_repeats(x, method, fit_range, n_shuffles, seed, ci, device, ci_method,
         )
     if not largest > 0:
         raise InvalidInputError(f"responses ({gram.source}) are all zero: there is no spectrum")
-    warn_if_uncentred(gram, stacklevel=4)  # shown at the caller of estimate_alpha
+    warn_if_uncentred(gram)
     n_components = min(PUBLISHED_MAX_COMPONENTS, gram.n_stimuli, gram.n_neurons - 1)
     masks = shuffle_masks(int(n_shuffles), gram.n_stimuli, rng)
     signal, noise = cvpca_from_gram(gram, masks, n_components, progress=progress)
@@ -350,11 +346,8 @@ def _from_activations(x, method, fit_range, seed, ci, device, ci_method, n_boots
             interval = alpha_ci_over_stimuli(values, fit.fit_range, n_bootstrap=n_bootstrap or 100, ci=ci,
                                              seed=rng, nonpositive=nonpositive, progress=progress)
         if interval is None:
-            warnings.warn(
-                f"no interval: the fit range ends at rank {fit.fit_range[1]}, the last one "
-                f"{values.shape[0]} stimuli allow, so no stimulus can be left out",
-                V1AnnWarning, stacklevel=3,
-            )
+            warn(f"no interval: the fit range ends at rank {fit.fit_range[1]}, the last one "
+                f"{values.shape[0]} stimuli allow, so no stimulus can be left out")
         else:
             fit = dataclasses.replace(fit, alpha_ci=interval,
                                       attrs={**fit.attrs, "ci_level": ci, "ci_method": f"{ci_method} over stimuli"})

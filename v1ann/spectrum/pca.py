@@ -13,8 +13,6 @@ layer never needs more than O(n_stimuli² + chunk) memory in float64.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
 import xarray as xr
@@ -24,7 +22,7 @@ from v1ann._docs import fill_doc
 from v1ann._linalg import top_eigenpairs
 from v1ann._threads import uses_thread_budget
 from v1ann._utils import make_rng, resolve_device
-from v1ann.errors import InvalidInputError, V1AnnWarning
+from v1ann.errors import InvalidInputError, warn
 
 __all__ = ["pca_spectrum"]
 
@@ -217,12 +215,8 @@ def _stimulus_space(data, fit_rows, test_rows, n_components, requested, dev, sou
             "half's activations; ask for fewer components"
         )
     if rank < n_components:
-        warnings.warn(
-            f"pca_spectrum: dropped {n_components - rank} component(s) beyond the rank ({rank}) of "
-            f"the fitting half's activations ({source})",
-            V1AnnWarning,
-            stacklevel=3,
-        )
+        warn(f"pca_spectrum: dropped {n_components - rank} component(s) beyond the rank ({rank}) of "
+            f"the fitting half's activations ({source})")
         evals, evecs = evals[:rank], evecs[:, :rank]
     return ((cross @ evecs) ** 2).sum(dim=0) / evals / (test_rows.size - 1)
 

@@ -18,7 +18,6 @@ here the rule is explicit (``nonpositive``):
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +27,7 @@ import xarray as xr
 from v1ann._checks import check_option
 from v1ann._docs import fill_doc
 from v1ann._utils import check_finite
-from v1ann.errors import InvalidInputError, V1AnnWarning
+from v1ann.errors import InvalidInputError, warn
 from v1ann.spectrum.loglog import (
     DEFAULT_FIT_RANGE,
     auto_fit_range,
@@ -156,12 +155,8 @@ def _nonpositive(values: np.ndarray, lo: int, hi: int, rule: str, attrs: dict) -
                 f"spectrum is non-positive at rank {bad[0] + 1}, right at the start of "
                 f"fit_range ({lo}, {hi}); nothing is left to fit"
             )
-        warnings.warn(
-            f"fit range truncated from ({lo}, {hi}) to ({lo}, {new_hi}): rank {bad[0] + 1} "
-            f"is the first of {bad.size} non-positive value(s); {hi - new_hi} rank(s) dropped",
-            V1AnnWarning,
-            stacklevel=3,
-        )
+        warn(f"fit range truncated from ({lo}, {hi}) to ({lo}, {new_hi}): rank {bad[0] + 1} "
+            f"is the first of {bad.size} non-positive value(s); {hi - new_hi} rank(s) dropped")
         return values, new_hi
     zeros = bad[values[bad] == 0]
     if zeros.size:
@@ -169,12 +164,8 @@ def _nonpositive(values: np.ndarray, lo: int, hi: int, rule: str, attrs: dict) -
             f"spectrum is exactly zero at rank(s) {', '.join(str(i + 1) for i in zeros[:8])} inside "
             f"fit_range ({lo}, {hi}); even nonpositive='abs' has no logarithm there"
         )
-    warnings.warn(
-        f"log(abs(variance)) taken at {bad.size} non-positive value(s) inside the fit range "
-        f"(rank(s) {ranks}), as the published code did",
-        V1AnnWarning,
-        stacklevel=3,
-    )
+    warn(f"log(abs(variance)) taken at {bad.size} non-positive value(s) inside the fit range "
+        f"(rank(s) {ranks}), as the published code did")
     return np.abs(values), hi
 
 

@@ -27,8 +27,6 @@ Two exact formulations, one per axis that is streamed:
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
 import xarray as xr
@@ -39,7 +37,7 @@ from v1ann._linalg import symmetric_eigh
 from v1ann._progress import progress_bar
 from v1ann._threads import uses_thread_budget
 from v1ann._utils import make_rng, resolve_device
-from v1ann.errors import InvalidInputError, V1AnnWarning
+from v1ann.errors import InvalidInputError, warn
 from v1ann.spectrum.gram import _accumulator, read_neuron_chunks
 from v1ann.spectrum.gram import _chunk_size as _neuron_chunk_size
 
@@ -194,12 +192,8 @@ def neuron_split(n_neurons: int, xy=None, *, split: str = "auto", square_size: f
         if unplaced and split == "checkerboard":
             raise InvalidInputError(f"split='checkerboard': {unplaced} neuron(s) have no finite x/y position")
         if unplaced:
-            warnings.warn(
-                f"{unplaced} of {n_neurons} neurons have no finite x/y position; "
-                "SVCA splits neurons at random instead of on a checkerboard",
-                V1AnnWarning,
-                stacklevel=3,
-            )
+            warn(f"{unplaced} of {n_neurons} neurons have no finite x/y position; "
+                "SVCA splits neurons at random instead of on a checkerboard")
             xy = None
     if split == "auto":
         split = "random" if xy is None else "checkerboard"
@@ -381,13 +375,9 @@ def _defined_components(singular, n_components: int, size: int, source: str) -> 
         raise _no_shared_variance(source)
     rank = int((singular > size * torch.finfo(singular.dtype).eps * singular[0]).sum())
     if rank < n_components:
-        warnings.warn(
-            f"SVCA of activity ({source}): the train cross-covariance of the two neuron sets has "
+        warn(f"SVCA of activity ({source}): the train cross-covariance of the two neuron sets has "
             f"numerical rank {rank}, below n_components={n_components} (silent or duplicated neurons?); "
-            f"returning {rank} components",
-            V1AnnWarning,
-            stacklevel=4,
-        )
+            f"returning {rank} components")
     return min(rank, n_components)
 
 
