@@ -109,12 +109,19 @@ def test_truncate_with_nothing_left_raises():
         fit_powerlaw(spectrum, nonpositive="truncate")
 
 
+def test_a_spectrum_shorter_than_the_fit_range_is_fitted_to_its_last_rank():
+    spectrum = np.arange(1, 300.0) ** -1.0
+    fit = fit_powerlaw(spectrum)
+    assert fit.fit_range == (11, 299) and fit.attrs["fit_range_requested"] == [11, 500]
+    assert fit.alpha == fit_powerlaw(spectrum, fit_range=(11, 299)).alpha
+
+
 @pytest.mark.parametrize(
     "spectrum, message",
     [
         (np.r_[np.arange(1, 600.0) ** -1.0, np.nan], "NaN"),
         (np.zeros(600), "all zero"),
-        (np.arange(1, 300.0) ** -1.0, "needs 500 components but the spectrum has only 299"),
+        (np.arange(1, 12.0) ** -1.0, "starts at rank 12 but the spectrum has 11 ranks"),
         (-np.arange(1, 600.0) ** -1.0, "positive total"),
     ],
 )
