@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 
 import pytest
 
@@ -25,3 +26,95 @@ def test_demo_help_states_the_epochs_the_demo_runs():
 
     help_text = CliRunner().invoke(demo, ["--help"]).output
     assert f"[default: {DemoConfig.epochs};" in " ".join(help_text.split())
+
+
+def _commands():
+    import click
+
+    from v1ann.cli import cli
+
+    ctx = click.Context(cli)
+    for name in sorted(COMMANDS):
+        command = cli.get_command(ctx, name)
+        if isinstance(command, click.Group):
+            yield from ((f"{name} {sub}", c) for sub, c in command.commands.items())
+        else:
+            yield name, command
+
+
+def _library_defaults():
+    """The library call behind each command whose options share its parameter names."""
+    import dataclasses
+    import inspect
+
+    import v1ann
+    from v1ann.experiments.demo import DemoConfig
+    from v1ann.experiments.recipe import train_network
+    from v1ann.experiments.sweeps import sweep
+
+    def of(func):
+        return {n: p.default for n, p in inspect.signature(func).parameters.items() if p.default is not p.empty}
+
+    return {
+        "fit": of(v1ann.estimate_alpha), "compare": of(v1ann.estimate_alpha), "train": of(train_network),
+        "sweep": of(sweep), "simulate": of(v1ann.simulate_recording),
+        "demo": {f.name: f.default for f in dataclasses.fields(DemoConfig)},
+    }
+
+
+# A CLI default that differs from the library's on purpose, and why
+INTENDED = {("compare", "seed"): "the CLI's random network must be the same on every call"}
+
+
+def _same(a, b) -> bool:
+    from pathlib import PurePath
+
+    def norm(v):
+        if isinstance(v, (list, tuple)):
+            return tuple(norm(x) for x in v)
+        return str(v) if isinstance(v, PurePath) else v
+
+    return norm(a) == norm(b)
+
+
+def test_cli_defaults_are_the_librarys_defaults():
+    import click
+
+    library = _library_defaults()
+    differ = []
+    for name, command in _commands():
+        for param in command.params:
+            if not isinstance(param, click.Option) or param.multiple or param.name not in library.get(name, {}):
+                continue
+            if (name, param.name) not in INTENDED and not _same(param.default, library[name][param.name]):
+                differ.append(f"{name} --{param.name}: CLI {param.default!r}, library {library[name][param.name]!r}")
+    assert not differ, differ
+
+
+def test_defaults_written_into_help_texts_are_the_ones_used():
+    """Options whose default is computed (multiple values, per method) say it by hand: check each."""
+    import inspect
+
+    from v1ann.experiments.recipe import DEFAULT_STRENGTH, train_network
+    from v1ann.experiments.sweeps import sweep
+    from v1ann.nn import models
+
+    written = {}
+    for name, command in _commands():
+        for param in command.params:
+            match = re.search(r"\[default: ([^\]]+)\]", param.help or "") if hasattr(param, "help") else None
+            if match and not getattr(param, "show_default", False):
+                written[name, param.name] = " ".join(match.group(1).split())
+    sweep_defaults = inspect.signature(sweep).parameters
+    strengths = ", ".join(f"{value:g} for {method}" for method, value in DEFAULT_STRENGTH.items())
+    expected = {
+        ("train", "hidden"): " ".join(str(h) for h in inspect.signature(models.mlp).parameters["hidden"].default),
+        ("sweep", "hidden"): " ".join(str(h) for h in inspect.signature(models.mlp).parameters["hidden"].default),
+        ("train", "strength"): strengths,
+        ("sweep", "strengths"): strengths,
+        ("sweep", "taus"): str(inspect.signature(train_network).parameters["tau"].default),
+        ("sweep", "attacks"): " ".join(sweep_defaults["attacks"].default),
+        ("sweep", "eps"): " ".join(f"{e:g}" for e in sweep_defaults["eps"].default),
+    }
+    for key, value in expected.items():
+        assert written.get(key) == value, (key, written.get(key), value)

@@ -18,3 +18,16 @@ def progress_bar(iterable=None, *, progress: bool = True, desc: str, total: int 
     3
     """
     return tqdm(iterable, total=total, desc=desc, disable=not progress, dynamic_ncols=True, **options)
+
+
+def finish(bar: tqdm) -> None:
+    """Close a bar whose total was an upper bound (a search that may stop early) at 100 %.
+
+    >>> bar = progress_bar(total=10, progress=False, desc="search"); bar.update(4); finish(bar)
+    >>> bar.n, bar.total
+    (4, 4)
+    """
+    if bar.total is not None and bar.n < bar.total:
+        bar.total = bar.n
+        bar.refresh()
+    bar.close()

@@ -7,6 +7,7 @@ say what is wrong with it.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import warnings
@@ -51,3 +52,20 @@ def warn(message: str, category: type[Warning] = V1AnnWarning) -> None:
     while frame is not None and frame.f_code.co_filename.startswith(package):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)
+
+
+@contextlib.contextmanager
+def collected_warnings():
+    """Yield a list that receives the messages of the :class:`V1AnnWarning` s issued in the block.
+
+    The warnings still reach the caller (shown once each, where they were issued), so a
+    result can carry what was said about it (``fit.attrs["warnings"]``).
+    """
+    messages: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield messages
+    for w in caught:
+        if issubclass(w.category, V1AnnWarning) and str(w.message) not in messages:
+            messages.append(str(w.message))
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE
@@ -14,3 +16,18 @@ def fit_range_option(what: str = ""):
         help="0-based half-open rank indices (11 500 = ranks 12..500); data with fewer ranks are fitted "
              f"up to their last one{what}.",
     )
+
+
+class OutputPath(click.Path):
+    """A file or folder to write: its parent folder must exist. Checked as the command line is
+    read, before any work, and nothing is created (a typo must not make folders)."""
+
+    def __init__(self, **options):
+        super().__init__(path_type=Path, **options)
+
+    def convert(self, value, param, ctx):
+        path = super().convert(value, param, ctx)
+        parent = path.absolute().parent
+        if not parent.is_dir():
+            self.fail(f"{path}: the folder {parent} does not exist; create it first", param, ctx)
+        return path

@@ -12,7 +12,7 @@ import xarray as xr
 
 import v1ann
 from v1ann._utils import to_jsonable
-from v1ann.cli._options import fit_range_option
+from v1ann.cli._options import OutputPath, fit_range_option
 from v1ann.errors import DataFileError
 from v1ann.experiments.comparison import compare as compare_table
 from v1ann.experiments.comparison import fit_brain_and_layers
@@ -45,9 +45,9 @@ from v1ann.plot.spectra import alpha_by_layer, spectra
 )
 @fit_range_option(" (the same for brain and layers)")
 @click.option("--layer-ci", is_flag=True,
-              help="Bootstrap intervals of the layers' alpha too (100 PCAs per layer: slow on a CPU).")
+              help="Intervals of the layers' alpha too (a jackknife over stimulus groups: 10 or more PCAs per layer).")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON instead of text.")
-@click.option("--plot", type=click.Path(dir_okay=False), default=None, metavar="OUT.png",
+@click.option("--plot", type=OutputPath(dir_okay=False), default=None, metavar="OUT.png",
               help="Write the spectra and α-per-layer figure here.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seeds the random network and the cvPCA shuffles.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda:0, ...")

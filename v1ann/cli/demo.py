@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from v1ann.cli._options import fit_range_option
+from v1ann.cli._options import OutputPath, fit_range_option
 from v1ann.experiments.demo import DemoConfig, run
 from v1ann.plot.demo import save_demo_figures
 
@@ -12,7 +12,7 @@ from v1ann.plot.demo import save_demo_figures
 @click.command()
 @click.option(
     "--out",
-    type=click.Path(file_okay=False),
+    type=OutputPath(file_okay=False),
     default="v1ann-demo",
     show_default=True,
     help="Report folder (figures, summary.json, report.md); replaced if it holds an earlier report.",

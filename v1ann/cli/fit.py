@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,10 +11,12 @@ import numpy as np
 import xarray as xr
 
 import v1ann
-from v1ann.cli._options import fit_range_option
-from v1ann.errors import InvalidInputError
+from v1ann.cli._options import OutputPath, fit_range_option
+from v1ann.errors import InvalidInputError, collected_warnings, warn
 from v1ann.plot import powerlaw_fit, save_figure
 from v1ann.recording import preprocessing
+from v1ann.spectrum.loglog import fit_range_pair
+from v1ann.spectrum.powerlaw import poor_fit_message
 
 METHOD_CHOICES = ["auto", "cvpca", "cvpca-matched", "pca", "pca-cv"]
 PREPROCESS_CHOICES = ["none", "center", "paper"]
@@ -52,7 +55,7 @@ def _describe_kind(kind: str, obj) -> str:
 @click.option("--ci", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
               show_default=True, help="Confidence level of alpha_ci.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--plot", type=OutputPath(dir_okay=False), default=None,
               metavar="OUT.png", help="Write the log-log spectrum with the fit and CI band.")
 @click.option("--preprocess", type=click.Choice(PREPROCESS_CHOICES), default="none", show_default=True,
               help="Before cvPCA: 'center' subtracts each neuron's mean over stimuli; 'paper' is "
@@ -67,7 +70,7 @@ def fit(path, method, fit_range, n_shuffles, seed, ci, as_json, plot, preprocess
     repeat x stimulus x neuron). Raw recordings (e.g. deconvolved spikes) need
     ``--preprocess``: cvPCA does not centre over stimuli, and warns when that matters.
     """
-
+    fit_range = fit_range_pair(fit_range, "--fit-range")  # before reading the file
     kind, obj = v1ann.io.load_any(path)
     if preprocess != "none":
         obj = _preprocessed(obj, kind, preprocess, path)
@@ -77,9 +80,13 @@ def fit(path, method, fit_range, n_shuffles, seed, ci, as_json, plot, preprocess
                 f"--method {method} needs the responses; {path} holds only a spectrum "
                 "(use --method auto or cvpca for the published fit)"
             )
-        result = v1ann.fit_powerlaw(obj, fit_range=tuple(fit_range))
+        with collected_warnings() as messages:
+            result = v1ann.fit_powerlaw(obj, fit_range=fit_range)
+            if poor_fit_message(result):
+                warn(poor_fit_message(result))
+        result = dataclasses.replace(result, attrs={**result.attrs, "warnings": messages})
     else:
-        result = v1ann.estimate_alpha(obj, method=method, fit_range=tuple(fit_range),
+        result = v1ann.estimate_alpha(obj, method=method, fit_range=fit_range,
                                       n_shuffles=n_shuffles, seed=seed, ci=ci, progress=not quiet)
     if plot is not None:
 
@@ -90,7 +97,9 @@ def fit(path, method, fit_range, n_shuffles, seed, ci, as_json, plot, preprocess
     ci_text = "" if result.alpha_ci is None else (
         f"  {100 * ci:.0f}% CI [{result.alpha_ci[0]:.3f}, {result.alpha_ci[1]:.3f}]")
     lo, hi = result.fit_range
-    click.echo(f"alpha = {result.alpha:.4f}{ci_text}  (ranks {lo + 1}..{hi}, "
+    asked = result.attrs.get("fit_range_requested")
+    clipped = f" of {asked[0] + 1}..{asked[1]} asked: the data have no more" if asked else ""
+    click.echo(f"alpha = {result.alpha:.4f}{ci_text}  (ranks {lo + 1}..{hi}{clipped}, "
                f"method {result.method}, r2 {result.r2:.3f})")
     if plot is not None:
         click.echo(f"plot: {plot}")

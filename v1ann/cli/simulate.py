@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 import v1ann
+from v1ann.cli._options import OutputPath
 
 FORMATS = {".mat": "mat", ".nwb": "nwb", ".zarr": "zarr"}
 
 
 @click.command()
-@click.argument("out", type=click.Path(path_type=Path))
+@click.argument("out", type=OutputPath())
 @click.option("--alpha", type=float, required=True, help="Exponent of the signal spectrum (variance ~ rank^-alpha).")
 @click.option("--n-neurons", type=click.IntRange(min=1), default=10000, show_default=True)
 @click.option("--n-stimuli", type=click.IntRange(min=2), default=2800, show_default=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from v1ann.cli._options import fit_range_option
+from v1ann.cli._options import OutputPath, fit_range_option
 from v1ann.experiments.recipe import DEFAULT_STRENGTH
 from v1ann.experiments.sweeps import summarize
 from v1ann.experiments.sweeps import sweep as run_sweep
@@ -89,19 +89,20 @@ def _is_number(text: str) -> bool:
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Processes of the local cluster [default: one per CPU core, or per GPU].")
 @click.option("--device", default="auto", show_default=True, help="Device on the workers: auto, cpu, cuda, ...")
-@click.option("--checkpoints", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--checkpoints", type=OutputPath(file_okay=False), default=None,
               help="Folder for per-run training checkpoints (a killed run resumes its training).")
-@click.option("--store", type=click.Path(dir_okay=True, path_type=Path), default=Path("sweep.nc"),
+@click.option("--store", type=OutputPath(), default=Path("sweep.nc"),
               show_default=True, help="Results: .nc (netCDF) or .zarr; an existing store is continued.")
-@click.option("--plots", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--plots", type=OutputPath(file_okay=False), default=None,
               help="Write the sweep's figures (PNG) into this folder.")
 @click.option("--plot-eps", type=float, default=0.1, show_default=True,
               help="Budget of the robust-accuracy-vs-alpha figure.")
 @fit_range_option(" (each run's held-out alpha)")
+@click.option("--verbose", is_flag=True, help="Show dask.distributed's own log lines and warnings.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def sweep(alphas, vanilla, strengths, taus, seeds, dataset, arch, hidden, epochs, batch_size, lr, method,
           attacks, eps, steps, restarts, n_eval, scheduler, workers, device, checkpoints, store, plots,
-          plot_eps, fit_range, quiet):
+          plot_eps, fit_range, verbose, quiet):
     """Train every (alpha or vanilla, strength, tau, seed), measure alpha, attack; store each run.
 
     Runs are tasks on a dask.distributed cluster. Each finished run is added to STORE at
@@ -124,7 +125,8 @@ def sweep(alphas, vanilla, strengths, taus, seeds, dataset, arch, hidden, epochs
         grid, dataset=dataset, arch=arch, epochs=epochs, seeds=seeds, client=scheduler, store=store,
         workers=workers, steps=steps, restarts=restarts, n_eval=n_eval, method=method,
         batch_size=batch_size, lr=lr, model_kwargs={"hidden": list(hidden)} if hidden else None,
-        device=device, checkpoint_dir=checkpoints, fit_range=fit_range, progress=not quiet, **options,
+        device=device, checkpoint_dir=checkpoints, fit_range=fit_range, progress=not quiet, verbose=verbose,
+        **options,
     )
     table = summarize(results)
     shown = [c for c in table.columns if not c.endswith("_sd") and c not in ("strength", "tau", "target_alpha")]

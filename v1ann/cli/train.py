@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 import v1ann
-from v1ann.cli._options import fit_range_option
+from v1ann.cli._options import OutputPath, fit_range_option
 from v1ann.experiments.recipe import train_network
 from v1ann.nn.models import save_run
 from v1ann.nn.training_data import load_training_data
@@ -47,7 +47,7 @@ from v1ann.plot.training import layer_spectrum_vs_target, training_history
 @click.option("--lr", type=float, default=2e-3, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
+@click.option("--out", "out", type=OutputPath(file_okay=False), required=True,
               help="Run folder: model.pt, config.json, history.json/.nc, checkpoint.pt, figures.")
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="Continue from RUN_DIR/checkpoint.pt when it exists.")
@@ -73,7 +73,7 @@ def train(dataset, arch, hidden, activation, target_alpha, match, strength, tau,
         click.echo(f"target alpha {target_alpha:.3f} measured in {match}")
 
     train_set, test_set = load_training_data(dataset, seed=seed)
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(exist_ok=True)
     run = train_network(
         train_set, test_set, target_alpha=target_alpha, arch=arch, hidden=hidden or None, activation=activation,
         method=method, strength=strength, tau=tau, n_components=n_components or None, weight_norm=weight_norm,

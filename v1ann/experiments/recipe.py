@@ -10,6 +10,7 @@ inputs standardised by the training pixels' statistics inside the model).
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass
 from typing import Sequence
@@ -101,7 +102,7 @@ def train_network(
         Target exponent (a fit: its ``alpha``); None trains without the regularizer.
     arch : {"mlp", "cnn"}
     hidden : sequence of int, optional
-        Hidden widths of the MLP (default ``(2000,)``); CNN: not allowed.
+        Hidden widths of the MLP (default: :func:`v1ann.nn.models.mlp`'s, one layer of 2000); CNN: not allowed.
     activation : str
         Hidden nonlinearity (:mod:`v1ann.nn.models`).
     method, strength, tau, n_components : regularizer settings
@@ -135,7 +136,7 @@ def train_network(
             raise InvalidInputError("hidden applies to arch='mlp' only")
         arch_kwargs["hidden"] = [int(h) for h in hidden]
     elif arch == "mlp":
-        arch_kwargs["hidden"] = [2000]
+        arch_kwargs["hidden"] = list(inspect.signature(models.mlp).parameters["hidden"].default)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = models.build(arch, **arch_kwargs)

@@ -171,6 +171,7 @@ def sweep(
     checkpoint_dir: str | os.PathLike | None = None,
     runner: Callable[[RunPoint, dict], xr.Dataset] | None = None,
     progress: bool = True,
+    verbose: bool = False,
 ) -> xr.Dataset:
     """Train, measure and attack every run of a grid, in parallel, into one resumable store.
 
@@ -223,6 +224,10 @@ def sweep(
         workers and return the same variables for every run.
     progress : bool
         tqdm bar over runs (finished runs of earlier sessions count as done).
+    verbose : bool
+        Let dask.distributed's log lines and warnings through (hidden by default: a
+        failing run is reported once, by the sweep, and the cluster's own messages about
+        ports, nannies and closing workers read as alarms when nothing is wrong).
 
     Returns
     -------
@@ -261,7 +266,7 @@ def sweep(
     results = ResultStore(store, config)
     todo = [p for p in points if p.run_id not in results]
     if todo:
-        with _connect(client, workers, len(todo)) as dask_client:
+        with _quiet_cluster(verbose), _connect(client, workers, len(todo), verbose) as dask_client:
             _run_all(dask_client, runner, todo, task_config, results, len(points), progress)
     return results.dataset()
 
@@ -514,7 +519,26 @@ def _run_all(client, runner, todo, config, results: ResultStore, n_total: int, p
 
 
 @contextlib.contextmanager
-def _connect(client, workers: int | None, n_runs: int) -> Iterator:
+def _quiet_cluster(verbose: bool) -> Iterator[None]:
+    """Hide distributed's log records below ERROR and its warnings, unless ``verbose``."""
+    if verbose:
+        yield
+        return
+    loggers = [logging.getLogger(name) for name in ("distributed", "tornado", "bokeh")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=r"(distributed|tornado|bokeh)(\.|$)")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def _connect(client, workers: int | None, n_runs: int, verbose: bool = False) -> Iterator:
     """A distributed Client: the given one, one connected to an address, or a new LocalCluster."""
     from distributed import Client, LocalCluster
 
@@ -543,7 +567,7 @@ def _connect(client, workers: int | None, n_runs: int) -> Iterator:
         dashboard_address=None,
         resources={"GPU": 1} if gpus else None,
         # a failing run is reported once, by the sweep; the workers' own tracebacks would bury it
-        silence_logs=logging.CRITICAL,
+        silence_logs=logging.WARNING if verbose else logging.CRITICAL,
     )
     with cluster, Client(cluster) as connection:
         yield connection

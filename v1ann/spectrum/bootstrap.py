@@ -10,10 +10,13 @@ Three resampling schemes:
   resampling them with replacement and recomputing the spectrum measures the sampling
   error of alpha. For cvPCA the stimulus Gram matrix is resampled, not the responses
   (each replicate costs one n_stimuli x n_stimuli eigendecomposition per shuffle).
-  Duplicated stimuli lower the number of distinct ones, which by itself shifts the
-  spectrum; the *basic* bootstrap interval ``(2 a - q_hi, 2 a - q_lo)`` (``a`` the full-data
-  estimate, ``q`` quantiles of the replicates) cancels that shift to first order. Keep the
-  fit range well below ~0.6 n_stimuli.
+  Duplicated stimuli lower the number of distinct ones, which by itself shifts every
+  replicate's spectrum, so the replicates' spread is used about the full-data estimate
+  ``a`` and their own shift is dropped: ``(a - (q_hi - m), a + (m - q_lo))`` (``q`` quantiles,
+  ``m`` the median of the replicates). It always contains ``a``: the *basic* interval
+  ``(2 a - q_hi, 2 a - q_lo)`` used before moved by the shift and excluded its own estimate
+  where duplicates shifted the spectrum far (a layer at 1.359 got [0.873, 1.224]). Keep
+  the fit range well below ~0.6 n_stimuli.
 * **jackknife over stimulus groups** (:func:`alpha_ci_jackknife`, the default for network
   layers): the stimuli are split into ``g`` groups, each left out once; no stimulus is
   duplicated, so no replicate loses rank (a bootstrap of a 600-stimulus layer has only
@@ -22,7 +25,8 @@ Three resampling schemes:
   standard error, so it always contains the estimate; it costs ``g`` eigendecompositions
   (10 by default, against 100 for the bootstrap).
 
-The shuffle bootstrap returns a percentile interval.
+Both bootstraps return the replicates' central spread laid about the full-data estimate
+(:func:`interval_about`): the percentile interval where the replicates centre on it.
 """
 
 from __future__ import annotations
@@ -42,19 +46,27 @@ from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, clip_fit_range
 from v1ann.spectrum.pca import pca_spectrum
 from v1ann.spectrum.powerlaw import fit_powerlaw
 
-__all__ = ["alpha_ci_over_shuffles", "alpha_ci_over_stimuli", "percentile_interval"]
+__all__ = ["alpha_ci_jackknife", "alpha_ci_over_shuffles", "alpha_ci_over_stimuli", "interval_about"]
 
 
-def percentile_interval(samples, ci: float = 0.95) -> tuple[float, float]:
-    """Central ``ci`` percentile interval of finite ``samples`` (1-D)."""
-    samples = np.asarray(samples, dtype=np.float64)
+def interval_about(point: float, replicates, ci: float = 0.95) -> tuple[float, float]:
+    """The central ``ci`` spread of finite ``replicates`` laid about ``point``.
+
+    ``(point - (q_hi - m), point + (m - q_lo))`` with ``q`` the replicates' quantiles and
+    ``m`` their median: the percentile interval where the replicates centre on ``point``,
+    and one that contains ``point`` even where resampling shifts them (module docstring).
+
+    >>> interval_about(1.0, [1.1, 1.2, 1.3], ci=0.5)
+    (0.95, 1.05)
+    """
+    samples = np.asarray(replicates, dtype=np.float64)
     samples = samples[np.isfinite(samples)]
     if samples.size < 2:
         raise InvalidInputError("fewer than 2 usable bootstrap replicates; cannot form an interval")
     if not 0 < ci < 1:
         raise InvalidInputError(f"ci must be in (0, 1), got {ci!r}")
-    lo, hi = np.quantile(samples, [(1 - ci) / 2, (1 + ci) / 2])
-    return float(lo), float(hi)
+    q_lo, middle, q_hi = np.quantile(samples, [(1 - ci) / 2, 0.5, (1 + ci) / 2])
+    return float(point - (q_hi - middle)), float(point + (middle - q_lo))
 
 
 def alpha_ci_over_shuffles(
@@ -83,6 +95,7 @@ def alpha_ci_over_shuffles(
     Returns
     -------
     (float, float)
+        The replicates' spread about the fit of the mean spectrum (:func:`interval_about`).
     """
     spectra = np.asarray(getattr(shuffle_spectra, "values", shuffle_spectra), dtype=np.float64)
     if spectra.ndim != 2 or spectra.shape[0] < 2:
@@ -96,7 +109,8 @@ def alpha_ci_over_shuffles(
     alphas = [
         fit_powerlaw(spectra[idx].mean(0), fit_range=(lo, hi), nonpositive=nonpositive).alpha for idx in picks
     ]
-    return percentile_interval(alphas, ci)
+    point = fit_powerlaw(spectra.mean(0), fit_range=(lo, hi), nonpositive=nonpositive).alpha
+    return interval_about(point, alphas, ci)
 
 
 def alpha_ci_over_stimuli(
@@ -132,7 +146,8 @@ def alpha_ci_over_stimuli(
     Returns
     -------
     (float, float)
-        Basic bootstrap interval around the full-data estimate (module docstring).
+        The replicates' spread about the full-data estimate, which it always contains
+        (module docstring).
     """
 
     rng = make_rng(seed)
@@ -155,8 +170,7 @@ def alpha_ci_over_stimuli(
     for _ in progress_bar(range(int(n_bootstrap)), desc="bootstrap over stimuli", progress=progress):
         idx = np.sort(rng.integers(0, n_stimuli, size=n_stimuli))
         alphas.append(fit_powerlaw(spectrum_of(idx), fit_range=(lo, hi), nonpositive=nonpositive).alpha)
-    q_lo, q_hi = percentile_interval(alphas, ci)
-    return 2 * point - q_hi, 2 * point - q_lo
+    return interval_about(point, alphas, ci)
 
 
 def _cvpca_resampler(gram, n_components: int, n_shuffles: int, rng):

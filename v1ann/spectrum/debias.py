@@ -75,7 +75,7 @@ import scipy.stats
 import torch
 
 from v1ann._linalg import symmetric_eigh
-from v1ann._progress import progress_bar
+from v1ann._progress import finish, progress_bar
 from v1ann._utils import make_rng, resolve_device
 from v1ann.errors import InvalidInputError, warn
 from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, weighted_lstsq
@@ -630,7 +630,7 @@ def cvpca_matched_alpha(
         alpha = float(root + residuals.mean() / max(slope, 1e-3))
         basin = (alpha, alpha)
     slope = max(float(slope), 1e-3)
-    bar.close()
+    finish(bar)  # its total counted the most steps the search may take
     sd_parts = {k: float(np.sqrt(v)) / slope for k, v in variances.items()}
     sd = sd_f / slope
     n_evaluations = len(cache)

@@ -31,7 +31,7 @@ from v1ann._checks import check_int, check_option
 from v1ann._docs import fill_doc
 from v1ann._threads import uses_thread_budget
 from v1ann._utils import make_rng
-from v1ann.errors import InvalidInputError, warn
+from v1ann.errors import InvalidInputError, collected_warnings, warn
 from v1ann.recording.schema import stimulus_responses
 from v1ann.spectrum.bootstrap import (
     alpha_ci_jackknife,
@@ -60,6 +60,7 @@ from v1ann.spectrum.powerlaw import (
     PowerLawFit,
     fit_powerlaw,
     make_fit,
+    poor_fit_message,
 )
 
 __all__ = ["estimate_alpha", "METHODS"]
@@ -122,14 +123,24 @@ def estimate_alpha(
     Returns
     -------
     PowerLawFit
-        ``method`` names the estimator; ``attrs`` hold ``ci_level``, ``ci_method`` and, for
-        ``"cvpca-matched"``, ``alpha_published`` and ``alpha_sd``.
+        ``method`` names the estimator; ``attrs`` hold ``ci_level``, ``ci_method``,
+        ``warnings`` (the messages of every :class:`~v1ann.errors.V1AnnWarning` issued
+        about this fit: uncentred input, a poor r², ...), ``fit_range_requested`` when the
+        data had fewer ranks than asked and, for ``"cvpca-matched"``, ``alpha_published``
+        and ``alpha_sd``.
+
+    Warns
+    -----
+    V1AnnWarning
+        Responses not centred over stimuli; an r² below
+        :data:`~v1ann.spectrum.powerlaw.POOR_R2` (one power law is a poor summary).
 
     Raises
     ------
     InvalidInputError
-        One repeat, NaN/Inf, an all-zero input or spectrum, a spectrum shorter than the
-        fit range, or a method that does not fit the input.
+        One repeat, NaN/Inf, an all-zero input or spectrum, a fit range that starts past
+        the spectrum's ranks, or a method that does not fit the input. Checked before the
+        spectrum is computed.
 
     Examples
     --------
@@ -152,20 +163,26 @@ def estimate_alpha(
         raise InvalidInputError(f"ci must be in (0, 1) or None, got {ci!r}")
     if ci_method is not None:
         check_option("ci_method", ci_method, CI_METHODS)
-    has_repeats = _has_repeats(x)
-    if method == "auto":
-        method = "cvpca-matched" if has_repeats else "pca"
-    if has_repeats != (method in REPEAT_METHODS):
-        kind = "responses with repeats" if has_repeats else "(stimulus, unit) activations"
-        raise InvalidInputError(
-            f"method={method!r} does not apply to {kind}; use "
-            f"{'cvpca or cvpca-matched' if has_repeats else 'pca or pca-cv'}"
-        )
-    if method in REPEAT_METHODS:
-        return _from_repeats(x, method, fit_range, n_shuffles, seed, ci, device, ci_method,
-                             n_bootstrap, nonpositive, progress)
-    return _from_activations(x, method, fit_range, seed, ci, device, ci_method, n_bootstrap,
-                             nonpositive, progress)
+    with collected_warnings() as messages:
+        has_repeats = _has_repeats(x)
+        if method == "auto":
+            method = "cvpca-matched" if has_repeats else "pca"
+        if has_repeats != (method in REPEAT_METHODS):
+            kind = "responses with repeats" if has_repeats else "(stimulus, unit) activations"
+            raise InvalidInputError(
+                f"method={method!r} does not apply to {kind}; use "
+                f"{'cvpca or cvpca-matched' if has_repeats else 'pca or pca-cv'}"
+            )
+        if method in REPEAT_METHODS:
+            fit = _from_repeats(x, method, fit_range, n_shuffles, seed, ci, device, ci_method,
+                                n_bootstrap, nonpositive, progress)
+        else:
+            fit = _from_activations(x, method, fit_range, seed, ci, device, ci_method, n_bootstrap,
+                                    nonpositive, progress)
+        poor = poor_fit_message(fit)
+        if poor:
+            warn(poor)
+    return dataclasses.replace(fit, attrs={**fit.attrs, "warnings": messages})
 
 
 def _has_repeats(x) -> bool:

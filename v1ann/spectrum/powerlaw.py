@@ -82,15 +82,29 @@ class PowerLawFit:
     attrs: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary (the keys of ``v1ann fit --json``)."""
+        """JSON-ready summary: everything ``v1ann fit`` prints, and the method's details.
+
+        Keys: ``alpha``, ``alpha_ci``, ``ci_level``, ``ci_method``, ``fit_range`` (0-based,
+        half-open), ``ranks`` (first and last rank fitted), ``r2``, ``method``,
+        ``n_stimuli``, ``n_neurons``, ``warnings`` (messages) and ``details`` (the other
+        ``attrs`` that JSON can hold, e.g. ``alpha_published``, ``fit_range_requested``).
+        """
+        lo, hi = (int(v) for v in self.fit_range)
+        shown = {"ci_level", "ci_method", "warnings"}
         return {
             "alpha": float(self.alpha),
             "alpha_ci": None if self.alpha_ci is None else [float(v) for v in self.alpha_ci],
-            "fit_range": [int(v) for v in self.fit_range],
+            "ci_level": self.attrs.get("ci_level") if self.alpha_ci is not None else None,
+            "ci_method": self.attrs.get("ci_method") if self.alpha_ci is not None else None,
+            "fit_range": [lo, hi],
+            "ranks": [lo + 1, hi],
             "r2": float(self.r2),
             "method": self.method,
             "n_stimuli": None if self.n_stimuli is None else int(self.n_stimuli),
             "n_neurons": None if self.n_neurons is None else int(self.n_neurons),
+            "warnings": [str(m) for m in self.attrs.get("warnings", [])],
+            "details": {k: _json_value(v) for k, v in self.attrs.items()
+                        if k not in shown and _json_value(v) is not None},
         }
 
     def __repr__(self) -> str:
@@ -100,6 +114,18 @@ class PowerLawFit:
             f"PowerLawFit(alpha={self.alpha:.4f}{ci}, ranks {lo + 1}..{hi}, "
             f"r2={self.r2:.3f}, method={self.method!r})"
         )
+
+
+def _json_value(value):
+    """``value`` as JSON can hold it (numbers, strings, lists of them), or None."""
+    if isinstance(value, (bool, str)) or value is None:
+        return value
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value) if isinstance(value, (float, np.floating)) else int(value)
+    if isinstance(value, (list, tuple, np.ndarray)):
+        items = [_json_value(v) for v in value]
+        return items if all(i is not None for i in items) else None
+    return None
 
 
 def spectrum_values(spectrum, name: str = "spectrum") -> tuple[np.ndarray, dict]:
@@ -249,6 +275,26 @@ def fit_powerlaw(
         n_stimuli=n_stimuli if n_stimuli is not None else attrs.get("n_stimuli"),
         n_neurons=n_neurons if n_neurons is not None else attrs.get("n_neurons"),
         attrs={k: v for k, v in attrs.items() if k in ("method", "source", "fit_range_rule", "fit_range_requested")},
+    )
+
+
+POOR_R2 = 0.9  # weighted r² below which one power law is a poor summary of the fitted ranks
+
+
+def poor_fit_message(fit: PowerLawFit) -> str | None:
+    """What to tell the user when ``fit``'s r² is below :data:`POOR_R2` (None when it is not).
+
+    >>> import numpy as np
+    >>> poor_fit_message(fit_powerlaw(np.arange(1, 600.0) ** -1.0)) is None
+    True
+    """
+    if not fit.r2 < POOR_R2:  # NaN (a flat spectrum) is reported elsewhere
+        return None
+    lo, hi = fit.fit_range
+    return (
+        f"one power law describes ranks {lo + 1}..{hi} poorly (r2 = {fit.r2:.2f} < {POOR_R2}), so alpha "
+        f"= {fit.alpha:.3f} summarises the spectrum badly: plot it (v1ann fit --plot), fit a shorter range "
+        "or a broken power law (v1ann.fit_broken_powerlaw)"
     )
 
 
