@@ -232,8 +232,8 @@ def main() -> None:
 
     import torch
 
-    from v1ann.spectrum.cvpca import shuffle_masks
     from v1ann._linalg import cpu_vendor, prefers_openblas
+    from v1ann.spectrum.cvpca import shuffle_masks
 
     with tempfile.TemporaryDirectory(prefix="bench_cvpca_") as tmp:
         workdir = Path(tmp)

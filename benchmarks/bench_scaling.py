@@ -36,9 +36,9 @@ def main() -> None:
     args = parser.parse_args()
 
     import dask.array as da
+    from bench_out_of_core import write_store
     from distributed import Client, LocalCluster
 
-    from bench_out_of_core import write_store
     from v1ann.spectrum.cvpca import cvpca
     from v1ann.spectrum.gram import repeat_gram
 

@@ -25,10 +25,10 @@ import torch
 
 import v1ann
 from v1ann.nn.activations import activations
-from v1ann.nn.training_data import load_training_data as load
 from v1ann.nn.models import mlp
 from v1ann.nn.regularizer import SpectralRegularizer
 from v1ann.nn.train import train
+from v1ann.nn.training_data import load_training_data as load
 
 TARGETS = (1.0, 2.0, 3.0)
 TOLERANCE = 0.1

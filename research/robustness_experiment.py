@@ -120,7 +120,11 @@ def main() -> None:
     print(f"sweep: {results.sizes['run']} runs in the store; this session {time.perf_counter() - started:.0f} s")
 
     from v1ann.plot._style import save_figure
-    from v1ann.plot.robustness import accuracy_vs_eps, measured_vs_target_alpha, robust_accuracy_vs_alpha
+    from v1ann.plot.robustness import (
+        accuracy_vs_eps,
+        measured_vs_target_alpha,
+        robust_accuracy_vs_alpha,
+    )
 
     table = run_table(results)
     CSV.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,11 @@ import numpy as np
 import pytest
 
 from v1ann.errors import InvalidInputError
-from v1ann.spectrum.bootstrap import alpha_ci_over_shuffles, alpha_ci_over_stimuli, percentile_interval
+from v1ann.spectrum.bootstrap import (
+    alpha_ci_over_shuffles,
+    alpha_ci_over_stimuli,
+    interval_about,
+)
 
 
 def test_shuffle_interval_brackets_the_mean_fit_and_scales_with_scatter(rng):
@@ -45,6 +49,6 @@ def test_interval_errors():
     with pytest.raises(InvalidInputError, match="n_shuffles >= 2"):
         alpha_ci_over_shuffles(np.ones((1, 100)))
     with pytest.raises(InvalidInputError, match="ci must be"):
-        percentile_interval([1.0, 2.0, 3.0], ci=1.5)
+        interval_about(2.0, [1.0, 2.0, 3.0], ci=1.5)
     with pytest.raises(InvalidInputError, match="fewer than 2"):
-        percentile_interval([np.nan, 1.0])
+        interval_about(1.0, [np.nan, 1.0])

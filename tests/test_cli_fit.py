@@ -9,13 +9,27 @@ from click.testing import CliRunner
 import v1ann
 from v1ann.cli import cli, main
 
-KEYS = {"alpha", "alpha_ci", "fit_range", "r2", "method", "n_stimuli", "n_neurons"}
+KEYS = {"alpha", "alpha_ci", "ci_level", "ci_method", "fit_range", "ranks", "r2", "method", "n_stimuli",
+        "n_neurons", "warnings", "details"}
 
 
 @pytest.fixture(scope="module")
 def mat_file(tmp_path_factory):
     ds = v1ann.simulate_recording(1.5, n_stimuli=300, n_neurons=800, noise_scale=0.5, seed=4)
     return v1ann.save_stringer_mat(ds, tmp_path_factory.mktemp("fit") / "x.mat")
+
+
+def test_json_carries_everything_the_text_shows(mat_file):
+    args = ["fit", str(mat_file), "--fit-range", "5", "80", "--n-shuffles", "2", "--seed", "0", "--quiet",
+            "--ci", "0.9"]
+    text = CliRunner().invoke(cli, args).output.strip().splitlines()[-1]
+    record = json.loads(CliRunner().invoke(cli, [*args, "--json"]).output.strip().splitlines()[-1])
+    expected = (f"alpha = {record['alpha']:.4f}  {100 * record['ci_level']:.0f}% CI [{record['alpha_ci'][0]:.3f}, "
+                f"{record['alpha_ci'][1]:.3f}]  (ranks {record['ranks'][0]}..{record['ranks'][1]}, method "
+                f"{record['method']}, r2 {record['r2']:.3f})")
+    assert text == expected
+    assert record["ci_level"] == 0.9 and record["ci_method"] and record["warnings"] == []
+    assert {"alpha_published", "alpha_sd", "n_shuffles"} <= set(record["details"])
 
 
 def test_fit_mat_json(mat_file, tmp_path):
@@ -84,8 +98,12 @@ def test_uncentred_counts_warn_in_one_line_and_preprocess_center_fixes_them(tmp_
     args = ["fit", str(path), "--json", "--fit-range", "11", "100", "--seed", "0", "--quiet"]
     main(args)
     captured = capsys.readouterr()
-    assert captured.err.count("\n") == 1 and captured.err.startswith("v1ann: warning: cvPCA on counts.mat")
-    assert "not centred over stimuli" in captured.err and "--preprocess center" in captured.err
+    # one line each: the raw counts are not centred, and so one power law fits them badly
+    first, second = captured.err.splitlines()
+    assert first.startswith("v1ann: warning: cvPCA on counts.mat") and "not centred over stimuli" in first
+    assert "--preprocess center" in first and second.startswith("v1ann: warning: one power law describes")
+    warned = json.loads(captured.out)["warnings"]
+    assert len(warned) == 2 and "not centred" in warned[0] and "r2 = " in warned[1]
     main(args + ["--preprocess", "center"])
     captured = capsys.readouterr()
     assert captured.err == ""

@@ -86,8 +86,9 @@ def test_cli_defaults_are_the_librarys_defaults():
         for param in command.params:
             if not isinstance(param, click.Option) or param.multiple or param.name not in library.get(name, {}):
                 continue
-            if (name, param.name) not in INTENDED and not _same(param.default, library[name][param.name]):
-                differ.append(f"{name} --{param.name}: CLI {param.default!r}, library {library[name][param.name]!r}")
+            default = param.default if not param.is_flag or isinstance(param.default, bool) else False
+            if (name, param.name) not in INTENDED and not _same(default, library[name][param.name]):
+                differ.append(f"{name} --{param.name}: CLI {default!r}, library {library[name][param.name]!r}")
     assert not differ, differ
 
 

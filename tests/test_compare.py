@@ -15,8 +15,8 @@ import torch
 import xarray as xr
 
 import v1ann
-from v1ann.experiments.comparison import COLUMNS, compare, fit_brain_and_layers
 from v1ann.errors import InvalidInputError, V1AnnWarning
+from v1ann.experiments.comparison import COLUMNS, compare, fit_brain_and_layers
 from v1ann.nn.activations import activations
 from v1ann.nn.models import mlp
 from v1ann.plot._style import save_figure

@@ -13,11 +13,11 @@ from torch import nn
 
 from v1ann import cvpca, estimate_alpha, pca_spectrum, simulate_recording
 from v1ann.nn.activations import activations
-from v1ann.nn.training_data import load_training_data as load
 from v1ann.nn.models import mlp
 from v1ann.nn.regularizer import METHODS, SpectralRegularizer, spectral_penalty
 from v1ann.nn.robustness import robustness
 from v1ann.nn.train import train
+from v1ann.nn.training_data import load_training_data as load
 from v1ann.spectrum.svca import svca
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

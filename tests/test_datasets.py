@@ -9,10 +9,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from v1ann.io import deposits as datasets
 from v1ann.cli import main
-from v1ann.io.deposits import DepositFile, fetch_stringer, list_stringer
 from v1ann.errors import DownloadError, InvalidInputError
+from v1ann.io import deposits as datasets
+from v1ann.io.deposits import DepositFile, fetch_stringer, list_stringer
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB, position-dependent so a misplaced byte shows
 NAME = "natimg2800_M160825_MP027_2016-12-14.mat"  # registered, no checksum pinned

@@ -97,7 +97,12 @@ def _two_basins(truth=3.0, wrong=3.55, depth_wrong=4.0):
 
 
 def test_where_q_has_two_basins_the_one_where_f_vanishes_wins():
-    from v1ann.spectrum.debias import _minimise_distance, _mean_distance, _penalised_distance_minimum, _scan_grid
+    from v1ann.spectrum.debias import (
+        _mean_distance,
+        _minimise_distance,
+        _penalised_distance_minimum,
+        _scan_grid,
+    )
 
     at = _two_basins()
     # Q alone, scanned from the root of F at 3.33, goes to the deeper, wrong basin
@@ -145,7 +150,13 @@ def test_f_that_is_rough_near_the_truth_does_not_overrule_a_clear_minimum_of_q()
 
 
 def test_scan_grows_only_while_f_is_consistent_with_zero_and_within_bounds():
-    from v1ann.spectrum.debias import ALPHA_MIN, GROWTH_LIMIT, SCAN_STEP, _grow_while_consistent, _scan_grid
+    from v1ann.spectrum.debias import (
+        ALPHA_MIN,
+        GROWTH_LIMIT,
+        SCAN_STEP,
+        _grow_while_consistent,
+        _scan_grid,
+    )
 
     grid = _scan_grid(2.0)  # 1.8 .. 2.2
     grown = _grow_while_consistent(lambda a: 2.0 - a, grid, threshold=0.3)

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from v1ann.errors import InvalidInputError
 from v1ann.experiments import demo
 from v1ann.plot.demo import save_demo_figures
-from v1ann.errors import InvalidInputError
 
 TINY = dict(
     n_stimuli=240,

@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_cvpca import noisy_responses, published_shuff_cvpca
 
 import v1ann._linalg as eigh_module
-from v1ann.spectrum.cvpca import cvpca, shuffle_masks
 from v1ann._linalg import symmetric_eigh
-
-from test_cvpca import noisy_responses, published_shuff_cvpca
+from v1ann.spectrum.cvpca import cvpca, shuffle_masks
 
 
 @pytest.fixture(params=["torch", "openblas"])

@@ -96,7 +96,7 @@ def test_method_must_fit_the_input(recording):
     with pytest.raises(InvalidInputError, match="Invalid value for the 'method' parameter"):
         v1ann.estimate_alpha(recording, method="magic", **FIT)
     with pytest.raises(InvalidInputError, match="dims"):
-        v1ann.estimate_alpha(xr.DataArray(np.ones((3, 4)), dims=("time", "neuron")), **FIT)
+        v1ann.estimate_alpha(xr.DataArray(np.ones((3, 4)), dims=("trial", "cell")), **FIT)
 
 
 def test_a_rank_deficient_layer_is_refused_not_read_as_a_steep_power_law():

@@ -59,8 +59,10 @@ def test_result_object_and_json():
     assert fit.spectrum.dims == ("rank",) and fit.spectrum.sum() == pytest.approx(1.0)
     assert fit.predicted.dims == ("rank",) and fit.predicted["rank"][0] == 1
     d = json.loads(json.dumps(fit.to_dict()))
-    assert set(d) == {"alpha", "alpha_ci", "fit_range", "r2", "method", "n_stimuli", "n_neurons"}
-    assert d["n_stimuli"] == 600 and d["fit_range"] == [11, 500] and d["alpha_ci"] is None
+    assert set(d) == {"alpha", "alpha_ci", "ci_level", "ci_method", "fit_range", "ranks", "r2", "method",
+                      "n_stimuli", "n_neurons", "warnings", "details"}
+    assert d["n_stimuli"] == 600 and d["fit_range"] == [11, 500] and d["ranks"] == [12, 500]
+    assert d["alpha_ci"] is None and d["ci_level"] is None and d["warnings"] == []
 
 
 def test_input_is_not_modified():

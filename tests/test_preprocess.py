@@ -7,7 +7,12 @@ import pytest
 
 import v1ann
 from v1ann.errors import InvalidInputError
-from v1ann.recording.preprocessing import mean_center, spont_pcs, subtract_spont_pcs, zscore_by_spont
+from v1ann.recording.preprocessing import (
+    mean_center,
+    spont_pcs,
+    subtract_spont_pcs,
+    zscore_by_spont,
+)
 from v1ann.recording.schema import make_recording
 
 

@@ -11,7 +11,11 @@ import torch
 from torch import nn
 
 from v1ann.errors import InvalidInputError
-from v1ann.nn.regularizer import SpectralRegularizer, projected_variances, spectral_penalty
+from v1ann.nn.regularizer import (
+    SpectralRegularizer,
+    projected_variances,
+    spectral_penalty,
+)
 
 METHODS = ["nassar2020", "gerum2022"]
 

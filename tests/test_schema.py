@@ -10,7 +10,11 @@ import xarray as xr
 
 import v1ann
 from v1ann.errors import InvalidInputError, V1AnnError, V1AnnWarning
-from v1ann.recording.schema import make_recording, make_spontaneous_recording, validate_recording
+from v1ann.recording.schema import (
+    make_recording,
+    make_spontaneous_recording,
+    validate_recording,
+)
 
 
 def _recording(rng, n_stimuli=5, n_repeats=3, n_neurons=4, blanks=2):

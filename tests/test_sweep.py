@@ -14,7 +14,14 @@ import pytest
 import xarray as xr
 
 from v1ann.errors import DataFileError, InvalidInputError, TrainingError, V1AnnWarning
-from v1ann.experiments.sweeps import ResultStore, RunPoint, expand_grid, summarize, sweep, train_and_evaluate
+from v1ann.experiments.sweeps import (
+    ResultStore,
+    RunPoint,
+    expand_grid,
+    summarize,
+    sweep,
+    train_and_evaluate,
+)
 
 # Tiny but real: the 8×8 digits, a 32-unit MLP, one epoch, a short attack.
 TINY = dict(
@@ -220,7 +227,11 @@ def test_summary_is_mean_and_sd_over_seeds(tmp_path):
 def test_figures_of_a_sweep(tmp_path):
     from matplotlib.figure import Figure
 
-    from v1ann.plot.robustness import accuracy_vs_eps, measured_vs_target_alpha, robust_accuracy_vs_alpha
+    from v1ann.plot.robustness import (
+        accuracy_vs_eps,
+        measured_vs_target_alpha,
+        robust_accuracy_vs_alpha,
+    )
 
     results = _synthetic_store(tmp_path / "s.nc")
     assert len(accuracy_vs_eps(results).axes) == 2

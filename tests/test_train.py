@@ -10,10 +10,10 @@ import torch
 import xarray as xr
 
 from v1ann.errors import InvalidInputError, TrainingError
-from v1ann.nn.training_data import load_training_data as load
 from v1ann.nn.models import mlp
 from v1ann.nn.regularizer import SpectralRegularizer
 from v1ann.nn.train import CHECKPOINT, load_history, train
+from v1ann.nn.training_data import load_training_data as load
 
 
 class Killed(Exception):

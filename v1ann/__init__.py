@@ -24,7 +24,9 @@ __getattr__, __dir__, __all__ = _lazy.attach(
     submodules=["errors", "experiments", "io", "nn", "plot", "recording", "spectrum"],
     submod_attrs={
         "_threads": ["set_threads", "get_threads"],
-        "recording": ["preprocess", "simulate_recording", "stimulus_responses", "validate_recording"],
+        "recording": [
+            "preprocess", "simulate_recording", "simulate_spontaneous", "stimulus_responses", "validate_recording",
+        ],
         "io": [
             "fetch_stringer", "load", "load_nwb", "load_stimulus_images", "load_stringer", "load_zarr",
             "save_nwb", "save_stringer_mat", "save_zarr",

@@ -23,7 +23,9 @@ def progress_bar(iterable=None, *, progress: bool = True, desc: str, total: int 
 def finish(bar: tqdm) -> None:
     """Close a bar whose total was an upper bound (a search that may stop early) at 100 %.
 
-    >>> bar = progress_bar(total=10, progress=False, desc="search"); bar.update(4); finish(bar)
+    >>> import io
+    >>> bar = progress_bar(total=10, desc="search", file=io.StringIO())
+    >>> _ = bar.update(4); finish(bar)
     >>> bar.n, bar.total
     (4, 4)
     """

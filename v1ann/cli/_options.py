@@ -26,7 +26,7 @@ class OutputPath(click.Path):
         super().__init__(path_type=Path, **options)
 
     def convert(self, value, param, ctx):
-        path = super().convert(value, param, ctx)
+        path = Path(super().convert(value, param, ctx))
         parent = path.absolute().parent
         if not parent.is_dir():
             self.fail(f"{path}: the folder {parent} does not exist; create it first", param, ctx)

@@ -63,10 +63,14 @@ def powerlaw_fit(fit, *, ax=None, title: str | None = None):
                 label="expected cvPCA of the fit", zorder=4)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    fitted = spectrum[lo:hi][spectrum[lo:hi] > 0]
+    if fitted.size:  # a decade below the fitted ranks, not down to a layer's rounding noise
+        ax.set_ylim(bottom=max(ax.get_ylim()[0], fitted.min() / 10))
     ax.set_xlabel("rank (principal component)")
     ax.set_ylabel("normalised variance")
     ax.set_title(title or "Power-law fit of the eigenspectrum")
-    ax.legend(fontsize="x-small", frameon=True, framealpha=0.85, loc="upper right")
+    # below the axes: inside, its long entries hid the head or the tail of the spectrum
+    ax.legend(fontsize="x-small", frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16))
     sns.despine(ax=ax)
     return fig
 

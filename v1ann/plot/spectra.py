@@ -45,16 +45,17 @@ def spectra(brain, layers, *, match_stimuli: bool = True, ax=None, title: str | 
     ax.axvspan(lo + 1, hi, color="0.92", zorder=0, label=f"fit range {lo + 1}–{hi}")
     greys = _greys(len(brain_fits))
     for (source, fit), color in zip(brain_fits.items(), greys):
-        _draw(ax, fit, f"{source}  α={fit.alpha:.2f}", color, linewidth=2.6, zorder=4)
+        _draw(ax, fit, f"{source}  {_alpha_text(fit)}", color, linewidth=2.6, zorder=4)
     layers_drawn = next(iter(layer_fits.values()))
     for (name, fit), color in zip(layers_drawn.items(), sns.color_palette(PALETTE, len(layers_drawn))):
-        _draw(ax, fit, f"{name}  α={fit.alpha:.2f}", color, linewidth=1.6, zorder=3)
+        _draw(ax, fit, f"{name}  {_alpha_text(fit)}", color, linewidth=1.6, zorder=3)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("rank (principal component)")
     ax.set_ylabel("normalised variance")
     ax.set_title(title or "Eigenspectra: brain vs network layers")
-    ax.legend(fontsize="small", frameon=False, loc="lower left")
+    # below the axes: inside, the entries of a few layers crossed the curves
+    ax.legend(fontsize="small", frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.15))
     sns.despine(ax=ax)
     return fig
 
@@ -86,7 +87,7 @@ def alpha_by_layer(table: pd.DataFrame, *, ax=None, title: str | None = None):
     names = list(dict.fromkeys(layer_rows["layer"]))
     sources = list(dict.fromkeys(brains["source"]))
     if ax is None:
-        fig, (ax,) = new_figure(width=max(3.8, 1.0 + 0.75 * len(names)), height=3.8)
+        fig, (ax,) = new_figure(width=max(3.8, 1.0 + _slot(names) * len(names)), height=3.8)
     else:
         fig = ax.figure
     several = len(sources) > 1
@@ -113,7 +114,10 @@ def alpha_by_layer(table: pd.DataFrame, *, ax=None, title: str | None = None):
                 ax.annotate(f"{alpha:.2f}", (xi, alpha), xytext=(9, 0), textcoords="offset points",
                             va="center", fontsize="small")
     ax.set_xticks(np.arange(len(names)))
-    ax.set_xticklabels(names, rotation=30 if len(names) > 4 else 0, ha="right" if len(names) > 4 else "center")
+    # names stand level in slots wide enough for them; where that would need a very wide figure,
+    # or on axes given by the caller, they turn upright so that neighbours cannot collide
+    upright = 1.0 + _slot(names) * len(names) > MAX_WIDTH or fig.get_figwidth() < 1.0 + _slot(names) * len(names)
+    ax.set_xticklabels(names, rotation=90 if upright else 0)
     ax.set_xlim(-0.6, len(names) - 0.4)
     ax.margins(y=0.15)
     ax.yaxis.grid(True, color="0.9", lw=0.8)
@@ -124,6 +128,23 @@ def alpha_by_layer(table: pd.DataFrame, *, ax=None, title: str | None = None):
     ax.legend(fontsize="small", frameon=False, loc="best")
     sns.despine(ax=ax)
     return fig
+
+
+MAX_WIDTH = 9.0  # inches
+
+
+def _alpha_text(fit) -> str:
+    """``α=1.00``; for a noise-corrected fit also the slope of the curve drawn, which is shallower."""
+    raw = fit.attrs.get("alpha_published")
+    if fit.method == "cvpca-matched" and raw is not None:
+        return f"α={fit.alpha:.2f} (noise-corrected; curve's slope {raw:.2f})"
+    return f"α={fit.alpha:.2f}"
+
+
+def _slot(names) -> float:
+    """Inches of x axis per layer: 0.75, or enough for the longest name level (0.1 inch a character)."""
+    slot = max(0.75, 0.1 * max(len(n) for n in names))
+    return slot if 1.0 + slot * len(names) <= MAX_WIDTH else 0.75
 
 
 def _draw(ax, fit, label: str, color, linewidth: float, zorder: int) -> None:

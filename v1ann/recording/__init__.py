@@ -11,7 +11,11 @@ from v1ann.recording.schema import (
     stimulus_responses,
     validate_recording,
 )
-from v1ann.recording.simulate import natural_like_images, simulate_recording
+from v1ann.recording.simulate import (
+    natural_like_images,
+    simulate_recording,
+    simulate_spontaneous,
+)
 
 __all__ = [
     "make_recording",
@@ -19,6 +23,7 @@ __all__ = [
     "natural_like_images",
     "preprocess",
     "simulate_recording",
+    "simulate_spontaneous",
     "stimulus_responses",
     "validate_recording",
 ]

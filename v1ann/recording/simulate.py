@@ -31,9 +31,9 @@ import scipy.fft
 from v1ann._checks import check_memory, check_option
 from v1ann._utils import make_rng
 from v1ann.errors import InvalidInputError
-from v1ann.recording.schema import make_recording
+from v1ann.recording.schema import make_recording, make_spontaneous_recording
 
-__all__ = ["simulate_recording", "power_law_spectrum", "NOISE_MODELS"]
+__all__ = ["simulate_recording", "simulate_spontaneous", "power_law_spectrum", "NOISE_MODELS"]
 
 NOISE_MODELS = ("gaussian", "poisson", "multiplicative")
 STIMULUS_SHAPE = (68, 270)  # Stringer's natimg2800 images: 68 × 270 pixels, grey
@@ -268,6 +268,86 @@ def simulate_recording(
     ds["true_signal_spectrum"] = ("rank", true_spectrum)
     ds = ds.assign_coords(rank=np.arange(1, rank + 1))
     return ds
+
+
+def simulate_spontaneous(
+    alpha: float,
+    *,
+    n_time: int = 4000,
+    n_neurons: int = 2000,
+    n_shared: int | None = None,
+    noise_scale: float = 1.0,
+    field_um: float = 1000.0,
+    seed=None,
+):
+    """Simulate spontaneous activity: a shared signal whose spectrum is exactly a power law,
+    plus private noise. The ground truth of :func:`v1ann.svca`.
+
+    Model::
+
+        activity = sqrt(n_time) U diag(sqrt(lambda)) V^T + private noise   (n_time, n_neurons)
+
+    with ``U``, ``V`` random orthonormal columns (``U`` orthogonal to the ones vector), so
+    the covariance over time of the shared part has eigenvalues exactly ``lambda_n = c n**-alpha``
+    (n = 1..n_shared, ``sum(lambda) = n_neurons``), and private noise independent across
+    neurons and time, of variance ``noise_scale`` in every neuron (so ``noise_scale`` is
+    total noise / total shared variance, as in :func:`simulate_recording`).
+
+    Parameters
+    ----------
+    alpha : float
+        Exponent of the shared spectrum.
+    n_time, n_neurons : int
+        Size of the recording.
+    n_shared : int, optional
+        Dimensions of the shared signal (default ``min(n_time - 1, n_neurons)``).
+    noise_scale : float
+        Private noise variance per neuron / mean shared variance per neuron (0: none).
+    field_um : float
+        Neurons sit uniformly at random in a square of this side (µm), so
+        :func:`v1ann.svca` splits them on its checkerboard as in real recordings.
+    seed : int, Generator or None
+
+    Returns
+    -------
+    xarray.Dataset
+        A spontaneous recording (:func:`v1ann.recording.make_spontaneous_recording`):
+        ``activity`` (``time``, ``neuron``) float32 with ``x``, ``y``; ``true_shared_spectrum``
+        over ``rank``; attrs ``true_alpha``, ``noise_scale``, ``seed``.
+
+    Examples
+    --------
+    >>> rec = simulate_spontaneous(1.0, n_time=400, n_neurons=300, seed=0)
+    >>> rec["activity"].dims, rec.attrs["true_alpha"]
+    (('time', 'neuron'), 1.0)
+    """
+    for name, value, least in (("n_time", n_time, 4), ("n_neurons", n_neurons, 4)):
+        if not _is_count(value, least):
+            raise InvalidInputError(f"{name} must be an integer >= {least}, got {value!r}")
+    n_time, n_neurons = int(n_time), int(n_neurons)
+    limit = min(n_time - 1, n_neurons)
+    n_shared = limit if n_shared is None else n_shared
+    if not _is_count(n_shared, 1) or n_shared > limit:
+        raise InvalidInputError(f"n_shared must be an integer in 1..{limit} (min(n_time - 1, n_neurons)), got {n_shared!r}")
+    if not _is_real(alpha) or not _is_real(noise_scale) or noise_scale < 0 or not _is_real(field_um) or field_um <= 0:
+        raise InvalidInputError(
+            f"alpha and field_um must be finite (field_um > 0) and noise_scale >= 0; got alpha={alpha!r}, "
+            f"noise_scale={noise_scale!r}, field_um={field_um!r}"
+        )
+    check_memory(12 * n_time * n_neurons, "simulate_spontaneous")
+    rng = make_rng(seed)
+    spectrum = power_law_spectrum(alpha, int(n_shared), total=float(n_neurons))
+    activity = _signal(n_time, n_neurons, spectrum, rng)
+    if noise_scale > 0:
+        activity += np.float32(np.sqrt(noise_scale)) * rng.standard_normal(activity.shape, dtype=np.float32)
+    positions = rng.uniform(0, float(field_um), size=(n_neurons, 2))
+    ds = make_spontaneous_recording(
+        activity, positions=positions, source="simulated",
+        attrs={"source": "simulated", "true_alpha": float(alpha), "noise_scale": float(noise_scale),
+               "seed": int(seed) if isinstance(seed, (int, np.integer)) else None},
+    )
+    ds["true_shared_spectrum"] = ("rank", spectrum)
+    return ds.assign_coords(rank=np.arange(1, spectrum.size + 1))
 
 
 def natural_like_images(n: int, *, shape: tuple[int, int] = STIMULUS_SHAPE, seed=None) -> np.ndarray:

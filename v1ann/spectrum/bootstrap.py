@@ -43,7 +43,7 @@ from v1ann.errors import InvalidInputError
 from v1ann.spectrum.cvpca import cvpca_from_gram, shuffle_masks
 from v1ann.spectrum.gram import RepeatGram
 from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, clip_fit_range
-from v1ann.spectrum.pca import pca_spectrum
+from v1ann.spectrum.pca import cv_halves, split_spectrum
 from v1ann.spectrum.powerlaw import fit_powerlaw
 
 __all__ = ["alpha_ci_jackknife", "alpha_ci_over_shuffles", "alpha_ci_over_stimuli", "interval_about"]
@@ -122,6 +122,7 @@ def alpha_ci_over_stimuli(
     ci: float = 0.95,
     seed=None,
     nonpositive: str = "raise",
+    cv_seed: int | None = None,
     progress: bool = True,
 ) -> tuple[float, float]:
     """Interval of alpha from resampling stimuli with replacement.
@@ -140,6 +141,10 @@ def alpha_ci_over_stimuli(
     ci : float
         Interval level.
     seed : int, Generator or None
+    cv_seed : int, optional
+        Activations only: the estimate is cross-validated PCA with the halves of
+        :func:`~v1ann.spectrum.pca.cv_halves` for this seed (``estimate_alpha(method="pca-cv")``);
+        every replicate keeps each stimulus in its half.
     progress : bool
         Show a progress bar.
 
@@ -148,6 +153,13 @@ def alpha_ci_over_stimuli(
     (float, float)
         The replicates' spread about the full-data estimate, which it always contains
         (module docstring).
+
+    Raises
+    ------
+    InvalidInputError
+        Activations whose fit range ends past 0.6 of the stimuli that fit the components:
+        a resample holds ~63 % distinct stimuli, so its spectrum ends before the range
+        does (use :func:`alpha_ci_jackknife`).
     """
 
     rng = make_rng(seed)
@@ -157,13 +169,26 @@ def alpha_ci_over_stimuli(
         spectrum_of = _cvpca_resampler(data, hi, n_shuffles, rng)
     else:
 
-        values = np.asarray(getattr(data, "values", data))
+        values = np.asarray(getattr(data, "values", data), dtype=np.float64)
         if values.ndim != 2:
             raise InvalidInputError(f"data must be (stimulus, unit), got shape {values.shape}")
-        n_stimuli = values.shape[0]
+        n_stimuli, n_units = values.shape
+        in_fit = np.ones(n_stimuli, dtype=bool)
+        if cv_seed is not None:
+            in_fit[:] = False
+            in_fit[cv_halves(n_stimuli, cv_seed)[0]] = True
+        n_fit = int(in_fit.sum())
+        if hi > min(0.6 * n_fit, n_units):
+            raise InvalidInputError(
+                f"fit_range ends at rank {hi}, but a bootstrap resample of {n_fit} stimuli fitting the components "
+                f"holds ~{0.632 * n_fit:.0f} distinct ones, so its spectrum ends before that; use "
+                "ci_method='jackknife' or a fit range ending below 0.6 of them"
+            )
 
         def spectrum_of(idx):
-            return pca_spectrum(values[idx], n_components=hi, device="cpu")
+            fit_rows = idx[in_fit[idx]]
+            test_rows = None if cv_seed is None else idx[~in_fit[idx]]
+            return split_spectrum(values, fit_rows, test_rows, min(hi, fit_rows.size - 1, n_units))
 
     point = fit_powerlaw(spectrum_of(np.arange(n_stimuli)), fit_range=(lo, hi), nonpositive=nonpositive).alpha
     alphas = []
@@ -200,6 +225,7 @@ def alpha_ci_jackknife(
     ci: float = 0.95,
     seed=None,
     nonpositive: str = "raise",
+    cv_seed: int | None = None,
     progress: bool = True,
 ) -> tuple[float, float] | None:
     """Delete-a-group jackknife interval of alpha for noise-free (stimulus, unit) activations.
@@ -216,6 +242,10 @@ def alpha_ci_jackknife(
         Interval level.
     seed : int, Generator or None
         Assigns stimuli to groups.
+    cv_seed : int, optional
+        The estimate is cross-validated PCA with the halves of
+        :func:`~v1ann.spectrum.pca.cv_halves` for this seed; each replicate leaves the
+        group out of both halves.
     progress : bool
 
     Returns
@@ -228,20 +258,27 @@ def alpha_ci_jackknife(
         raise InvalidInputError(f"activations must be (stimulus, unit), got shape {values.shape}")
     n_stimuli, n_units = values.shape
     lo, hi = (int(v) for v in fit_range)
-    if n_units < n_stimuli - 1 and hi <= n_units:
+    in_fit = np.ones(n_stimuli, dtype=bool)
+    if cv_seed is not None:
+        in_fit[:] = False
+        in_fit[cv_halves(n_stimuli, cv_seed)[0]] = True
+    n_fit = int(in_fit.sum())
+    if n_units < n_fit - 1 and hi <= n_units:
         groups = int(n_groups)  # the units, not the stimuli, limit the ranks
     else:
-        # leaving out ceil(n/g) stimuli must keep hi + 1 of them (hi ranks of a centred PCA)
-        spare = n_stimuli - hi - 1
+        # leaving out ceil(n/g) stimuli must keep hi + 1 of those that fit the components
+        spare = n_fit - hi - 1
         if spare < 1:
             return None
-        groups = max(int(n_groups), math.ceil(n_stimuli / spare))
+        groups = max(int(n_groups), math.ceil(n_fit / spare))
     groups = min(groups, n_stimuli)
     labels = make_rng(seed).permutation(n_stimuli) % groups
 
     def alpha_without(group):
-        kept = values[labels != group] if group is not None else values
-        spectrum = pca_spectrum(kept, n_components=min(hi, kept.shape[0] - 1, n_units), device="cpu")
+        kept = labels != group
+        fit_rows = np.flatnonzero(kept & in_fit)
+        test_rows = None if cv_seed is None else np.flatnonzero(kept & ~in_fit)
+        spectrum = split_spectrum(values, fit_rows, test_rows, min(hi, fit_rows.size - 1, n_units))
         return fit_powerlaw(spectrum, fit_range=(lo, hi), nonpositive=nonpositive).alpha
 
     point = alpha_without(None)

@@ -6,16 +6,24 @@ What the input is decides the spectrum:
   (``repeat``, ``stimulus``, ``neuron``): trial-to-trial noise is present, so the signal
   spectrum is estimated by cross-validated PCA (:func:`v1ann.cvpca`);
 * a (``stimulus``, ``unit``) DataArray or a 2-D array/tensor (network activations,
-  noise-free): the PCA spectrum (:func:`v1ann.pca_spectrum`).
+  noise-free): the PCA spectrum (:func:`v1ann.pca_spectrum`);
+* a spontaneous recording (a Dataset with ``activity``) or a (``time``, ``neuron``)
+  DataArray: the reliable variance of shared components (:func:`v1ann.svca`);
+* a spectrum already computed (1-D over ``rank``: a DataArray, array or tensor): the
+  published fit of it (:func:`v1ann.fit_powerlaw`).
 
 Methods:
 
 ============== ============================================================================
-``"auto"``     ``"cvpca-matched"`` for repeats, ``"pca"`` for activations
+``"auto"``     ``"cvpca-matched"`` for repeats, ``"pca"`` for activations, ``"svca"`` for
+               spontaneous activity, ``"wls"`` for a spectrum
 ``"cvpca"``    published: cvPCA spectrum + weighted log-log fit (Stringer et al. 2019)
 ``"cvpca-matched"`` noise-bias-corrected exponent (:mod:`v1ann.spectrum.debias`)
 ``"pca"``      PCA spectrum + weighted log-log fit
 ``"pca-cv"``   PCA cross-validated over stimuli + weighted log-log fit
+``"svca"``     SVCA spectrum + weighted log-log fit (biased steep where noise dominates:
+               docs/spectra-estimators.md)
+``"wls"``      the weighted log-log fit of the given spectrum
 ============== ============================================================================
 """
 
@@ -62,11 +70,25 @@ from v1ann.spectrum.powerlaw import (
     make_fit,
     poor_fit_message,
 )
+from v1ann.spectrum.svca import svca
 
 __all__ = ["estimate_alpha", "METHODS"]
 
-METHODS = ("auto", "cvpca", "cvpca-matched", "pca", "pca-cv")
+METHODS = ("auto", "cvpca", "cvpca-matched", "pca", "pca-cv", "svca", "wls")
 REPEAT_METHODS = ("cvpca", "cvpca-matched")
+# the methods each kind of input allows; the first is what "auto" picks
+METHODS_FOR = {
+    "repeats": ("cvpca-matched", "cvpca"),
+    "activations": ("pca", "pca-cv"),
+    "spontaneous": ("svca",),
+    "spectrum": ("wls",),
+}
+KIND_TEXT = {
+    "repeats": "responses with repeats",
+    "activations": "(stimulus, unit) activations",
+    "spontaneous": "(time, neuron) spontaneous activity",
+    "spectrum": "a spectrum",
+}
 CI_METHODS = ("shuffles", "stimuli", "jackknife")
 
 
@@ -83,7 +105,7 @@ def estimate_alpha(
     device="auto",
     ci_method: str | None = None,
     n_bootstrap: int | None = None,
-    nonpositive: str = "raise",
+    nonpositive: str | None = None,
     progress: bool = True,
 ) -> PowerLawFit:
     """Power-law exponent of the eigenspectrum of ``x``, with a confidence interval.
@@ -92,14 +114,16 @@ def estimate_alpha(
     ----------
     x : xarray.Dataset, xarray.DataArray, ndarray or torch.Tensor
         A stimulus recording; responses (``repeat``, ``stimulus``, ``neuron``) as a
-        DataArray or 3-D array; or activations (``stimulus``, ``unit``) as a DataArray or
-        2-D array/tensor. A bare 2-D numpy array is read as activations with a
-        :class:`~v1ann.errors.V1AnnWarning` saying so, since a recording's (trial, neuron)
-        matrix has the same shape and would be silently misread.
-    method : {"auto", "cvpca", "cvpca-matched", "pca", "pca-cv"}
+        DataArray or 3-D array; activations (``stimulus``, ``unit``) as a DataArray or
+        2-D array/tensor; a spontaneous recording (``activity``) or (``time``, ``neuron``)
+        DataArray; or a spectrum (1-D, by rank). A bare 2-D numpy array is read as
+        activations with a :class:`~v1ann.errors.V1AnnWarning` saying so, since a
+        recording's (trial, neuron) matrix has the same shape and would be silently misread.
+    method : {"auto", "cvpca", "cvpca-matched", "pca", "pca-cv", "svca", "wls"}
         See the module docstring. ``"auto"`` picks ``"cvpca-matched"`` for data with
-        repeats (it removes the noise bias of the published fit; docs/validation.md) and
-        ``"pca"`` for activations.
+        repeats (it removes the noise bias of the published fit; docs/validation.md),
+        ``"pca"`` for activations, ``"svca"`` for spontaneous activity and ``"wls"`` for a
+        spectrum. ``"svca"`` and ``"wls"`` give no interval (``alpha_ci`` is None).
     %(fit_range)s
         ``"auto"`` selects the range (published fit only, see :func:`v1ann.fit_powerlaw`).
     n_shuffles : int
@@ -116,8 +140,10 @@ def estimate_alpha(
         ``"cvpca-matched"`` has its own interval (simulated scatter plus repeat noise).
     n_bootstrap : int, optional
         Bootstrap resamples (default 1000 over shuffles, 100 over stimuli).
-    nonpositive : {"raise", "truncate", "abs"}
-        Rule for zero/negative variances in the fit range (published fits).
+    nonpositive : {"raise", "truncate", "abs"}, optional
+        Rule for zero/negative variances in the fit range (published fits). Default
+        ``"truncate"`` for SVCA (its reliable variance crosses zero where noise takes
+        over; the fit ends there) and ``"raise"`` otherwise.
     %(progress)s
 
     Returns
@@ -156,7 +182,8 @@ def estimate_alpha(
     check_option("method", method, METHODS)
     check_int(n_shuffles, "n_shuffles")
     check_int(n_bootstrap, "n_bootstrap", allow_none=True)
-    check_option("nonpositive", nonpositive, NONPOSITIVE_RULES)
+    if nonpositive is not None:
+        check_option("nonpositive", nonpositive, NONPOSITIVE_RULES)
     if not isinstance(fit_range, str):
         fit_range_pair(fit_range)  # before any work: a reversed range fails at once
     if ci is not None and not 0 < ci < 1:
@@ -164,54 +191,76 @@ def estimate_alpha(
     if ci_method is not None:
         check_option("ci_method", ci_method, CI_METHODS)
     with collected_warnings() as messages:
-        has_repeats = _has_repeats(x)
-        if method == "auto":
-            method = "cvpca-matched" if has_repeats else "pca"
-        if has_repeats != (method in REPEAT_METHODS):
-            kind = "responses with repeats" if has_repeats else "(stimulus, unit) activations"
+        kind = _input_kind(x)
+        allowed = METHODS_FOR[kind]
+        method = allowed[0] if method == "auto" else method
+        if method not in allowed:
             raise InvalidInputError(
-                f"method={method!r} does not apply to {kind}; use "
-                f"{'cvpca or cvpca-matched' if has_repeats else 'pca or pca-cv'}"
+                f"method={method!r} does not apply to {KIND_TEXT[kind]}; use {' or '.join(allowed)}"
             )
-        if method in REPEAT_METHODS:
+        if kind == "repeats":
             fit = _from_repeats(x, method, fit_range, n_shuffles, seed, ci, device, ci_method,
-                                n_bootstrap, nonpositive, progress)
-        else:
+                                n_bootstrap, nonpositive or "raise", progress)
+        elif kind == "activations":
             fit = _from_activations(x, method, fit_range, seed, ci, device, ci_method, n_bootstrap,
-                                    nonpositive, progress)
+                                    nonpositive or "raise", progress)
+        elif kind == "spontaneous":
+            fit = _from_spontaneous(x, fit_range, seed, device, nonpositive or "truncate", progress)
+        else:
+            fit = fit_powerlaw(x, fit_range=fit_range, nonpositive=nonpositive or "raise")
         poor = poor_fit_message(fit)
         if poor:
             warn(poor)
     return dataclasses.replace(fit, attrs={**fit.attrs, "warnings": messages})
 
 
-def _has_repeats(x) -> bool:
+def _input_kind(x) -> str:
+    """``"repeats"``, ``"activations"``, ``"spontaneous"`` or ``"spectrum"`` (module docstring)."""
     if isinstance(x, xr.Dataset):
-        return True
+        return "spontaneous" if "activity" in x.data_vars and "trial" not in x.dims else "repeats"
     if isinstance(x, xr.DataArray):
-        if "repeat" in x.dims:
-            return True
-        if set(x.dims) != {"stimulus", "unit"}:
-            raise InvalidInputError(
-                f"x has dims {x.dims}; expected ('repeat', 'stimulus', 'neuron') responses "
-                "or ('stimulus', 'unit') activations"
-            )
-        return False
+        dims = set(x.dims)
+        if "repeat" in dims:
+            return "repeats"
+        for kind, expected in (("activations", {"stimulus", "unit"}), ("spontaneous", {"time", "neuron"})):
+            if dims == expected:
+                return kind
+        if x.ndim == 1:
+            return "spectrum"
+        raise InvalidInputError(
+            f"x has dims {x.dims}; expected ('repeat', 'stimulus', 'neuron') responses, ('stimulus', 'unit') "
+            "activations, ('time', 'neuron') spontaneous activity or a 1-D spectrum over 'rank'"
+        )
     ndim = getattr(x, "ndim", None)
     if ndim == 3:
-        return True
+        return "repeats"
+    if ndim == 1:
+        return "spectrum"
     if ndim == 2:
         if isinstance(x, np.ndarray):
             # a (trial, neuron) matrix of a recording is 2-D too, and its PCA spectrum is not its signal's
             warn(f"x is a bare {x.shape[0]} x {x.shape[1]} array, read as noise-free (stimulus, unit) "
-                "activations and fitted by PCA; for a recording's (trial, neuron) responses build a recording "
-                "(v1ann.recording.make_recording(responses, stimulus_ids)) or pass (repeat, stimulus, neuron) "
-                "responses. A DataArray with dims ('stimulus', 'unit') says it is activations.")
-        return False
+                 "activations and fitted by PCA; for a recording's (trial, neuron) responses build a recording "
+                 "(v1ann.recording.make_recording(responses, stimulus_ids)) or pass (repeat, stimulus, neuron) "
+                 "responses; for spontaneous activity a DataArray with dims ('time', 'neuron'). A DataArray "
+                 "with dims ('stimulus', 'unit') says it is activations.")
+        return "activations"
     raise InvalidInputError(
-        f"x must be a recording, a DataArray, or a 2-D (stimulus, unit) / 3-D (repeat, "
+        f"x must be a recording, a DataArray, a 1-D spectrum, or a 2-D (stimulus, unit) / 3-D (repeat, "
         f"stimulus, neuron) array or tensor; got {type(x).__name__} with ndim={ndim}"
     )
+
+
+def _from_spontaneous(x, fit_range, seed, device, nonpositive, progress) -> PowerLawFit:
+    """The published fit of the SVCA spectrum of (time, neuron) activity; no interval yet."""
+    if isinstance(fit_range, str):
+        raise InvalidInputError("fit_range='auto' applies to a spectrum; pass (lo, hi) for SVCA")
+    spectrum = svca(x, seed=make_rng(seed).integers(2**32), device=device, progress=progress)
+    fit = fit_powerlaw(spectrum, fit_range=fit_range, nonpositive=nonpositive, n_neurons=spectrum.attrs["n_neurons"])
+    return dataclasses.replace(fit, method="svca", attrs={
+        **fit.attrs, "n_time": spectrum.attrs["n_time"], "split": spectrum.attrs["split"],
+        "ci_method": "none: SVCA has no interval in v1ann yet",
+    })
 
 
 def _repeat_responses(x):
@@ -344,24 +393,26 @@ def _weighted_r2(observed, predicted, lo, hi) -> float:
 def _from_activations(x, method, fit_range, seed, ci, device, ci_method, n_bootstrap, nonpositive,
                       progress) -> PowerLawFit:
 
+    ci_method = ci_method or "jackknife"
+    if ci is not None and ci_method not in ("jackknife", "stimuli"):
+        raise InvalidInputError("activations have no shuffles; use ci_method='jackknife' or 'stimuli'")
     rng = make_rng(seed)
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
-    spectrum = pca_spectrum(x, cross_validated=method == "pca-cv", seed=rng, device=device)
+    # pca-cv: one split, drawn here, that the interval's replicates keep too
+    cv_seed = int(rng.integers(2**32)) if method == "pca-cv" else None
+    spectrum = pca_spectrum(x, cross_validated=cv_seed is not None, seed=cv_seed, device=device)
     fit = fit_powerlaw(spectrum, fit_range=fit_range, nonpositive=nonpositive,
                        n_stimuli=spectrum.attrs.get("n_stimuli"))
     fit = dataclasses.replace(fit, n_neurons=spectrum.attrs.get("n_units"), method=method)
     if ci is not None:
-        ci_method = ci_method or "jackknife"
-        if ci_method not in ("jackknife", "stimuli"):
-            raise InvalidInputError("activations have no shuffles; use ci_method='jackknife' or 'stimuli'")
         values = x.transpose("stimulus", "unit").values if isinstance(x, xr.DataArray) else np.asarray(x)
         if ci_method == "jackknife":
             interval = alpha_ci_jackknife(values, fit.fit_range, ci=ci, seed=rng, nonpositive=nonpositive,
-                                          progress=progress)
+                                          cv_seed=cv_seed, progress=progress)
         else:
             interval = alpha_ci_over_stimuli(values, fit.fit_range, n_bootstrap=n_bootstrap or 100, ci=ci,
-                                             seed=rng, nonpositive=nonpositive, progress=progress)
+                                             cv_seed=cv_seed, seed=rng, nonpositive=nonpositive, progress=progress)
         if interval is None:
             warn(f"no interval: the fit range ends at rank {fit.fit_range[1]}, the last one "
                 f"{values.shape[0]} stimuli allow, so no stimulus can be left out")

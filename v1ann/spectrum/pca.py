@@ -87,8 +87,7 @@ def pca_spectrum(
         raise InvalidInputError(f"x ({source}) needs at least {least} stimuli, got {n_stimuli}")
     dev = resolve_device(device)
     if cross_validated:
-        order = make_rng(seed).permutation(n_stimuli)
-        fit_rows, test_rows = np.sort(order[: (n_stimuli + 1) // 2]), np.sort(order[(n_stimuli + 1) // 2 :])
+        fit_rows, test_rows = cv_halves(n_stimuli, seed)
     else:
         fit_rows, test_rows = np.arange(n_stimuli), None
     limit = min(fit_rows.size - 1, n_units)
@@ -99,10 +98,8 @@ def pca_spectrum(
         variance = _unit_space(data, fit_rows, test_rows, n_components, dev, source)
     else:
         variance = _stimulus_space(data, fit_rows, test_rows, n_components, requested, dev, source)
-    variance = variance.to("cpu", torch.float64).numpy()
+    variance = _without_rounding(variance.to("cpu", torch.float64).numpy(), n_stimuli, n_units)
     n_components = variance.size
-    floor = max(n_stimuli, n_units) * np.finfo(np.float64).eps * max(float(variance.max(initial=0.0)), 0.0)
-    variance = np.where(variance > floor, variance, 0.0)
     attrs = {
         "method": "cv_pca" if cross_validated else "pca",
         "n_stimuli": n_stimuli,
@@ -115,6 +112,36 @@ def pca_spectrum(
     return xr.DataArray(
         variance, dims=("rank",), coords={"rank": np.arange(1, n_components + 1)}, name="variance", attrs=attrs
     )
+
+
+def cv_halves(n_stimuli: int, seed) -> tuple[np.ndarray, np.ndarray]:
+    """The stimuli that fit the components (``ceil(n/2)``) and those that measure them, sorted.
+
+    >>> fit, test = cv_halves(5, seed=0)
+    >>> fit.size, test.size, sorted(np.r_[fit, test].tolist()) == list(range(5))
+    (3, 2, True)
+    """
+    order = make_rng(seed).permutation(n_stimuli)
+    return np.sort(order[: (n_stimuli + 1) // 2]), np.sort(order[(n_stimuli + 1) // 2 :])
+
+
+def split_spectrum(values: np.ndarray, fit_rows, test_rows, n_components: int) -> np.ndarray:
+    """CPU variance along the top components of ``values[fit_rows]``, measured on ``test_rows``
+    (on ``fit_rows`` themselves when None): the inner step of :func:`pca_spectrum`, for resampling."""
+    fit_rows = np.asarray(fit_rows)
+    n_units = values.shape[1]
+    dev = torch.device("cpu")
+    if n_units <= fit_rows.size:
+        variance = _unit_space(values, fit_rows, test_rows, n_components, dev, "resampled activations")
+    else:
+        variance = _stimulus_space(values, fit_rows, test_rows, n_components, False, dev, "resampled activations")
+    return _without_rounding(variance.to("cpu", torch.float64).numpy(), *values.shape)
+
+
+def _without_rounding(variance: np.ndarray, n_stimuli: int, n_units: int) -> np.ndarray:
+    """``variance`` with the rounding noise of a rank-deficient layer set to 0 (docstring of :func:`pca_spectrum`)."""
+    floor = max(n_stimuli, n_units) * np.finfo(np.float64).eps * max(float(variance.max(initial=0.0)), 0.0)
+    return np.where(variance > floor, variance, 0.0)
 
 
 def _activation_array(x):
