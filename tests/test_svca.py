@@ -215,3 +215,34 @@ def test_nan_in_neuron_chunk_names_range_and_source(rng, tmp_path):
     lazy = xr.DataArray(da.from_zarr(str(path)), dims=("time", "neuron"), attrs={"source": str(path)})
     with pytest.raises(InvalidInputError, match=r"activity \(.*bad\.zarr\): " + message):
         svca(lazy, chunk_size=32, stream="neurons", progress=False)
+
+
+def test_svca_recovers_the_exponent_of_simulated_spontaneous_activity_where_noise_is_low():
+    import v1ann
+
+    for alpha in (1.0, 1.5):
+        rec = v1ann.simulate_spontaneous(alpha, n_time=3000, n_neurons=1600, n_shared=250, noise_scale=0.02, seed=4)
+        fit = v1ann.estimate_alpha(rec, fit_range=(11, 120), progress=False)
+        assert fit.method == "svca" and abs(fit.alpha - alpha) < 0.08, (alpha, fit)
+        assert fit.attrs["reliable_fraction"] > 0.8 and not fit.attrs["warnings"]
+
+
+def test_where_private_noise_dominates_svca_runs_steep_and_says_so():
+    import v1ann
+    from v1ann.errors import V1AnnWarning
+
+    rec = v1ann.simulate_spontaneous(1.0, n_time=3000, n_neurons=1600, n_shared=250, noise_scale=4.0, seed=4)
+    with pytest.warns(V1AnnWarning, match="reliable"):
+        fit = v1ann.estimate_alpha(rec, fit_range=(11, 120), progress=False)
+    assert fit.alpha > 1.2 and fit.attrs["reliable_fraction"] < 0.8  # the known failure, flagged
+
+
+def test_simulated_spontaneous_activity_has_its_exact_shared_spectrum():
+    import v1ann
+
+    rec = v1ann.simulate_spontaneous(1.2, n_time=500, n_neurons=300, n_shared=100, noise_scale=0.0, seed=0)
+    activity = rec["activity"].values.astype(np.float64)
+    centred = activity - activity.mean(0)
+    evals = np.linalg.eigvalsh(centred.T @ centred / activity.shape[0])[::-1][:100]
+    np.testing.assert_allclose(evals, rec["true_shared_spectrum"].values, rtol=1e-3)
+    assert v1ann.fit_powerlaw(rec["true_shared_spectrum"], fit_range=(5, 100)).alpha == pytest.approx(1.2)

@@ -251,15 +251,30 @@ def _input_kind(x) -> str:
     )
 
 
+RELIABLE_FRACTION = 0.8  # below it, SVCA's exponent runs steep (docs/spectra-estimators.md)
+
+
 def _from_spontaneous(x, fit_range, seed, device, nonpositive, progress) -> PowerLawFit:
-    """The published fit of the SVCA spectrum of (time, neuron) activity; no interval yet."""
+    """The published fit of the SVCA spectrum of (time, neuron) activity; no interval yet.
+
+    ``attrs["reliable_fraction"]``: the median over the fitted ranks of reliable / total
+    variance. On simulated activity the exponent ran steep as it fell (about +0.1 at 0.7,
+    +0.3 at 0.35; docs/spectra-estimators.md), so below :data:`RELIABLE_FRACTION` a warning says so.
+    """
     if isinstance(fit_range, str):
         raise InvalidInputError("fit_range='auto' applies to a spectrum; pass (lo, hi) for SVCA")
     spectrum = svca(x, seed=make_rng(seed).integers(2**32), device=device, progress=progress)
     fit = fit_powerlaw(spectrum, fit_range=fit_range, nonpositive=nonpositive, n_neurons=spectrum.attrs["n_neurons"])
+    lo, hi = fit.fit_range
+    total = spectrum["total_variance"].values[lo:hi]
+    reliable = float(np.median(spectrum.values[lo:hi] / np.where(total > 0, total, np.inf)))
+    if reliable < RELIABLE_FRACTION:
+        warn(f"SVCA: only {reliable:.0%} of the variance of components {lo + 1}..{hi} is reliable (median), so "
+             f"private noise dominates them and alpha = {fit.alpha:.3f} is likely too steep (on simulated activity "
+             "+0.1 at 70 %, +0.3 at 35 %: docs/spectra-estimators.md); fit lower ranks or record longer")
     return dataclasses.replace(fit, method="svca", attrs={
         **fit.attrs, "n_time": spectrum.attrs["n_time"], "split": spectrum.attrs["split"],
-        "ci_method": "none: SVCA has no interval in v1ann yet",
+        "reliable_fraction": reliable, "ci_method": "none: SVCA has no interval in v1ann yet",
     })
 
 
