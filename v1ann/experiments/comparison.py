@@ -39,11 +39,6 @@ COLUMNS = (
 )
 
 
-SHORTER_LAYERS = "layer(s) have fewer ranks than the fit range"
-# filterwarnings pattern of compare's warning about layers fitted over fewer ranks than the brain
-SHORTER_LAYERS_WARNING = r"\d+ layer\(s\) have fewer ranks than the fit range"
-
-
 def compare(brain, layers, *, match_stimuli: bool = True, **estimate_kwargs) -> pd.DataFrame:
     """Power-law exponents of recordings and network layers, side by side.
 
@@ -77,6 +72,14 @@ def compare(brain, layers, *, match_stimuli: bool = True, **estimate_kwargs) -> 
         ``fit_hi`` (first and last rank fitted, 1-based, inclusive), ``delta_alpha``
         (layer α − that recording's α; 0 on brain rows), ``method`` (estimator),
         ``n_stimuli``, ``n_units`` (neurons or units).
+
+    Warns
+    -----
+    V1AnnWarning
+        Once for the layers with fewer ranks than the fit range (fitted up to their last
+        rank, :func:`v1ann.spectrum.loglog.clip_fit_range`: ``fit_hi`` shows it), once for
+        those left out because their spectrum ends before the range starts, and once for
+        layers measured on other stimuli than the recording.
 
     Examples
     --------
@@ -139,7 +142,7 @@ def fit_brain_and_layers(brain, layers, *, match_stimuli: bool = True, **estimat
         raise InvalidInputError("no layer has enough principal components for the fit range; pass a shorter fit_range")
     if shortened:
         brain_ranges = sorted({f"{fit.fit_range[0] + 1}..{fit.fit_range[1]}" for fit in brain_fits.values()})
-        warn(f"{len(shortened)} {SHORTER_LAYERS} and were fitted up to their last "
+        warn(f"{len(shortened)} layer(s) have fewer ranks than the fit range and were fitted up to their last "
             f"one ({'; '.join(sorted(shortened))}; brain ranks {', '.join(brain_ranges)}); exponents over "
             "different ranks are not strictly comparable: pass a fit_range that every layer covers")
     if mismatches:

@@ -26,7 +26,6 @@ import datetime as _dt
 import functools
 import importlib.metadata
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -38,8 +37,8 @@ from v1ann._checks import check_int
 from v1ann._resources import stringer_reference_spectrum
 from v1ann._threads import uses_thread_budget
 from v1ann._utils import atomic_path, optional_import, to_jsonable, write_json
-from v1ann.errors import InvalidInputError, MissingDependencyError, V1AnnWarning
-from v1ann.experiments.comparison import SHORTER_LAYERS_WARNING, compare
+from v1ann.errors import InvalidInputError, MissingDependencyError
+from v1ann.experiments.comparison import compare
 from v1ann.experiments.recipe import train_network
 from v1ann.nn import models
 from v1ann.nn.inputs import prepare_images
@@ -250,9 +249,7 @@ class _Pipeline:
         """Brain and every measured layer in one comparison table."""
         if "layer_fits" in self.results:
             brain = {"brain (simulated)": self.results["brain_fit"]}
-            with warnings.catch_warnings():  # the table's fit_lo/fit_hi show each row's ranks
-                warnings.filterwarnings("ignore", SHORTER_LAYERS_WARNING, V1AnnWarning)
-                self.results["comparison"] = compare(brain, self.results["layer_fits"])
+            self.results["comparison"] = compare(brain, self.results["layer_fits"])
 
     # ------------------------------------------------------------------ helpers
     def _require(self, key: str):

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
-from v1ann.errors import V1AnnWarning
-from v1ann.experiments.comparison import SHORTER_LAYERS_WARNING
 from v1ann.plot._style import new_figure, save_figure
 from v1ann.plot.fit import powerlaw_fit
 from v1ann.plot.robustness import accuracy_vs_eps
@@ -33,7 +30,7 @@ def _figures(r: dict, config) -> dict:
         figures["brain_spectrum.png"] = lambda: _brain(r, config)
     if "comparison" in r:
         brain = {"brain (simulated)": r["brain_fit"]}
-        figures["network_spectra.png"] = lambda: _spectra(brain, r["layer_fits"])
+        figures["network_spectra.png"] = lambda: spectra(brain, r["layer_fits"], title="Brain and network spectra")
         figures["alpha_by_layer.png"] = lambda: alpha_by_layer(r["comparison"], title="Exponent by network and layer")
     if "histories" in r:
         figures["training_history.png"] = lambda: training_history(r["histories"]["matched"], title="matched network")
@@ -42,12 +39,6 @@ def _figures(r: dict, config) -> dict:
     for name, result in r.get("robustness", {}).items():
         figures[f"robustness_{name}.png"] = lambda result=result, name=name: _robustness(result, name)
     return figures
-
-
-def _spectra(brain, layer_fits):
-    with warnings.catch_warnings():  # the demo's 64-unit layers end before the brain's ranks; the legend says so
-        warnings.filterwarnings("ignore", SHORTER_LAYERS_WARNING, V1AnnWarning)
-        return spectra(brain, layer_fits, title="Brain and network spectra")
 
 
 def _brain(r: dict, config):

@@ -173,10 +173,7 @@ def alpha_ci_over_stimuli(
         if values.ndim != 2:
             raise InvalidInputError(f"data must be (stimulus, unit), got shape {values.shape}")
         n_stimuli, n_units = values.shape
-        in_fit = np.ones(n_stimuli, dtype=bool)
-        if cv_seed is not None:
-            in_fit[:] = False
-            in_fit[cv_halves(n_stimuli, cv_seed)[0]] = True
+        in_fit = _fitting_stimuli(n_stimuli, cv_seed)
         n_fit = int(in_fit.sum())
         if hi > min(0.6 * n_fit, n_units):
             raise InvalidInputError(
@@ -196,6 +193,16 @@ def alpha_ci_over_stimuli(
         idx = np.sort(rng.integers(0, n_stimuli, size=n_stimuli))
         alphas.append(fit_powerlaw(spectrum_of(idx), fit_range=(lo, hi), nonpositive=nonpositive).alpha)
     return interval_about(point, alphas, ci)
+
+
+def _fitting_stimuli(n_stimuli: int, cv_seed: int | None) -> np.ndarray:
+    """Mask of the stimuli that fit the components: all of them, or the first half of
+    :func:`~v1ann.spectrum.pca.cv_halves` for a cross-validated estimate."""
+    if cv_seed is None:
+        return np.ones(n_stimuli, dtype=bool)
+    mask = np.zeros(n_stimuli, dtype=bool)
+    mask[cv_halves(n_stimuli, cv_seed)[0]] = True
+    return mask
 
 
 def _cvpca_resampler(gram, n_components: int, n_shuffles: int, rng):
@@ -258,10 +265,7 @@ def alpha_ci_jackknife(
         raise InvalidInputError(f"activations must be (stimulus, unit), got shape {values.shape}")
     n_stimuli, n_units = values.shape
     lo, hi = (int(v) for v in fit_range)
-    in_fit = np.ones(n_stimuli, dtype=bool)
-    if cv_seed is not None:
-        in_fit[:] = False
-        in_fit[cv_halves(n_stimuli, cv_seed)[0]] = True
+    in_fit = _fitting_stimuli(n_stimuli, cv_seed)
     n_fit = int(in_fit.sum())
     if n_units < n_fit - 1 and hi <= n_units:
         groups = int(n_groups)  # the units, not the stimuli, limit the ranks

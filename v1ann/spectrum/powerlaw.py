@@ -293,8 +293,8 @@ def poor_fit_message(fit: PowerLawFit) -> str | None:
     lo, hi = fit.fit_range
     return (
         f"one power law describes ranks {lo + 1}..{hi} poorly (r2 = {fit.r2:.2f} < {POOR_R2}), so alpha "
-        f"= {fit.alpha:.3f} summarises the spectrum badly: plot it (v1ann fit --plot), fit a shorter range "
-        "or a broken power law (v1ann.fit_broken_powerlaw)"
+        f"= {fit.alpha:.3f} summarises the spectrum badly: look at it (v1ann.plot.powerlaw_fit, v1ann fit "
+        "--plot), fit a shorter range or a broken power law (v1ann.fit_broken_powerlaw)"
     )
 
 
