@@ -57,8 +57,8 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="v1ann")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="Threads for the heavy work  [default: torch on every core the process may use, "
-                   "numpy/scipy on one; see docs/install.md]")
+              help="Threads of torch and of numpy/scipy for the heavy work  [default: the cores of the "
+                   "process that are idle when a heavy call starts; see docs/install.md]")
 def cli(threads):
     """v1ann: power-law spectra of mouse V1 and of artificial neural networks."""
     from v1ann._threads import set_threads

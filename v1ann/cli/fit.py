@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -12,11 +11,10 @@ import xarray as xr
 
 import v1ann
 from v1ann.cli._options import OutputPath, fit_range_option
-from v1ann.errors import InvalidInputError, collected_warnings, warn
+from v1ann.errors import InvalidInputError
 from v1ann.plot import powerlaw_fit, save_figure
 from v1ann.recording import preprocessing
 from v1ann.spectrum.loglog import fit_range_pair
-from v1ann.spectrum.powerlaw import poor_fit_message
 
 METHOD_CHOICES = ["auto", "cvpca", "cvpca-matched", "pca", "pca-cv"]
 PREPROCESS_CHOICES = ["none", "center", "paper"]
@@ -80,16 +78,10 @@ def fit(path, method, fit_range, n_shuffles, seed, ci, as_json, plot, preprocess
                 f"--method {method} needs the responses; {path} holds only a spectrum "
                 "(use --method auto or cvpca for the published fit)"
             )
-        with collected_warnings() as messages:
-            result = v1ann.fit_powerlaw(obj, fit_range=fit_range)
-            if poor_fit_message(result):
-                warn(poor_fit_message(result))
-        result = dataclasses.replace(result, attrs={**result.attrs, "warnings": messages})
-    else:
-        result = v1ann.estimate_alpha(obj, method=method, fit_range=fit_range,
-                                      n_shuffles=n_shuffles, seed=seed, ci=ci, progress=not quiet)
+        method = "wls"  # the published fit of the spectrum given
+    result = v1ann.estimate_alpha(obj, method=method, fit_range=fit_range, n_shuffles=n_shuffles, seed=seed,
+                                  ci=ci, progress=not quiet)
     if plot is not None:
-
         save_figure(powerlaw_fit(result, title=path.name), plot)
     if as_json:
         click.echo(json.dumps(result.to_dict()))

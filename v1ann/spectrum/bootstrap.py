@@ -13,10 +13,9 @@ Three resampling schemes:
   Duplicated stimuli lower the number of distinct ones, which by itself shifts every
   replicate's spectrum, so the replicates' spread is used about the full-data estimate
   ``a`` and their own shift is dropped: ``(a - (q_hi - m), a + (m - q_lo))`` (``q`` quantiles,
-  ``m`` the median of the replicates). It always contains ``a``: the *basic* interval
-  ``(2 a - q_hi, 2 a - q_lo)`` used before moved by the shift and excluded its own estimate
-  where duplicates shifted the spectrum far (a layer at 1.359 got [0.873, 1.224]). Keep
-  the fit range well below ~0.6 n_stimuli.
+  ``m`` the median of the replicates). It always contains ``a``, where the *basic*
+  interval ``(2 a - q_hi, 2 a - q_lo)`` moves with the shift and can exclude it. Keep the
+  fit range well below ~0.6 n_stimuli.
 * **jackknife over stimulus groups** (:func:`alpha_ci_jackknife`, the default for network
   layers): the stimuli are split into ``g`` groups, each left out once; no stimulus is
   duplicated, so no replicate loses rank (a bootstrap of a 600-stimulus layer has only

@@ -75,7 +75,6 @@ from v1ann.spectrum.svca import svca
 __all__ = ["estimate_alpha", "METHODS"]
 
 METHODS = ("auto", "cvpca", "cvpca-matched", "pca", "pca-cv", "svca", "wls")
-REPEAT_METHODS = ("cvpca", "cvpca-matched")
 # the methods each kind of input allows; the first is what "auto" picks
 METHODS_FOR = {
     "repeats": ("cvpca-matched", "cvpca"),

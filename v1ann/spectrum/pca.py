@@ -94,11 +94,7 @@ def pca_spectrum(
     requested = n_components is not None
     n_components = _n_components(n_components, limit)
 
-    if n_units <= fit_rows.size:
-        variance = _unit_space(data, fit_rows, test_rows, n_components, dev, source)
-    else:
-        variance = _stimulus_space(data, fit_rows, test_rows, n_components, requested, dev, source)
-    variance = _without_rounding(variance.to("cpu", torch.float64).numpy(), n_stimuli, n_units)
+    variance = _variance(data, fit_rows, test_rows, n_components, requested, dev, source)
     n_components = variance.size
     attrs = {
         "method": "cv_pca" if cross_validated else "pca",
@@ -128,14 +124,17 @@ def cv_halves(n_stimuli: int, seed) -> tuple[np.ndarray, np.ndarray]:
 def split_spectrum(values: np.ndarray, fit_rows, test_rows, n_components: int) -> np.ndarray:
     """CPU variance along the top components of ``values[fit_rows]``, measured on ``test_rows``
     (on ``fit_rows`` themselves when None): the inner step of :func:`pca_spectrum`, for resampling."""
-    fit_rows = np.asarray(fit_rows)
-    n_units = values.shape[1]
-    dev = torch.device("cpu")
-    if n_units <= fit_rows.size:
-        variance = _unit_space(values, fit_rows, test_rows, n_components, dev, "resampled activations")
+    return _variance(values, np.asarray(fit_rows), test_rows, n_components, False, torch.device("cpu"),
+                     "resampled activations")
+
+
+def _variance(data, fit_rows, test_rows, n_components, requested, dev, source) -> np.ndarray:
+    """float64 variance per component, in whichever space is smaller, rounding noise set to 0."""
+    if data.shape[1] <= fit_rows.size:
+        variance = _unit_space(data, fit_rows, test_rows, n_components, dev, source)
     else:
-        variance = _stimulus_space(values, fit_rows, test_rows, n_components, False, dev, "resampled activations")
-    return _without_rounding(variance.to("cpu", torch.float64).numpy(), *values.shape)
+        variance = _stimulus_space(data, fit_rows, test_rows, n_components, requested, dev, source)
+    return _without_rounding(variance.to("cpu", torch.float64).numpy(), *data.shape)
 
 
 def _without_rounding(variance: np.ndarray, n_stimuli: int, n_units: int) -> np.ndarray:
