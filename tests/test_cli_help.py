@@ -63,7 +63,10 @@ def _library_defaults():
 
 
 # A CLI default that differs from the library's on purpose, and why
-INTENDED = {("compare", "seed"): "the CLI's random network must be the same on every call"}
+INTENDED = {
+    ("compare", "seed"): "the CLI's random network must be the same on every call",
+    ("simulate", "alpha"): "required on the CLI; the library's None means 'a spectrum is given instead'",
+}
 
 
 def _same(a, b) -> bool:

@@ -40,7 +40,7 @@ def test_import_v1ann_does_not_load_torch():
 
 
 # Each layer imports only from the layers before it (io and recording are one layer).
-LAYERS = [{"_checks", "_docs", "_linalg", "_progress", "_threads", "_utils", "_resources", "errors"}, {"recording", "io"},
+LAYERS = [{"_checks", "_docs", "_linalg", "_loglog", "_progress", "_threads", "_utils", "_resources", "errors"}, {"recording", "io"},
           {"spectrum"}, {"nn"}, {"experiments"}, {"plot"}, {"cli"}]
 
 

@@ -17,10 +17,13 @@ PARAMETERS = {
     Seeds every random choice of the call; None draws fresh randomness.""",
     "progress": """progress : bool
     Show a progress bar over the long loop (default True).""",
-    "fit_range": """fit_range : (int, int)
+    "fit_range": """fit_range : (int, int) or str
     0-based half-open rank-index range of the power-law fit: ``(11, 500)`` (the
-    default) fits ranks 12..500 as in Stringer et al. (2019). Data with fewer ranks are
-    fitted up to their last one (``fit.fit_range`` is the range used).""",
+    default) fits ranks 12..500 as Stringer et al.'s (2019) Python notebook does. Their
+    MATLAB code, which made the figures, fits other windows; choose one by name:
+    ``"notebook"`` (ranks 12..500), ``"matlab"`` (11..500), ``"matlab-fig2"`` (10..500).
+    Data with fewer ranks are fitted up to their last one (``fit.fit_range`` is the
+    range used).""",
 }
 
 _PLACEHOLDER = re.compile(r"^(?P<indent>[ \t]*)%\((?P<name>\w+)\)s[ \t]*$", re.M)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE
+from v1ann._loglog import DEFAULT_FIT_RANGE
 
 
 def fit_range_option(what: str = ""):

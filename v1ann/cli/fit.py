@@ -10,11 +10,11 @@ import numpy as np
 import xarray as xr
 
 import v1ann
+from v1ann._loglog import fit_range_pair
 from v1ann.cli._options import OutputPath, fit_range_option
 from v1ann.errors import InvalidInputError
 from v1ann.plot import powerlaw_fit, save_figure
 from v1ann.recording import preprocessing
-from v1ann.spectrum.loglog import fit_range_pair
 
 METHOD_CHOICES = ["auto", "cvpca", "cvpca-matched", "pca", "pca-cv"]
 PREPROCESS_CHOICES = ["none", "center", "paper"]

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from v1ann._loglog import DEFAULT_FIT_RANGE, named_fit_range
 from v1ann.errors import InvalidInputError, warn
 from v1ann.spectrum.estimate import estimate_alpha
-from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE
 from v1ann.spectrum.powerlaw import PowerLawFit
 
 __all__ = ["compare", "fit_brain_and_layers", "COLUMNS"]
@@ -77,7 +77,7 @@ def compare(brain, layers, *, match_stimuli: bool = True, **estimate_kwargs) -> 
     -----
     V1AnnWarning
         Once for the layers with fewer ranks than the fit range (fitted up to their last
-        rank, :func:`v1ann.spectrum.loglog.clip_fit_range`: ``fit_hi`` shows it), once for
+        rank, :func:`v1ann._loglog.clip_fit_range`: ``fit_hi`` shows it), once for
         those left out because their spectrum ends before the range starts, and once for
         layers measured on other stimuli than the recording.
 
@@ -189,12 +189,12 @@ def _too_short(layer, estimate_kwargs) -> str:
     """Why ``layer``'s PCA spectrum ends before the fit range starts ('' when it does not or is unknown).
 
     Shorter spectra that reach into the range are fitted up to their last rank (the rule
-    of :func:`v1ann.spectrum.loglog.clip_fit_range`).
+    of :func:`v1ann._loglog.clip_fit_range`).
 
     PCA gives ``min(n - 1, n_units)`` components, ``n`` the stimuli its components are
     fitted on (half of them for ``method="pca-cv"``); see :func:`v1ann.pca_spectrum`.
     """
-    fit_range = estimate_kwargs.get("fit_range", DEFAULT_FIT_RANGE)
+    fit_range = named_fit_range(estimate_kwargs.get("fit_range", DEFAULT_FIT_RANGE))
     shape = getattr(layer, "shape", None)
     if isinstance(fit_range, str) or isinstance(layer, PowerLawFit) or shape is None or len(shape) != 2:
         return ""

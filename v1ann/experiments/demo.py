@@ -34,6 +34,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from v1ann._checks import check_int
+from v1ann._loglog import DEFAULT_FIT_RANGE, fit_range_pair
 from v1ann._resources import stringer_reference_spectrum
 from v1ann._threads import uses_thread_budget
 from v1ann._utils import atomic_path, optional_import, to_jsonable, write_json
@@ -47,7 +48,6 @@ from v1ann.nn.robustness import robustness
 from v1ann.nn.training_data import load_training_data
 from v1ann.recording.simulate import natural_like_images, simulate_recording
 from v1ann.spectrum.estimate import estimate_alpha
-from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, fit_range_pair
 from v1ann.spectrum.powerlaw import fit_powerlaw
 
 _json = functools.partial(to_jsonable, digits=6)  # the summary keeps six decimals

@@ -20,13 +20,13 @@ import xarray as xr
 from torch import nn
 
 from v1ann._checks import check_option
+from v1ann._loglog import DEFAULT_FIT_RANGE, fit_range_pair
 from v1ann._utils import resolve_device
 from v1ann.errors import InvalidInputError
 from v1ann.nn import models
 from v1ann.nn.probe import layer_alphas
 from v1ann.nn.regularizer import SpectralRegularizer
 from v1ann.nn.train import train
-from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, fit_range_pair
 from v1ann.spectrum.powerlaw import PowerLawFit
 
 # With Adam the gerum2022 penalty dominates the update from ~10 on; nassar2020 collapses the layer at 30.

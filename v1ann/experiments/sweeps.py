@@ -37,6 +37,7 @@ import torch
 import xarray as xr
 
 from v1ann._checks import check_int, check_option
+from v1ann._loglog import DEFAULT_FIT_RANGE, fit_range_pair
 from v1ann._progress import progress_bar
 from v1ann._threads import available_cores, get_threads
 from v1ann._utils import atomic_path, recover_interrupted_replace
@@ -50,7 +51,6 @@ from v1ann.errors import (
 from v1ann.experiments.recipe import DEFAULT_STRENGTH, train_network
 from v1ann.nn.robustness import robustness
 from v1ann.nn.training_data import load_training_data
-from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, fit_range_pair
 
 GRID_KEYS = ("target_alpha", "strength", "tau")
 ARCHS = ("mlp", "cnn")

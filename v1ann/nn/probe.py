@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from v1ann._loglog import DEFAULT_FIT_RANGE, clip_fit_range, wls_loglog
 from v1ann._threads import uses_thread_budget
 from v1ann.nn.activations import activations
 from v1ann.nn.hooks import HookedLayers, layer_covariances
 from v1ann.spectrum.estimate import estimate_alpha
-from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, clip_fit_range, wls_loglog
 from v1ann.spectrum.powerlaw import PowerLawFit
 
 
@@ -46,7 +46,7 @@ def layer_alphas(
         Default ``model.representation_layers`` (else every leaf module).
     fit_range : (int, int)
         0-based half-open rank range; its stop is lowered to the number of ranks the layer
-        has (:func:`v1ann.spectrum.loglog.clip_fit_range`), and the range ends before the
+        has (:func:`v1ann._loglog.clip_fit_range`), and the range ends before the
         first zero variance (dead units). Layers with fewer than ``fit_range[0] + 2`` ranks
         are left out.
     device : str

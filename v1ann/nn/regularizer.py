@@ -26,10 +26,10 @@ import torch
 from torch import nn
 
 from v1ann._checks import check_int, check_number, check_option
+from v1ann._loglog import DEFAULT_FIT_RANGE
 from v1ann.errors import InvalidInputError
 from v1ann.nn.hooks import HookedLayers, layer_covariances
 from v1ann.nn.probe import spectrum_alpha
-from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE
 
 METHODS = ("nassar2020", "gerum2022")
 

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from v1ann._checks import check_int, check_number, check_option
 from v1ann._docs import fill_doc
+from v1ann._loglog import DEFAULT_FIT_RANGE
 from v1ann._progress import progress_bar
 from v1ann._threads import uses_thread_budget
 from v1ann._utils import atomic_path, resolve_device
@@ -37,7 +38,6 @@ from v1ann.errors import InvalidInputError, TrainingError
 from v1ann.nn.hooks import LayerRecorder
 from v1ann.nn.probe import SpectrumProbe
 from v1ann.nn.regularizer import SpectralRegularizer
-from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE
 
 CHECKPOINT = "checkpoint.pt"
 HISTORY_JSON = "history.json"

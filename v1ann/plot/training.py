@@ -8,9 +8,9 @@ import numpy as np
 import seaborn as sns
 import xarray as xr
 
+from v1ann._loglog import DEFAULT_FIT_RANGE
 from v1ann.errors import InvalidInputError
 from v1ann.plot._style import new_figure
-from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE
 from v1ann.spectrum.powerlaw import fit_powerlaw
 
 

@@ -1,4 +1,4 @@
-"""Simulated recordings with a known power-law signal spectrum: the ground truth.
+"""Simulated recordings with a known signal spectrum: the ground truth.
 
 Model (all repeats share the signal; noise is drawn afresh for every trial)::
 
@@ -9,8 +9,16 @@ Model (all repeats share the signal; noise is drawn afresh for every trial)::
 dimension has zero mean over stimuli) and ``R_signal`` is a random rotation of neuron
 space, so the covariance of the signal over stimuli, ``S.T @ S / n_stimuli``, has
 eigenvalues exactly ``lambda_n = c * n**-alpha`` (n = 1..K, K = min(n_stimuli - 1,
-n_neurons)) -- not only in expectation. ``c`` makes the signal variance average 1 per
-neuron (``sum(lambda) = n_neurons``).
+n_neurons)) -- not only in expectation -- or exactly any other spectrum given (a broken
+power law, a bent tail). ``c`` makes the signal variance average 1 per neuron
+(``sum(lambda) = n_neurons``). With ``stimuli="sampled"`` (the design of Pospisil &
+Pillow 2025) the stimuli are instead i.i.d. Gaussian draws from a population whose
+covariance has the spectrum, over all n_neurons ranks.
+
+The truth every estimator is scored against (``attrs["true_alpha"]``) is the estimand of
+v1ann: the published weighted log-log fit of the true signal spectrum over the default
+fit range (:func:`true_alpha`). For a power law it is the exponent itself; for any other
+shape it is what the published fit would give with infinitely many noiseless trials.
 
 Both random rotations are fast structured orthogonal transforms (a random permutation,
 then random signs and an orthonormal DCT, twice): O(n log n) per vector instead of the
@@ -29,13 +37,18 @@ import numpy as np
 import scipy.fft
 
 from v1ann._checks import check_memory, check_option
+from v1ann._loglog import DEFAULT_FIT_RANGE, clip_fit_range, wls_loglog
 from v1ann._utils import make_rng
 from v1ann.errors import InvalidInputError
 from v1ann.recording.schema import make_recording, make_spontaneous_recording
 
-__all__ = ["simulate_recording", "simulate_spontaneous", "power_law_spectrum", "NOISE_MODELS"]
+__all__ = [
+    "simulate_recording", "simulate_spontaneous", "power_law_spectrum", "broken_power_law_spectrum", "true_alpha",
+    "NOISE_MODELS",
+]
 
-NOISE_MODELS = ("gaussian", "poisson", "multiplicative")
+NOISE_MODELS = ("gaussian", "poisson", "modulated-poisson", "multiplicative")
+STIMULUS_DESIGNS = ("fixed", "sampled")
 STIMULUS_SHAPE = (68, 270)  # Stringer's natimg2800 images: 68 × 270 pixels, grey
 
 
@@ -44,6 +57,54 @@ def power_law_spectrum(alpha: float, n: int, total: float = 1.0) -> np.ndarray:
     ranks = np.arange(1, n + 1, dtype=float)
     values = ranks ** (-float(alpha))
     return values * (total / values.sum())
+
+
+def broken_power_law_spectrum(alphas, breaks, n: int, total: float = 1.0) -> np.ndarray:
+    """A continuous broken power law over ranks 1..n, scaled to sum to ``total``.
+
+    Ranks up to ``breaks[0]`` fall as ``n**-alphas[0]``, ranks after it up to
+    ``breaks[1]`` as ``n**-alphas[1]``, and so on; the pieces meet at the breaks (as
+    the broken power laws of Pospisil & Pillow 2025). A break past ``n`` is a tail
+    that bends beyond the ranks simulated.
+
+    >>> s = broken_power_law_spectrum([0.5, 1.2], [16], 1000)
+    >>> round(float(np.log(s[15] / s[31]) / np.log(32 / 16)), 3)  # the tail's slope
+    1.2
+    """
+    alphas = [float(a) for a in np.atleast_1d(alphas)]
+    breaks = [float(b) for b in np.atleast_1d(breaks)] if np.size(breaks) else []
+    if len(alphas) != len(breaks) + 1 or not all(np.isfinite(alphas)) or any(a < 0 for a in alphas):
+        raise InvalidInputError(
+            f"a broken power law needs one finite exponent >= 0 more than breaks; got alphas={alphas}, breaks={breaks}"
+        )
+    if any(b < 1 for b in breaks) or any(b2 <= b1 for b1, b2 in zip(breaks, breaks[1:])):
+        raise InvalidInputError(f"breaks must be increasing ranks >= 1, got {breaks}")
+    log_rank = np.log(np.arange(1, int(n) + 1, dtype=float))
+    log_values = -alphas[0] * log_rank
+    for alpha_before, alpha_after, rank in zip(alphas, alphas[1:], breaks):
+        after = log_rank > np.log(rank)
+        log_values[after] -= (alpha_after - alpha_before) * (log_rank[after] - np.log(rank))
+    values = np.exp(log_values - log_values.max())
+    return values * (total / values.sum())
+
+
+def true_alpha(spectrum, fit_range=DEFAULT_FIT_RANGE) -> float:
+    """The estimand: the published weighted log-log fit of a true signal spectrum.
+
+    ``spectrum`` holds the eigenvalues of the stimulus covariance of the expected
+    response, rank 1 first (``rec["true_signal_spectrum"]`` of a simulated recording).
+    The fit runs over ``fit_range`` (clipped to the ranks there are), weights ``1/rank``.
+    For ``c n**-alpha`` it returns ``alpha`` whatever the range; for other shapes it
+    depends on the range, which is why estimators are scored against it rather than
+    against a model parameter.
+
+    >>> head = broken_power_law_spectrum([0.5, 1.2], [16], 2000)  # a flatter head, as in V1
+    >>> round(true_alpha(head), 3), round(true_alpha(head, (11, 125)), 3)
+    (1.185, 1.164)
+    """
+    values = np.asarray(spectrum, dtype=np.float64)
+    lo, hi = clip_fit_range(fit_range, values.size)
+    return wls_loglog(values, lo, hi)[0]
 
 
 class _Rotation:
@@ -95,6 +156,12 @@ def _signal(n_stimuli: int, n_neurons: int, spectrum: np.ndarray, rng: np.random
     return signal
 
 
+def _sampled_signal(n_stimuli: int, spectrum: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(n_stimuli, n_neurons) float32 i.i.d. Gaussian rows with covariance ``R diag(spectrum) R^T``."""
+    rotation = _Rotation(spectrum.size, rng)
+    return _correlated_noise(n_stimuli, spectrum, rotation, rng)
+
+
 def _correlated_noise(
     n_rows: int, spectrum: np.ndarray, rotation: _Rotation, rng: np.random.Generator
 ) -> np.ndarray:
@@ -102,6 +169,14 @@ def _correlated_noise(
     noise = rng.standard_normal((n_rows, spectrum.size), dtype=np.float32)
     noise *= np.sqrt(spectrum[np.argsort(rotation.perm)]).astype(np.float32)
     return rotation.mix(noise, axis=1)
+
+
+def _trial_gain(n_trials: int, sd: float, rng: np.random.Generator) -> np.ndarray:
+    """(n_trials, 1) Gamma gains of mean 1 and standard deviation ``sd`` (1 where sd is 0)."""
+    if sd == 0:
+        return np.ones((n_trials, 1))
+    shape = 1.0 / sd**2
+    return rng.gamma(shape, 1.0 / shape, size=(n_trials, 1))
 
 
 def _is_real(value) -> bool:
@@ -112,8 +187,11 @@ def _is_count(value, least: int) -> bool:
     return _is_real(value) and float(value).is_integer() and value >= least
 
 
-def _check_args(alpha, n_stimuli, n_neurons, n_repeats, noise_scale, noise_alpha, noise, n_blanks, n_spont):
-    if not _is_real(alpha) or alpha <= 0:
+def _check_args(alpha, n_stimuli, n_neurons, n_repeats, noise_scale, noise_alpha, noise, n_blanks, n_spont,
+                spectrum, gain_sd, noise_spread, stimuli):
+    if (alpha is None) == (spectrum is None):
+        raise InvalidInputError("give either alpha (a power law) or spectrum (any shape), not both or neither")
+    if alpha is not None and (not _is_real(alpha) or alpha <= 0):
         raise InvalidInputError(f"alpha must be a positive finite number, got {alpha!r}")
     for name, value, least in (
         ("n_stimuli", n_stimuli, 2),
@@ -124,17 +202,42 @@ def _check_args(alpha, n_stimuli, n_neurons, n_repeats, noise_scale, noise_alpha
     ):
         if not _is_count(value, least):
             raise InvalidInputError(f"{name} must be an integer >= {least}, got {value!r}")
-    for name, value in (("noise_scale", noise_scale), ("noise_alpha", noise_alpha)):
+    for name, value in (("noise_scale", noise_scale), ("noise_alpha", noise_alpha), ("gain_sd", gain_sd),
+                        ("noise_spread", noise_spread)):
         if not _is_real(value) or value < 0:
             raise InvalidInputError(f"{name} must be a finite number >= 0, got {value!r}")
     check_option("noise", noise, NOISE_MODELS)
-    if noise == "poisson" and noise_scale == 0:
-        raise InvalidInputError("noise='poisson' needs noise_scale > 0 (it sets the rate scale)")
+    check_option("stimuli", stimuli, STIMULUS_DESIGNS)
+    if noise in ("poisson", "modulated-poisson") and noise_scale == 0:
+        raise InvalidInputError(f"noise={noise!r} needs noise_scale > 0 (it sets the rate scale)")
+    if noise_spread > 0 and noise not in ("gaussian", "multiplicative"):
+        raise InvalidInputError(f"noise_spread applies to 'gaussian' and 'multiplicative' noise, not {noise!r}")
+
+
+def _signal_spectrum(alpha, spectrum, rank: int, total: float) -> np.ndarray:
+    """The true signal spectrum over ranks 1..rank, summing to ``total``."""
+    if spectrum is None:
+        return power_law_spectrum(alpha, rank, total=total)
+    values = np.asarray(spectrum, dtype=np.float64)
+    if values.ndim != 1 or values.size < rank or not np.all(np.isfinite(values[:rank])) or np.any(values[:rank] <= 0):
+        raise InvalidInputError(
+            f"spectrum must be 1-D with at least {rank} finite positive values (ranks 1..{rank}), got shape "
+            f"{values.shape}"
+        )
+    values = values[:rank]
+    return values * (total / values.sum())
+
+
+def _neuron_noise_scale(n_neurons: int, spread: float, rng: np.random.Generator) -> np.ndarray:
+    """Per-neuron noise amplitudes, log-normal with sd ``spread``, mean square 1."""
+    scale = np.exp(spread * rng.standard_normal(n_neurons))
+    return (scale / np.sqrt(np.mean(scale**2))).astype(np.float32)
 
 
 def simulate_recording(
-    alpha: float,
+    alpha: float | None = None,
     *,
+    spectrum=None,
     n_stimuli: int = 2800,
     n_neurons: int = 10000,
     n_repeats: int = 2,
@@ -145,14 +248,21 @@ def simulate_recording(
     noise_seed=None,
     n_blanks: int = 0,
     n_spont: int = 0,
+    gain_sd: float = 0.5,
+    noise_spread: float = 0.0,
+    stimuli: str = "fixed",
 ):
-    """Simulate a stimulus recording whose signal spectrum is exactly a power law.
+    """Simulate a stimulus recording whose signal spectrum is known exactly.
 
     Parameters
     ----------
-    alpha : float
-        Exponent of the signal spectrum: the eigenvalues of the signal's covariance over
-        stimuli are ``c * n**-alpha``, n = 1..min(n_stimuli - 1, n_neurons).
+    alpha : float, optional
+        Exponent of a power-law signal spectrum: the eigenvalues of the signal's
+        covariance over stimuli are ``c * n**-alpha``, n = 1..min(n_stimuli - 1, n_neurons).
+    spectrum : array-like, optional
+        Instead of ``alpha``, any signal spectrum (rank 1 first, at least as many positive
+        values as ranks simulated; rescaled to sum to ``n_neurons``), e.g.
+        :func:`broken_power_law_spectrum`.
     n_stimuli, n_neurons, n_repeats : int
         Recording size; every stimulus is shown ``n_repeats`` times.
     noise_scale : float
@@ -161,12 +271,17 @@ def simulate_recording(
     noise_alpha : float
         Exponent of the noise covariance spectrum over neurons (ranks 1..n_neurons). Noise
         is independent across trials. Unused by ``"poisson"``.
-    noise : {"gaussian", "poisson", "multiplicative"}
+    noise : {"gaussian", "poisson", "modulated-poisson", "multiplicative"}
         ``"gaussian"``: ``S + e`` with ``e`` Gaussian with the noise spectrum.
         ``"poisson"``: spike counts ``Poisson(g * (S + b))``, ``b`` the per-neuron offset
         making the lowest rate 0 and ``g`` chosen so the Poisson variance is
         ``noise_scale`` times the signal variance; the signal (and
         ``true_signal_spectrum``) is ``g * S``.
+        ``"modulated-poisson"``: as ``"poisson"`` with every trial's rates multiplied by
+        one gain shared by all neurons, Gamma-distributed with mean 1 and standard
+        deviation ``gain_sd`` (Goris et al. 2014); the expected response, hence the
+        signal, is unchanged, and the gain adds noise correlated across neurons and
+        growing with the response.
         ``"multiplicative"``: ``S * (1 + e)``, ``e`` Gaussian with the noise spectrum and
         variance ``noise_scale`` per neuron, so the noise variance is again
         ``noise_scale`` times the signal variance (in expectation).
@@ -183,6 +298,17 @@ def simulate_recording(
         ``g * b`` (``"poisson"``).
     n_spont : int
         Time points of spontaneous activity, stored as ``spont``; drawn like blank trials.
+    gain_sd : float
+        Standard deviation of the trial gain of ``"modulated-poisson"``.
+    noise_spread : float
+        Heteroscedastic neurons: every neuron's noise amplitude is multiplied by a
+        log-normal factor with this log-standard deviation (mean square 1, so the total
+        noise is unchanged). ``"gaussian"`` and ``"multiplicative"`` noise only.
+    stimuli : {"fixed", "sampled"}
+        ``"fixed"``: the shown stimuli's signal covariance has the spectrum exactly.
+        ``"sampled"``: the stimuli are i.i.d. Gaussian draws from a population whose
+        covariance has the spectrum over ranks 1..n_neurons (the design of Pospisil &
+        Pillow 2025); ``true_signal_spectrum`` is then the population's.
 
     Returns
     -------
@@ -190,8 +316,10 @@ def simulate_recording(
         Recording schema. Trials are ordered repeat by repeat (stimulus 0..n-1, then
         blanks), so ``stimulus_responses(ds)`` equals the simulated (repeat, stimulus,
         neuron) array. Adds ``true_signal_spectrum`` (dim ``rank``, 1-based) and attrs
-        ``true_alpha``, ``noise_scale``, ``noise_alpha``, ``noise``, ``seed``,
-        ``source="simulated"``, ``stimulus_set="simulated"``.
+        ``true_alpha`` (the estimand: :func:`true_alpha` of that spectrum over the
+        default fit range, recorded in ``true_alpha_fit_range``), ``noise_scale``,
+        ``noise_alpha``, ``noise``, ``gain_sd``, ``noise_spread``, ``stimuli``,
+        ``seed``, ``source="simulated"``, ``stimulus_set="simulated"``.
 
     Examples
     --------
@@ -202,24 +330,31 @@ def simulate_recording(
     """
     # One function on purpose: the order of the draws below is the seeded contract (a seed gives
     # the same recording in every version), which splitting it would make easy to break.
-    _check_args(alpha, n_stimuli, n_neurons, n_repeats, noise_scale, noise_alpha, noise, n_blanks, n_spont)
+    _check_args(alpha, n_stimuli, n_neurons, n_repeats, noise_scale, noise_alpha, noise, n_blanks, n_spont,
+                spectrum, gain_sd, noise_spread, stimuli)
     n_stimuli, n_neurons, n_repeats, n_blanks, n_spont = map(int, (n_stimuli, n_neurons, n_repeats, n_blanks, n_spont))
     # float64 signal and noise of every trial, the float32 recording, and the spontaneous block
     check_memory(8 * n_neurons * ((2 * n_repeats + 1) * n_stimuli + n_blanks + n_spont), "simulate_recording")
     rng = make_rng(seed)
-    rank = min(n_stimuli - 1, n_neurons)
-    spectrum = power_law_spectrum(alpha, rank, total=float(n_neurons))
+    rank = min(n_stimuli - 1, n_neurons) if stimuli == "fixed" else n_neurons
+    spectrum = _signal_spectrum(alpha, spectrum, rank, float(n_neurons))
+    estimand_range = clip_fit_range(DEFAULT_FIT_RANGE, rank) if rank - DEFAULT_FIT_RANGE[0] >= 2 else None
 
-    signal = _signal(n_stimuli, n_neurons, spectrum, rng)
+    if stimuli == "fixed":
+        signal = _signal(n_stimuli, n_neurons, spectrum, rng)
+    else:
+        signal = _sampled_signal(n_stimuli, spectrum, rng)
 
     noise_spectrum = power_law_spectrum(noise_alpha, n_neurons, total=float(noise_scale) * spectrum.sum())
     noise_rotation = _Rotation(n_neurons, rng)
+    # drawn only when asked for, so that every other seeded recording stays the same
+    neuron_scale = _neuron_noise_scale(n_neurons, noise_spread, rng) if noise_spread > 0 else None
     if noise_seed is not None:
         rng = make_rng(noise_seed)
     n_per_repeat = n_stimuli + n_blanks
     trials = np.empty((n_repeats * n_per_repeat, n_neurons), dtype=np.float32)
     true_spectrum = spectrum
-    if noise == "poisson":
+    if noise in ("poisson", "modulated-poisson"):
         offset = -signal.min(axis=0)
         mean_rate = float((signal.mean(axis=0) + offset).sum())
         gain = mean_rate / (noise_scale * float(spectrum.sum()))
@@ -227,8 +362,14 @@ def simulate_recording(
         blank_rates = np.broadcast_to(gain * offset, (n_blanks, n_neurons))
         rates = np.concatenate([rates, blank_rates]).astype(np.float64)
         for r in range(n_repeats):
-            trials[r * n_per_repeat : (r + 1) * n_per_repeat] = rng.poisson(rates)
-        spont = rng.poisson(np.broadcast_to(gain * offset, (n_spont, n_neurons))).astype(np.float32)
+            if noise == "poisson":
+                trials[r * n_per_repeat : (r + 1) * n_per_repeat] = rng.poisson(rates)
+            else:
+                trials[r * n_per_repeat : (r + 1) * n_per_repeat] = rng.poisson(_trial_gain(n_per_repeat, gain_sd, rng) * rates)
+        spont_rates = np.broadcast_to(gain * offset, (n_spont, n_neurons))
+        if noise == "modulated-poisson":
+            spont_rates = _trial_gain(n_spont, gain_sd, rng) * spont_rates
+        spont = rng.poisson(spont_rates).astype(np.float32)
         true_spectrum = spectrum * gain**2
     else:
         # The signal variance sums to n_neurons, so the draw has variance noise_scale per
@@ -237,6 +378,8 @@ def simulate_recording(
         for r in range(n_repeats):
             block = trials[r * n_per_repeat : (r + 1) * n_per_repeat]
             draw = _correlated_noise(n_per_repeat, noise_spectrum, noise_rotation, rng)
+            if neuron_scale is not None:
+                draw *= neuron_scale
             if noise == "gaussian":
                 block[:n_stimuli] = signal + draw[:n_stimuli]
             else:
@@ -244,6 +387,8 @@ def simulate_recording(
             block[n_stimuli:] = draw[n_stimuli:]
             del draw
         spont = _correlated_noise(n_spont, noise_spectrum, noise_rotation, rng)
+        if neuron_scale is not None:
+            spont *= neuron_scale
     del signal
 
     stimulus = np.tile(np.arange(n_per_repeat), n_repeats)
@@ -256,10 +401,16 @@ def simulate_recording(
         attrs={
             "source": "simulated",
             "stimulus_set": "simulated",
-            "true_alpha": float(alpha),
+            # a power law's estimand is its exponent exactly, over any range
+            "true_alpha": float(alpha) if alpha is not None else (
+                true_alpha(spectrum, estimand_range) if estimand_range else float("nan")),
+            "true_alpha_fit_range": list(estimand_range) if estimand_range else None,
             "noise_scale": float(noise_scale),
             "noise_alpha": float(noise_alpha),
             "noise": noise,
+            "gain_sd": float(gain_sd),
+            "noise_spread": float(noise_spread),
+            "stimuli": stimuli,
             "seed": int(seed) if isinstance(seed, (int, np.integer)) else None,
             "noise_seed": int(noise_seed) if isinstance(noise_seed, (int, np.integer)) else None,
         },

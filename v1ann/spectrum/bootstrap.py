@@ -36,12 +36,12 @@ import numpy as np
 import scipy.stats
 import torch
 
+from v1ann._loglog import DEFAULT_FIT_RANGE, clip_fit_range
 from v1ann._progress import progress_bar
 from v1ann._utils import make_rng
 from v1ann.errors import InvalidInputError
 from v1ann.spectrum.cvpca import cvpca_from_gram, shuffle_masks
 from v1ann.spectrum.gram import RepeatGram
-from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, clip_fit_range
 from v1ann.spectrum.pca import cv_halves, split_spectrum
 from v1ann.spectrum.powerlaw import fit_powerlaw
 

@@ -25,8 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.optimize
 
-from v1ann.errors import InvalidInputError
-from v1ann.spectrum.loglog import (
+from v1ann._loglog import (
     DEFAULT_FIT_RANGE,
     MIN_SEGMENT,
     clip_fit_range,
@@ -34,6 +33,7 @@ from v1ann.spectrum.loglog import (
     weighted_lstsq,
     weighted_r2,
 )
+from v1ann.errors import InvalidInputError
 from v1ann.spectrum.powerlaw import spectrum_values
 
 __all__ = ["BrokenPowerLawFit", "fit_broken_powerlaw", "compare_powerlaw_models"]

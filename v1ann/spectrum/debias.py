@@ -75,10 +75,10 @@ import scipy.stats
 import torch
 
 from v1ann._linalg import symmetric_eigh
+from v1ann._loglog import DEFAULT_FIT_RANGE, weighted_lstsq
 from v1ann._progress import finish, progress_bar
 from v1ann._utils import make_rng, resolve_device
 from v1ann.errors import InvalidInputError, warn
-from v1ann.spectrum.loglog import DEFAULT_FIT_RANGE, weighted_lstsq
 
 __all__ = ["MatchedResult", "cvpca_matched_alpha", "noise_halves"]
 

@@ -19,6 +19,8 @@ Methods:
                spontaneous activity, ``"wls"`` for a spectrum
 ``"cvpca"``    published: cvPCA spectrum + weighted log-log fit (Stringer et al. 2019)
 ``"cvpca-matched"`` noise-bias-corrected exponent (:mod:`v1ann.spectrum.debias`)
+``"meme"``     a broken power law fitted to unbiased signal eigenmoments (Pospisil &
+               Pillow 2025; :mod:`v1ann.spectrum.meme`)
 ``"pca"``      PCA spectrum + weighted log-log fit
 ``"pca-cv"``   PCA cross-validated over stimuli + weighted log-log fit
 ``"svca"``     SVCA spectrum + weighted log-log fit (biased steep where noise dominates:
@@ -37,6 +39,15 @@ import xarray as xr
 
 from v1ann._checks import check_int, check_option
 from v1ann._docs import fill_doc
+from v1ann._loglog import (
+    DEFAULT_FIT_RANGE,
+    clip_fit_range,
+    fit_range_pair,
+    named_fit_range,
+    rank_weights,
+    requested_range,
+    weighted_r2,
+)
 from v1ann._threads import uses_thread_budget
 from v1ann._utils import make_rng
 from v1ann.errors import InvalidInputError, collected_warnings, warn
@@ -54,14 +65,7 @@ from v1ann.spectrum.cvpca import (
 )
 from v1ann.spectrum.debias import cvpca_matched_alpha, noise_halves
 from v1ann.spectrum.gram import REPEAT_DIMS, repeat_gram
-from v1ann.spectrum.loglog import (
-    DEFAULT_FIT_RANGE,
-    clip_fit_range,
-    fit_range_pair,
-    rank_weights,
-    requested_range,
-    weighted_r2,
-)
+from v1ann.spectrum.meme import meme_alpha
 from v1ann.spectrum.pca import pca_spectrum
 from v1ann.spectrum.powerlaw import (
     NONPOSITIVE_RULES,
@@ -74,10 +78,10 @@ from v1ann.spectrum.svca import svca
 
 __all__ = ["estimate_alpha", "METHODS"]
 
-METHODS = ("auto", "cvpca", "cvpca-matched", "pca", "pca-cv", "svca", "wls")
+METHODS = ("auto", "cvpca", "cvpca-matched", "meme", "pca", "pca-cv", "svca", "wls")
 # the methods each kind of input allows; the first is what "auto" picks
 METHODS_FOR = {
-    "repeats": ("cvpca-matched", "cvpca"),
+    "repeats": ("cvpca-matched", "cvpca", "meme"),
     "activations": ("pca", "pca-cv"),
     "spontaneous": ("svca",),
     "spectrum": ("wls",),
@@ -118,7 +122,7 @@ def estimate_alpha(
         DataArray; or a spectrum (1-D, by rank). A bare 2-D numpy array is read as
         activations with a :class:`~v1ann.errors.V1AnnWarning` saying so, since a
         recording's (trial, neuron) matrix has the same shape and would be silently misread.
-    method : {"auto", "cvpca", "cvpca-matched", "pca", "pca-cv", "svca", "wls"}
+    method : {"auto", "cvpca", "cvpca-matched", "meme", "pca", "pca-cv", "svca", "wls"}
         See the module docstring. ``"auto"`` picks ``"cvpca-matched"`` for data with
         repeats (it removes the noise bias of the published fit; docs/validation.md),
         ``"pca"`` for activations, ``"svca"`` for spontaneous activity and ``"wls"`` for a
@@ -136,9 +140,11 @@ def estimate_alpha(
         ``"shuffles"`` for ``"cvpca"``; for PCA of activations ``"jackknife"`` (stimulus
         groups left out in turn: no replicate loses rank, so layers shown fewer stimuli
         than ~800 get an interval too, and the interval always contains the estimate).
-        ``"cvpca-matched"`` has its own interval (simulated scatter plus repeat noise).
+        ``"cvpca-matched"`` has its own interval (simulated scatter plus repeat noise),
+        ``"meme"`` its parametric bootstrap.
     n_bootstrap : int, optional
-        Bootstrap resamples (default 1000 over shuffles, 100 over stimuli).
+        Bootstrap resamples (default 1000 over shuffles, 100 over stimuli, 20 simulated
+        recordings for ``"meme"``).
     nonpositive : {"raise", "truncate", "abs"}, optional
         Rule for zero/negative variances in the fit range (published fits). Default
         ``"truncate"`` for SVCA (its reliable variance crosses zero where noise takes
@@ -152,7 +158,9 @@ def estimate_alpha(
         ``warnings`` (the messages of every :class:`~v1ann.errors.V1AnnWarning` issued
         about this fit: uncentred input, a poor r², ...), ``fit_range_requested`` when the
         data had fewer ranks than asked and, for ``"cvpca-matched"``, ``alpha_published``
-        and ``alpha_sd``.
+        and ``alpha_sd``; for ``"meme"``, ``meme_slopes``, ``meme_break_rank``,
+        ``one_power_law`` (False when a break fits the moments better) and the chi-squared
+        of both fits.
 
     Warns
     -----
@@ -183,6 +191,7 @@ def estimate_alpha(
     check_int(n_bootstrap, "n_bootstrap", allow_none=True)
     if nonpositive is not None:
         check_option("nonpositive", nonpositive, NONPOSITIVE_RULES)
+    fit_range = named_fit_range(fit_range)
     if not isinstance(fit_range, str):
         fit_range_pair(fit_range)  # before any work: a reversed range fails at once
     if ci is not None and not 0 < ci < 1:
@@ -306,6 +315,9 @@ def _from_repeats(x, method, fit_range, n_shuffles, seed, ci, device, ci_method,
         )
     if not largest > 0:
         raise InvalidInputError(f"responses ({gram.source}) are all zero: there is no spectrum")
+    if method == "meme":  # its own statistics of the Gram; no cvPCA spectrum
+        return _meme(responses, gram, fit_range, ci, n_bootstrap, rng, device, progress,
+                     {"n_stimuli": gram.n_stimuli, "n_neurons": gram.n_neurons}, requested)
     warn_if_uncentred(gram)
     n_components = min(PUBLISHED_MAX_COMPONENTS, gram.n_stimuli, gram.n_neurons - 1)
     masks = shuffle_masks(int(n_shuffles), gram.n_stimuli, rng)
@@ -324,6 +336,38 @@ def _from_repeats(x, method, fit_range, n_shuffles, seed, ci, device, ci_method,
         return dataclasses.replace(fit, method="cvpca", alpha_ci=interval, attrs=attrs)
     fit = _matched(responses, gram, signal, noise.mean(0), fit_range, ci, rng, device, progress, sizes)
     return dataclasses.replace(fit, attrs={**fit.attrs, **requested})
+
+
+def _meme(responses, gram, fit_range, ci, n_bootstrap, rng, device, progress, sizes, requested) -> PowerLawFit:
+    """MEME's exponent as a PowerLawFit: its fitted spectrum, and the published line through it."""
+    if isinstance(fit_range, str):
+        raise InvalidInputError("fit_range='auto' applies to the published fit (method='cvpca')")
+    full = gram.gram.detach().cpu().numpy()
+    p = gram.n_stimuli
+    result = meme_alpha(full[:p, p:], _noise_half(responses, centre=False), fit_range=fit_range, ci=ci,
+                        n_replicates=n_bootstrap or 20, seed=rng, device=device, progress=progress)
+    lo, hi = clip_fit_range(fit_range, result.spectrum.size)
+    normalised = result.spectrum / result.spectrum.sum()
+    log_rank, w = rank_weights(lo, hi)
+    offset = float(np.sum(w * (np.log(normalised[lo:hi]) + result.alpha * log_rank)) / np.sum(w))
+    r2 = _weighted_r2(normalised, np.exp(offset) * np.arange(1, normalised.size + 1) ** -result.alpha, lo, hi)
+    attrs = {
+        "meme_slopes": list(result.slopes),
+        "meme_break_rank": result.break_rank,
+        "one_power_law": result.break_rank is None,
+        "chi2_single": result.chi2["single"],
+        "chi2_broken": result.chi2.get("broken"),
+        "n_moments": int(result.moments.size),
+        "ci_level": ci,
+        **requested,
+    }
+    if ci is not None:
+        attrs.update(ci_method=f"parametric bootstrap ({result.replicates.size} simulated recordings), "
+                               "estimate +- z robust sd", alpha_sd=result.sd)
+    fit = make_fit(result.alpha, offset, (lo, hi), r2, "meme", normalised, alpha_ci=result.alpha_ci,
+                   attrs=attrs, **sizes)
+    fit.spectrum.attrs["description"] = "MEME's fitted signal spectrum (not an empirical spectrum)"
+    return fit
 
 
 def _cvpca_interval(signal, gram, fit_range, ci, ci_method, n_bootstrap, nonpositive, rng, progress):
@@ -380,8 +424,11 @@ def _matched(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rn
     return fit
 
 
-def _noise_half(responses) -> np.ndarray:
-    """``(A - B) / sqrt(2)``: (stimulus, neuron) noise of one repeat half, float32."""
+def _noise_half(responses, *, centre: bool = True) -> np.ndarray:
+    """``(A - B) / sqrt(2)``: (stimulus, neuron) noise of one repeat half, float32.
+
+    ``centre``: each stimulus centred across neurons, as the published cvPCA does.
+    """
 
     data = responses.transpose(*REPEAT_DIMS).data if isinstance(responses, xr.DataArray) else responses
     n_repeats = data.shape[0]
@@ -390,7 +437,8 @@ def _noise_half(responses) -> np.ndarray:
     second = np.asarray(data[half:], dtype=np.float32).mean(0)
     # the published cvPCA centres every stimulus across neurons
     noise = (first - second) / np.float32(np.sqrt(2.0))
-    noise -= noise.mean(axis=1, keepdims=True)
+    if centre:
+        noise -= noise.mean(axis=1, keepdims=True)
     return noise
 
 

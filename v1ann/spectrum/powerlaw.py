@@ -26,15 +26,16 @@ import xarray as xr
 
 from v1ann._checks import check_option
 from v1ann._docs import fill_doc
-from v1ann._utils import check_finite
-from v1ann.errors import InvalidInputError, warn
-from v1ann.spectrum.loglog import (
+from v1ann._loglog import (
     DEFAULT_FIT_RANGE,
     auto_fit_range,
     clip_fit_range,
+    named_fit_range,
     requested_range,
     wls_loglog,
 )
+from v1ann._utils import check_finite
+from v1ann.errors import InvalidInputError, warn
 
 __all__ = ["PowerLawFit", "fit_powerlaw", "spectrum_values"]
 
@@ -214,7 +215,7 @@ def fit_powerlaw(
         the shape matters: the spectrum is normalised to sum 1 before fitting.
     fit_range : (int, int) or "auto"
         0-based half-open index range ``(lo, hi)``; ``(11, 500)`` fits ranks 12..500 as
-        published. A spectrum with fewer than ``hi`` ranks is fitted up to its last one. ``"auto"`` chooses the range by :func:`v1ann.spectrum.loglog.auto_fit_range`
+        published. A spectrum with fewer than ``hi`` ranks is fitted up to its last one. ``"auto"`` chooses the range by :func:`v1ann._loglog.auto_fit_range`
         (the longest stretch of ranks that one power law describes).
     method : {"wls"}
         ``"wls"``: the published weighted least squares (weights ``1/rank``) in log-log.
@@ -234,7 +235,7 @@ def fit_powerlaw(
     ------
     InvalidInputError
         NaN/Inf, an all-zero spectrum, a fit range that starts within two ranks of the
-        spectrum's end (a longer one is clipped: :func:`~v1ann.spectrum.loglog.clip_fit_range`), or
+        spectrum's end (a longer one is clipped: :func:`~v1ann._loglog.clip_fit_range`), or
         non-positive values inside the range with ``nonpositive="raise"``.
 
     Examples
@@ -259,6 +260,7 @@ def fit_powerlaw(
             "must have a positive total"
         )
     normalised = values / total
+    fit_range = named_fit_range(fit_range)
     if isinstance(fit_range, str):
         if fit_range != "auto":
             raise InvalidInputError(f"fit_range must be (lo, hi) or 'auto', got {fit_range!r}")

@@ -5,9 +5,10 @@ weights ``1 / rank`` over ranks 12..500. Every fit in v1ann (single and broken p
 laws, the bias-corrected estimator's inner fit, automatic ranges, r²) goes through
 :func:`weighted_lstsq` and :func:`weighted_r2` here, so they cannot drift apart.
 
-Fit ranges are 0-based, half-open index pairs: ``(11, 500)`` fits ranks 12..500. One rule
-for data with fewer ranks than the range asks (:func:`clip_fit_range`): the stop is
-lowered to the number of ranks, and the call fails if fewer than two ranks remain.
+Fit ranges are 0-based, half-open index pairs: ``(11, 500)`` fits ranks 12..500, or the
+name of a published window (:data:`FIT_WINDOWS`). One rule for data with fewer ranks
+than the range asks (:func:`clip_fit_range`): the stop is lowered to the number of
+ranks, and the call fails if fewer than two ranks remain.
 """
 
 from __future__ import annotations
@@ -17,17 +18,40 @@ import numpy as np
 from v1ann.errors import InvalidInputError
 
 DEFAULT_FIT_RANGE = (11, 500)  # ranks 12..500, as in the published notebook
+# The windows of Stringer et al.'s own code (MouseLand/stringer-pachitariu-et-al-2018b), which
+# differ: users comparing with a figure choose the one that made it.
+FIT_WINDOWS = {
+    "notebook": (11, 500),  # ranks 12..500: python/powerlaws.ipynb, np.arange(11, 500) (0-based)
+    "matlab": (10, 500),  # ranks 11..500: mainfigs/fig3.m and powerlaws/*.m, 11:500 (1-based)
+    "matlab-fig2": (9, 500),  # ranks 10..500: mainfigs/fig2.m, 10:500
+}
 MIN_SEGMENT = 5  # ranks on each side of a break, and the shortest piece a range may have
+
+
+def named_fit_range(fit_range, name: str = "fit_range"):
+    """The pair behind a name of :data:`FIT_WINDOWS`; anything else (a pair, ``"auto"``) unchanged.
+
+    >>> named_fit_range("matlab")
+    (10, 500)
+    """
+    if not isinstance(fit_range, str) or fit_range == "auto":
+        return fit_range
+    if fit_range not in FIT_WINDOWS:
+        choices = ", ".join(repr(k) for k in FIT_WINDOWS)
+        raise InvalidInputError(f"{name}={fit_range!r} is not a fit window; use (lo, hi), 'auto' or one of {choices}")
+    return FIT_WINDOWS[fit_range]
 
 
 def fit_range_pair(fit_range, name: str = "fit_range") -> tuple[int, int]:
     """``(lo, hi)`` as ints, refused unless two integers with ``0 <= lo`` and ``hi - lo >= 2``.
 
-    Checked before any work, so a reversed or fractional range fails at once.
+    Checked before any work, so a reversed or fractional range fails at once. A name of
+    :data:`FIT_WINDOWS` gives its pair.
 
-    >>> fit_range_pair((11.0, 500))
-    (11, 500)
+    >>> fit_range_pair((11.0, 500)), fit_range_pair("matlab-fig2")
+    ((11, 500), (9, 500))
     """
+    fit_range = named_fit_range(fit_range, name)
     try:
         values = tuple(fit_range)
     except TypeError:
@@ -68,7 +92,7 @@ def clip_fit_range(fit_range, n_ranks: int, name: str = "fit_range") -> tuple[in
 
 def requested_range(fit_range, used: tuple[int, int]) -> dict:
     """``{"fit_range_requested": [lo, hi]}`` when :func:`clip_fit_range` shortened the range, else ``{}``."""
-    asked = [int(v) for v in fit_range]
+    asked = [int(v) for v in named_fit_range(fit_range)]
     return {} if tuple(asked) == tuple(used) else {"fit_range_requested": asked}
 
 
