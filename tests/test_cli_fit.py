@@ -139,3 +139,18 @@ def test_preprocess_center_keeps_a_nan_where_it_was(tmp_path, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "contain 1 NaN/Inf value(s) (first in neuron 4)" in err
+
+
+def test_fit_meme_says_when_one_power_law_does_not_describe_the_recording(tmp_path):
+    from v1ann.recording.simulate import broken_power_law_spectrum
+
+    ds = v1ann.simulate_recording(spectrum=broken_power_law_spectrum([0.4, 1.5], [12], 600), n_stimuli=600,
+                                  n_neurons=600, noise_scale=1.0, stimuli="sampled", seed=5)
+    path = v1ann.save_stringer_mat(ds, tmp_path / "broken.mat")
+    args = ["fit", str(path), "--method", "meme", "--fit-range", "11", "200", "--seed", "0", "--quiet"]
+    record = json.loads(CliRunner().invoke(cli, [*args, "--json"]).output.strip().splitlines()[-1])
+    truth = v1ann.recording.simulate.true_alpha(ds["true_signal_spectrum"].values, (11, 200))
+    assert record["method"] == "meme" and record["alpha_ci"][0] <= truth <= record["alpha_ci"][1]
+    assert record["details"]["one_power_law"] is False
+    text = CliRunner().invoke(cli, args).output
+    assert "one power law does not describe this recording: a break at rank" in text

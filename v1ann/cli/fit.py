@@ -16,7 +16,7 @@ from v1ann.errors import InvalidInputError
 from v1ann.plot import powerlaw_fit, save_figure
 from v1ann.recording import preprocessing
 
-METHOD_CHOICES = ["auto", "cvpca", "cvpca-matched", "pca", "pca-cv"]
+METHOD_CHOICES = ["auto", "cvpca", "cvpca-matched", "meme", "pca", "pca-cv"]
 PREPROCESS_CHOICES = ["none", "center", "paper"]
 
 
@@ -93,5 +93,21 @@ def fit(path, method, fit_range, n_shuffles, seed, ci, as_json, plot, preprocess
     clipped = f" of {asked[0] + 1}..{asked[1]} asked: the data have no more" if asked else ""
     click.echo(f"alpha = {result.alpha:.4f}{ci_text}  (ranks {lo + 1}..{hi}{clipped}, "
                f"method {result.method}, r2 {result.r2:.3f})")
+    shape = _shape_line(result)
+    if shape:
+        click.echo(shape)
     if plot is not None:
         click.echo(f"plot: {plot}")
+
+
+def _shape_line(result) -> str:
+    """MEME's model comparison in words: does one power law describe the recording?"""
+    if "one_power_law" not in result.attrs:
+        return ""
+    a = result.attrs
+    slopes = ", ".join(f"{s:.2f}" for s in a["meme_slopes"])
+    if a["one_power_law"]:
+        return f"shape: one power law describes the signal eigenmoments (slope {slopes}; chi2 {a['chi2_single']:.1f})"
+    return (f"shape: one power law does not describe this recording: a break at rank {a['meme_break_rank']:.0f} "
+            f"fits the signal eigenmoments better (slopes {slopes}; chi2 {a['chi2_single']:.1f} -> "
+            f"{a['chi2_broken']:.1f})")

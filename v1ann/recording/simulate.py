@@ -162,6 +162,13 @@ def _sampled_signal(n_stimuli: int, spectrum: np.ndarray, rng: np.random.Generat
     return _correlated_noise(n_stimuli, spectrum, rotation, rng)
 
 
+def _shown_spectrum(signal: np.ndarray) -> np.ndarray:
+    """Eigenvalues of the covariance of ``signal`` over the stimuli drawn (positive ones, descending)."""
+    centred = signal.astype(np.float64) - signal.mean(axis=0, dtype=np.float64)
+    values = np.linalg.eigvalsh(centred @ centred.T / signal.shape[0])[::-1]
+    return values[values > values[0] * 1e-12]
+
+
 def _correlated_noise(
     n_rows: int, spectrum: np.ndarray, rotation: _Rotation, rng: np.random.Generator
 ) -> np.ndarray:
@@ -308,7 +315,9 @@ def simulate_recording(
         ``"fixed"``: the shown stimuli's signal covariance has the spectrum exactly.
         ``"sampled"``: the stimuli are i.i.d. Gaussian draws from a population whose
         covariance has the spectrum over ranks 1..n_neurons (the design of Pospisil &
-        Pillow 2025); ``true_signal_spectrum`` is then the population's.
+        Pillow 2025); ``true_signal_spectrum`` and ``true_alpha`` are then the
+        population's, and ``shown_alpha`` is the same fit of the spectrum of the stimuli
+        actually drawn (what ``"fixed"`` would call the truth).
 
     Returns
     -------
@@ -340,10 +349,14 @@ def simulate_recording(
     spectrum = _signal_spectrum(alpha, spectrum, rank, float(n_neurons))
     estimand_range = clip_fit_range(DEFAULT_FIT_RANGE, rank) if rank - DEFAULT_FIT_RANGE[0] >= 2 else None
 
+    shown_alpha = None
     if stimuli == "fixed":
         signal = _signal(n_stimuli, n_neurons, spectrum, rng)
     else:
         signal = _sampled_signal(n_stimuli, spectrum, rng)
+        shown = _shown_spectrum(signal)
+        if shown.size - DEFAULT_FIT_RANGE[0] >= 2:
+            shown_alpha = true_alpha(shown)
 
     noise_spectrum = power_law_spectrum(noise_alpha, n_neurons, total=float(noise_scale) * spectrum.sum())
     noise_rotation = _Rotation(n_neurons, rng)
@@ -405,6 +418,7 @@ def simulate_recording(
             "true_alpha": float(alpha) if alpha is not None else (
                 true_alpha(spectrum, estimand_range) if estimand_range else float("nan")),
             "true_alpha_fit_range": list(estimand_range) if estimand_range else None,
+            "shown_alpha": shown_alpha,
             "noise_scale": float(noise_scale),
             "noise_alpha": float(noise_alpha),
             "noise": noise,

@@ -1,0 +1,120 @@
+"""Estimators scored on recordings that are not drawn from their own model (issue 22).
+
+Families (``v1ann.simulate_recording``; truth = ``attrs["true_alpha"]``, the published fit
+of the true signal spectrum over ranks 12..500):
+
+    a  one power law                         alpha 1 and 2
+    b  broken power laws                     flatter head 0.5 -> 1.2 at rank 16;
+                                             steeper head 2.0 -> 1.0 at rank 30
+    c  a tail bending beyond the fit range   1.0 -> 0.5 at rank 600; inside it at 150
+    d  signal-dependent noise                Poisson, modulated Poisson (gain sd 0.5),
+                                             multiplicative; alpha 1
+    e  noise structure                       heteroscedastic neurons (log-sd 0.7);
+                                             white noise (noise_alpha 0)
+    f  MEME's design                         i.i.d. stimuli from a population spectrum:
+                                             alpha 1, and 0.5 -> 1.2 at rank 16; truth is
+                                             the population's (``shown_alpha``: the same
+                                             fit of the stimuli drawn)
+
+Estimators: the published fit (``cvpca``), the current default (``cvpca-matched``) and
+MEME (``meme``), each with its own 95 % interval. Every recording is mean-centred over
+stimuli first. Writes one row per (recording, estimator) to
+``docs/data/validation_families.csv`` and prints median |error|, coverage and time per
+family x estimator.
+
+Seeds: no choice in v1ann's estimators was made on seeds >= 10 or on these exact cells;
+MEME's robust interval spread was chosen after seeing seed 0 (700 x 2,500, alpha 2, fixed
+stimuli), which is not in this study.
+
+    python research/validation_families.py [--seeds 10 11] [--n-stimuli 700] [--n-neurons 2500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+import v1ann
+from v1ann.errors import V1AnnWarning
+from v1ann.recording.preprocessing import mean_center
+from v1ann.recording.simulate import broken_power_law_spectrum
+
+OUT = Path(__file__).resolve().parents[1] / "docs" / "data" / "validation_families.csv"
+ESTIMATORS = ("cvpca", "cvpca-matched", "meme")
+
+
+def families(n_ranks: int) -> dict[str, tuple[str, dict]]:
+    """cell name -> (family, simulate_recording keywords)."""
+    bpl = broken_power_law_spectrum
+    return {
+        "power law 1": ("a", dict(alpha=1.0)),
+        "power law 2": ("a", dict(alpha=2.0)),
+        "flat head 0.5>1.2@16": ("b", dict(spectrum=bpl([0.5, 1.2], [16], n_ranks))),
+        "steep head 2>1@30": ("b", dict(spectrum=bpl([2.0, 1.0], [30], n_ranks))),
+        "tail 1>0.5@600": ("c", dict(spectrum=bpl([1.0, 0.5], [600], n_ranks))),
+        "tail 1>0.5@150": ("c", dict(spectrum=bpl([1.0, 0.5], [150], n_ranks))),
+        "poisson": ("d", dict(alpha=1.0, noise="poisson")),
+        "modulated poisson": ("d", dict(alpha=1.0, noise="modulated-poisson")),
+        "multiplicative": ("d", dict(alpha=1.0, noise="multiplicative")),
+        "heteroscedastic": ("e", dict(alpha=1.0, noise_spread=0.7)),
+        "white noise": ("e", dict(alpha=1.0, noise_alpha=0.0)),
+        "meme design 1": ("f", dict(alpha=1.0, stimuli="sampled")),
+        "meme design broken": ("f", dict(spectrum=bpl([0.5, 1.2], [16], n_ranks), stimuli="sampled")),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[10, 11])
+    parser.add_argument("--n-stimuli", type=int, default=700)
+    parser.add_argument("--n-neurons", type=int, default=2500)
+    parser.add_argument("--noise-scale", type=float, default=1.0)
+    parser.add_argument("--cells", nargs="*", help="run only these cells")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    rows = []
+    cells = families(args.n_neurons)
+    for name, (family, kwargs) in cells.items():
+        if args.cells and name not in args.cells:
+            continue
+        for seed in args.seeds:
+            rec = mean_center(v1ann.simulate_recording(n_stimuli=args.n_stimuli, n_neurons=args.n_neurons,
+                                                       noise_scale=args.noise_scale, seed=seed, **kwargs))
+            truth = rec.attrs["true_alpha"]
+            for method in ESTIMATORS:
+                started = time.perf_counter()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", V1AnnWarning)
+                    # the published code takes log(abs(variance)) where cvPCA crosses zero
+                    extra = {"nonpositive": "abs"} if method == "cvpca" else {}
+                    fit = v1ann.estimate_alpha(rec, method=method, seed=seed, progress=False, **extra)
+                lo, hi = fit.alpha_ci
+                rows.append(dict(cell=name, family=family, seed=seed, method=method, true_alpha=truth,
+                                 shown_alpha=rec.attrs.get("shown_alpha"),
+                                 alpha_hat=fit.alpha, ci_low=lo, ci_high=hi, covered=lo <= truth <= hi,
+                                 one_power_law=fit.attrs.get("one_power_law"),
+                                 seconds=time.perf_counter() - started, n_stimuli=args.n_stimuli,
+                                 n_neurons=args.n_neurons, noise_scale=args.noise_scale))
+                print(f"{name:22s} seed {seed} {method:14s} truth {truth:.3f} hat {fit.alpha:.3f} "
+                      f"[{lo:.3f}, {hi:.3f}] {rows[-1]['seconds']:.0f} s", flush=True)
+            pd.DataFrame(rows).to_csv(args.out, index=False)  # partial results survive an interruption
+    table = pd.DataFrame(rows)
+    table["abs_error"] = (table["alpha_hat"] - table["true_alpha"]).abs()
+    print(summary(table).to_string())
+    print(f"wrote {args.out}")
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Median |error|, coverage and median seconds per family x estimator."""
+    return table.groupby(["family", "method"]).agg(
+        median_abs_error=("abs_error", "median"), worst_cell=("abs_error", "max"),
+        coverage=("covered", "mean"), n=("covered", "size"), seconds=("seconds", "median"),
+    ).round(3)
+
+
+if __name__ == "__main__":
+    main()
