@@ -98,3 +98,16 @@ def test_bad_requests_raise(rng):
     flat["spont"] = (("time", "neuron"), spont)
     with pytest.raises(InvalidInputError, match="1 neuron"):
         zscore_by_spont(flat)
+
+
+def test_the_paper_pipeline_drops_red_cells_unless_asked_not_to():
+    ds = v1ann.simulate_recording(1.0, n_stimuli=40, n_neurons=10, n_spont=50, seed=0)
+    red = np.zeros(10, dtype=bool)
+    red[[2, 7]] = True
+    ds = ds.assign_coords(is_interneuron=("neuron", red))
+    out = v1ann.preprocess(ds, n_spont_pcs=2)
+    assert out.sizes["neuron"] == 8 and not out["is_interneuron"].values.any()
+    assert out.attrs["preprocessing"][0] == "drop_interneurons"
+    kept = v1ann.preprocess(ds, n_spont_pcs=2, drop_red_cells=False)
+    assert kept.sizes["neuron"] == 10 and "drop_interneurons" not in kept.attrs["preprocessing"]
+    assert ds.sizes["neuron"] == 10  # the input is untouched

@@ -57,8 +57,8 @@ def _describe_kind(kind: str, obj) -> str:
               metavar="OUT.png", help="Write the log-log spectrum with the fit and CI band.")
 @click.option("--preprocess", type=click.Choice(PREPROCESS_CHOICES), default="none", show_default=True,
               help="Before cvPCA: 'center' subtracts each neuron's mean over stimuli; 'paper' is "
-                   "the published pipeline (z-score by and remove 32 PCs of spontaneous activity, "
-                   "then centre; recordings with spont only).")
+                   "the published pipeline (drop red GAD+ cells, z-score by and remove 32 PCs of "
+                   "spontaneous activity, then centre; recordings with spont only).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def fit(path, method, fit_range, n_shuffles, seed, ci, as_json, plot, preprocess, quiet):
     """Estimate the power-law exponent alpha of the spectrum in PATH.

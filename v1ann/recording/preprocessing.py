@@ -1,7 +1,10 @@
 """Preprocessing of stimulus recordings as in Stringer et al. 2019.
 
-Three optional steps, applied in this order, each appended to ``attrs["preprocessing"]``:
+Four optional steps, applied in this order, each appended to ``attrs["preprocessing"]``:
 
+0. :func:`drop_interneurons` -- leave out red (tdTomato, GAD+) cells, marked by the
+   deposit's ``stat.redcell`` (``is_interneuron``), as the published pipeline does
+   (``processResp/compileResps.m``);
 1. :func:`zscore_by_spont` -- subtract each neuron's mean spontaneous activity and divide
    by its spontaneous standard deviation (``spont`` is transformed too);
 2. :func:`subtract_spont_pcs` -- project out the top ``k`` principal components of
@@ -22,7 +25,7 @@ from v1ann._linalg import top_eigenpairs
 from v1ann.errors import InvalidInputError
 from v1ann.recording.schema import is_lazy, preprocessing_steps, validate_recording
 
-__all__ = ["preprocess", "zscore_by_spont", "subtract_spont_pcs", "mean_center", "spont_pcs"]
+__all__ = ["preprocess", "drop_interneurons", "zscore_by_spont", "subtract_spont_pcs", "mean_center", "spont_pcs"]
 
 
 def _label(ds: xr.Dataset) -> str:
@@ -51,6 +54,30 @@ def _require_spont(ds: xr.Dataset, step: str) -> xr.DataArray:
             "n_spont_pcs=0))"
         )
     return ds["spont"]
+
+
+def drop_interneurons(ds: xr.Dataset) -> xr.Dataset:
+    """Leave out the neurons marked ``is_interneuron`` (the deposit's ``stat.redcell``).
+
+    Stringer et al.'s pipeline removes these GAD+ cells before every spectrum
+    (``compileResps.m``: ``resp(:, ~[dat.stat.redcell])``). A recording without the
+    mark (most deposits) is returned unchanged, as a new object, and the step is not
+    recorded.
+
+    >>> import v1ann
+    >>> rec = v1ann.simulate_recording(1.0, n_stimuli=20, n_neurons=6, seed=0)
+    >>> rec = rec.assign_coords(is_interneuron=("neuron", [True, False, False, True, False, False]))
+    >>> drop_interneurons(rec).sizes["neuron"]
+    4
+    """
+    _require_stimulus_recording(ds, "drop_interneurons")
+    if "is_interneuron" not in ds.coords:
+        return ds.copy()
+    out = _with_step(ds, "drop_interneurons")
+    keep = ~ds["is_interneuron"].values.astype(bool)
+    if not keep.any():
+        raise InvalidInputError(f"drop_interneurons: every neuron of {_label(ds)} is marked as an interneuron")
+    return out.isel(neuron=np.flatnonzero(keep))
 
 
 def zscore_by_spont(ds: xr.Dataset) -> xr.Dataset:
@@ -178,13 +205,16 @@ def mean_center(ds: xr.Dataset) -> xr.Dataset:
     return out
 
 
-def preprocess(ds: xr.Dataset, *, zscore: bool = True, n_spont_pcs: int = 32, center: bool = True) -> xr.Dataset:
-    """The paper's preprocessing: z-score by spont, remove spont PCs, centre.
+def preprocess(ds: xr.Dataset, *, drop_red_cells: bool = True, zscore: bool = True, n_spont_pcs: int = 32,
+               center: bool = True) -> xr.Dataset:
+    """The paper's preprocessing: drop red cells, z-score by spont, remove spont PCs, centre.
 
     Parameters
     ----------
     ds : xarray.Dataset
         Stimulus recording (see :mod:`v1ann.recording.schema`).
+    drop_red_cells : bool
+        Apply :func:`drop_interneurons` (published: yes); False keeps the GAD+ cells.
     zscore : bool
         Apply :func:`zscore_by_spont`.
     n_spont_pcs : int
@@ -202,6 +232,8 @@ def preprocess(ds: xr.Dataset, *, zscore: bool = True, n_spont_pcs: int = 32, ce
     validate_recording(ds, name="preprocess(ds)", check_values=True)  # one NaN would spread to every neuron
     out = ds.copy()  # a new object even when every step is off; the data are shared, never modified
     out.attrs = {**ds.attrs, "preprocessing": preprocessing_steps(ds.attrs.get("preprocessing", []))}
+    if drop_red_cells:
+        out = drop_interneurons(out)
     if zscore:
         out = zscore_by_spont(out)
     if n_spont_pcs:
