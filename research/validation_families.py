@@ -43,7 +43,9 @@ from v1ann.errors import V1AnnWarning
 from v1ann.recording.preprocessing import mean_center
 from v1ann.recording.simulate import broken_power_law_spectrum
 
-OUT = Path(__file__).resolve().parents[1] / "docs" / "data" / "validation_families.csv"
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "docs" / "data" / "validation_families.csv"
+FIGURE = ROOT / "docs" / "img" / "validation_families.png"
 ESTIMATORS = ("cvpca", "cvpca-matched", "meme")
 
 
@@ -75,7 +77,11 @@ def main() -> None:
     parser.add_argument("--noise-scale", type=float, default=1.0)
     parser.add_argument("--cells", nargs="*", help="run only these cells")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--summary-only", action="store_true", help="redraw the table and figure from --out")
     args = parser.parse_args()
+    if args.summary_only:
+        report(pd.read_csv(args.out), args.out)
+        return
     rows = []
     cells = families(args.n_neurons)
     for name, (family, kwargs) in cells.items():
@@ -102,14 +108,40 @@ def main() -> None:
                 print(f"{name:22s} seed {seed} {method:14s} truth {truth:.3f} hat {fit.alpha:.3f} "
                       f"[{lo:.3f}, {hi:.3f}] {rows[-1]['seconds']:.0f} s", flush=True)
             pd.DataFrame(rows).to_csv(args.out, index=False)  # partial results survive an interruption
-    table = pd.DataFrame(rows)
-    table["abs_error"] = (table["alpha_hat"] - table["true_alpha"]).abs()
+    report(pd.DataFrame(rows), args.out)
+
+
+def report(table: pd.DataFrame, out: Path) -> None:
+    """Print the family x estimator table and draw the figure."""
     print(summary(table).to_string())
-    print(f"wrote {args.out}")
+    figure(table).savefig(FIGURE, dpi=120, bbox_inches="tight")
+    print(f"wrote {out} and {FIGURE}")
+
+
+def figure(table: pd.DataFrame):
+    """Error of each estimate with its 95 % interval, one row per cell, one colour per estimator."""
+    import matplotlib.pyplot as plt
+
+    cells = list(dict.fromkeys(table["cell"]))
+    fig, ax = plt.subplots(figsize=(7.5, 0.42 * len(cells) + 1.2))
+    for k, (method, part) in enumerate(table.groupby("method", sort=False)):
+        for _, row in part.iterrows():
+            y = cells.index(row["cell"]) + (k - 1) * 0.22 + (row["seed"] % 2) * 0.07
+            err = row["alpha_hat"] - row["true_alpha"]
+            ax.errorbar(err, y, xerr=[[row["alpha_hat"] - row["ci_low"]], [row["ci_high"] - row["alpha_hat"]]],
+                        fmt="o", ms=3, color=f"C{k}", lw=1, label=method if row.name == part.index[0] else None)
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(range(len(cells)), [f"{table.loc[table.cell == c, 'family'].iloc[0]}: {c}" for c in cells])
+    ax.invert_yaxis()
+    ax.set_xlabel("estimate − true α (published fit of the true spectrum, ranks 12..500), 95 % interval")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False)
+    fig.tight_layout()
+    return fig
 
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:
     """Median |error|, coverage and median seconds per family x estimator."""
+    table = table.assign(abs_error=(table["alpha_hat"] - table["true_alpha"]).abs())
     return table.groupby(["family", "method"]).agg(
         median_abs_error=("abs_error", "median"), worst_cell=("abs_error", "max"),
         coverage=("covered", "mean"), n=("covered", "size"), seconds=("seconds", "median"),
