@@ -80,6 +80,12 @@ def test_meme_tells_a_broken_spectrum_from_one_power_law(meme_design_fits):
     flat, steep = broken.attrs["meme_slopes"]
     assert flat < 0.8 < 1.2 < steep
     assert broken.attrs["chi2_single"] > broken.attrs["chi2_broken"]
+    # intervals for each parameter of the broken law, around the estimates and the truth
+    for name, value, truth in (("alpha_1", flat, 0.4), ("alpha_2", steep, 1.5),
+                               ("break_rank", broken.attrs["meme_break_rank"], 12)):
+        lo, hi = broken.attrs[f"{name}_ci"]
+        assert lo <= value <= hi, name
+        assert lo <= truth <= hi, (name, lo, hi)
 
 
 def test_meme_result_is_a_power_law_fit_with_its_provenance(meme_design_fits):

@@ -108,6 +108,10 @@ def _shape_line(result) -> str:
     slopes = ", ".join(f"{s:.2f}" for s in a["meme_slopes"])
     if a["one_power_law"]:
         return f"shape: one power law describes the signal eigenmoments (slope {slopes}; chi2 {a['chi2_single']:.1f})"
-    return (f"shape: one power law does not describe this recording: a break at rank {a['meme_break_rank']:.0f} "
+    line = (f"shape: one power law does not describe this recording: a break at rank {a['meme_break_rank']:.0f} "
             f"fits the signal eigenmoments better (slopes {slopes}; chi2 {a['chi2_single']:.1f} -> "
             f"{a['chi2_broken']:.1f})")
+    if "alpha_1_ci" in a:
+        (a1, b1), (a2, b2), (r1, r2) = a["alpha_1_ci"], a["alpha_2_ci"], a["break_rank_ci"]
+        line += f"\n       alpha_1 [{a1:.2f}, {b1:.2f}], alpha_2 [{a2:.2f}, {b2:.2f}], break rank [{r1:.0f}, {r2:.0f}]"
+    return line

@@ -159,8 +159,9 @@ def estimate_alpha(
         about this fit: uncentred input, a poor r², ...), ``fit_range_requested`` when the
         data had fewer ranks than asked and, for ``"cvpca-matched"``, ``alpha_published``
         and ``alpha_sd``; for ``"meme"``, ``meme_slopes``, ``meme_break_rank``,
-        ``one_power_law`` (False when a break fits the moments better) and the chi-squared
-        of both fits.
+        ``one_power_law`` (False when a break fits the moments better), the chi-squared
+        of both fits and, where the break is kept, ``alpha_1_ci``, ``alpha_2_ci`` and
+        ``break_rank_ci``.
 
     Warns
     -----
@@ -364,6 +365,8 @@ def _meme(responses, gram, fit_range, ci, n_bootstrap, rng, device, progress, si
     if ci is not None:
         attrs.update(ci_method=f"parametric bootstrap ({result.replicates.size} simulated recordings), "
                                "estimate +- z robust sd", alpha_sd=result.sd)
+    if result.broken_ci is not None:
+        attrs.update({f"{name}_ci": [float(v) for v in bounds] for name, bounds in result.broken_ci.items()})
     fit = make_fit(result.alpha, offset, (lo, hi), r2, "meme", normalised, alpha_ci=result.alpha_ci,
                    attrs=attrs, **sizes)
     fit.spectrum.attrs["description"] = "MEME's fitted signal spectrum (not an empirical spectrum)"

@@ -85,6 +85,10 @@ class MemeResult:
         Bootstrap exponents (empty without an interval).
     sd : float
         Robust standard deviation of the replicates (NaN without an interval).
+    broken_ci : dict or None
+        Where the break is kept and an interval asked for: intervals of ``alpha_1``,
+        ``alpha_2`` and ``break_rank`` (+- z robust sd of the replicates' best broken fits;
+        the break's on a log scale).
     """
 
     alpha: float
@@ -96,6 +100,7 @@ class MemeResult:
     moments: np.ndarray
     replicates: np.ndarray
     sd: float = float("nan")
+    broken_ci: dict | None = None
 
 
 def signal_eigenmoments(first, second, n_moments: int = N_MOMENTS, *, device="cpu") -> np.ndarray:
@@ -173,20 +178,32 @@ def meme_alpha(
     fit = _fit_moments(moments / units, weights, n_neurons)
     spectrum = fit.spectrum * scale
     alpha = wls_loglog(spectrum, lo, hi)[0]
-    replicates, interval, sd = np.empty(0), None, float("nan")
+    replicates, interval, sd, broken_ci = np.empty(0), None, float("nan"), None
     if ci is not None:
-        replicates = np.array([
-            _replicate_alpha(spectrum, noise_pool, weights, units, (lo, hi), rng, dev)
-            for _ in progress_bar(range(int(n_replicates)), progress=progress, desc="MEME bootstrap")
-        ])
-        # a robust sd: a replicate whose break search lands in another basin (slope 14 among
-        # slopes near 2, 700 x 2,500, alpha = 2) would otherwise set the whole interval
-        sd = float(scipy.stats.median_abs_deviation(replicates, scale="normal"))
+        runs = [_replicate_alpha(spectrum, noise_pool, weights, units, (lo, hi), rng, dev)
+                for _ in progress_bar(range(int(n_replicates)), progress=progress, desc="MEME bootstrap")]
+        replicates = np.array([a for a, _ in runs])
         z = scipy.stats.norm.ppf(0.5 + ci / 2)
+        sd = _robust_sd(replicates)
         interval = (alpha - z * sd, alpha + z * sd)
+        if fit.break_rank is not None:  # the break is kept: intervals for its parameters too
+            params = np.array([b for _, b in runs if b is not None])
+            params[:, 2] = np.log(params[:, 2])  # the break on a log scale, like the grid
+            centre = np.array([fit.slopes[0], fit.slopes[1], np.log(fit.break_rank)])
+            half = z * np.array([_robust_sd(params[:, j]) for j in range(3)])
+            low, high = centre - half, centre + half
+            broken_ci = {"alpha_1": (low[0], high[0]), "alpha_2": (low[1], high[1]),
+                         "break_rank": (float(np.exp(low[2])), float(np.exp(high[2])))}
     return MemeResult(alpha=float(alpha), alpha_ci=interval, spectrum=spectrum, slopes=fit.slopes,
                       break_rank=fit.break_rank, chi2=fit.chi2, moments=moments, replicates=replicates,
-                      sd=sd)
+                      sd=sd, broken_ci=broken_ci)
+
+
+def _robust_sd(values: np.ndarray) -> float:
+    """Median absolute deviation x 1.4826: one replicate whose break search lands in another
+    basin (slope 14 among slopes near 2, 700 x 2,500, alpha = 2) would otherwise set the
+    whole interval."""
+    return float(scipy.stats.median_abs_deviation(values, scale="normal"))
 
 
 def _cross_gram(first, second, device) -> np.ndarray:
@@ -253,6 +270,7 @@ class _Fit:
     slopes: tuple
     break_rank: float | None
     chi2: dict
+    broken: tuple | None  # (alpha_1, alpha_2, break rank) of the best broken fit, kept or not
 
 
 class _MomentModel:
@@ -306,20 +324,23 @@ def _break_grid(n_neurons: int) -> list[int]:
 def _fit_moments(estimate: np.ndarray, weights: _Weights, n_neurons: int) -> _Fit:
     single, model = _fit_one(estimate, weights, n_neurons, [])
     chi2 = {"single": float(2 * single.cost)}
-    best, best_breaks = (single, model), []
+    best, best_breaks, broken_params = (single, model), [], None
     broken = [(_fit_one(estimate, weights, n_neurons, [b]), [b]) for b in _break_grid(n_neurons)]
     if broken:
         (res, res_model), breaks = min(broken, key=lambda rb: rb[0][0].cost)
         chi2["broken"] = float(2 * res.cost)
+        broken_params = (float(res.x[1]), float(res.x[2]), float(breaks[0]))
         if chi2["single"] - chi2["broken"] > scipy.stats.chi2.ppf(BREAK_CHI2_LEVEL, 2):
             best, best_breaks = (res, res_model), breaks
     result, model = best
     spectrum = np.exp(model.log_spectrum(result.x))
-    return _Fit(spectrum, tuple(float(s) for s in result.x[1:]), float(best_breaks[0]) if best_breaks else None, chi2)
+    return _Fit(spectrum, tuple(float(s) for s in result.x[1:]), float(best_breaks[0]) if best_breaks else None, chi2,
+                broken_params)
 
 
-def _replicate_alpha(spectrum, noise_pool, weights, units, fit_range, rng, device) -> float:
-    """MEME's exponent on one recording simulated from the fitted spectrum (module docstring, 4)."""
+def _replicate_alpha(spectrum, noise_pool, weights, units, fit_range, rng, device) -> tuple[float, tuple | None]:
+    """MEME's exponent, and its best broken fit, on one recording simulated from the fitted
+    spectrum (module docstring, 4)."""
     n_stimuli, n_neurons = noise_pool.shape
     rec = simulate_recording(spectrum=spectrum, n_stimuli=n_stimuli, n_neurons=n_neurons, n_repeats=1,
                              noise_scale=0.0, stimuli="sampled", seed=rng)
@@ -332,4 +353,4 @@ def _replicate_alpha(spectrum, noise_pool, weights, units, fit_range, rng, devic
     gram = _cross_gram(halves[0], halves[1], device)
     moments = _moments_from_gram(gram, np.arange(n_stimuli), units.size)
     fit = _fit_moments(moments / units, weights, n_neurons)
-    return wls_loglog(fit.spectrum, *fit_range)[0]
+    return wls_loglog(fit.spectrum, *fit_range)[0], fit.broken
