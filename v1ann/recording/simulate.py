@@ -156,8 +156,9 @@ def _signal(n_stimuli: int, n_neurons: int, spectrum: np.ndarray, rng: np.random
     return signal
 
 
-def _sampled_signal(n_stimuli: int, spectrum: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """(n_stimuli, n_neurons) float32 i.i.d. Gaussian rows with covariance ``R diag(spectrum) R^T``."""
+def sampled_signal(n_stimuli: int, spectrum: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(n_stimuli, n_neurons) float32 i.i.d. Gaussian rows with covariance ``R diag(spectrum) R^T``,
+    ``R`` a random rotation: the signal of ``stimuli="sampled"`` alone, without a recording around it."""
     rotation = _Rotation(spectrum.size, rng)
     return _correlated_noise(n_stimuli, spectrum, rotation, rng)
 
@@ -353,7 +354,7 @@ def simulate_recording(
     if stimuli == "fixed":
         signal = _signal(n_stimuli, n_neurons, spectrum, rng)
     else:
-        signal = _sampled_signal(n_stimuli, spectrum, rng)
+        signal = sampled_signal(n_stimuli, spectrum, rng)
         shown = _shown_spectrum(signal)
         if shown.size - DEFAULT_FIT_RANGE[0] >= 2:
             shown_alpha = true_alpha(shown)

@@ -51,7 +51,7 @@ from v1ann._loglog import clip_fit_range, wls_loglog
 from v1ann._progress import progress_bar
 from v1ann._utils import make_rng, resolve_device
 from v1ann.errors import InvalidInputError
-from v1ann.recording.simulate import simulate_recording
+from v1ann.recording.simulate import sampled_signal
 
 __all__ = ["MemeResult", "meme_alpha", "signal_eigenmoments"]
 
@@ -342,9 +342,8 @@ def _replicate_alpha(spectrum, noise_pool, weights, units, fit_range, rng, devic
     """MEME's exponent, and its best broken fit, on one recording simulated from the fitted
     spectrum (module docstring, 4)."""
     n_stimuli, n_neurons = noise_pool.shape
-    rec = simulate_recording(spectrum=spectrum, n_stimuli=n_stimuli, n_neurons=n_neurons, n_repeats=1,
-                             noise_scale=0.0, stimuli="sampled", seed=rng)
-    signal = rec["trial_response"].values * np.float32(np.sqrt(spectrum.sum() / n_neurons))
+    # the signal alone: a whole simulated recording would also draw noise and its shown spectrum
+    signal = sampled_signal(n_stimuli, spectrum, rng)
     halves = []
     for _ in range(2):
         rows = rng.permutation(n_stimuli)
