@@ -69,7 +69,8 @@ def test_fit_range_longer_than_the_spectrum_is_fitted_to_the_last_rank(recording
     fit = v1ann.estimate_alpha(recording, method=method, **{**FIT, "fit_range": (11, 5000)})
     assert fit.fit_range == (11, n_ranks) and fit.attrs["fit_range_requested"] == [11, 5000]
     same = v1ann.estimate_alpha(recording, method=method, **{**FIT, "fit_range": (11, n_ranks)})
-    assert fit.alpha == same.alpha and "fit_range_requested" not in same.attrs
+    # the same computation twice; threaded BLAS may differ in the last bit
+    assert fit.alpha == pytest.approx(same.alpha, rel=1e-12) and "fit_range_requested" not in same.attrs
 
 
 def test_fit_range_starting_past_the_spectrum_is_refused_before_any_work(recording, monkeypatch):
