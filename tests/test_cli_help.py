@@ -66,6 +66,8 @@ def _library_defaults():
 INTENDED = {
     ("compare", "seed"): "the CLI's random network must be the same on every call",
     ("simulate", "alpha"): "required on the CLI; the library's None means 'a spectrum is given instead'",
+    ("train", "weight_norm"): "an unset --weight-norm/--no-weight-norm is the library's 'auto'",
+    ("train", "basis_every"): "an unset --basis-every is the library's 'auto'",
 }
 
 
@@ -99,9 +101,9 @@ def test_defaults_written_into_help_texts_are_the_ones_used():
     """Options whose default is computed (multiple values, per method) say it by hand: check each."""
     import inspect
 
-    from v1ann.experiments.recipe import DEFAULT_STRENGTH, train_network
     from v1ann.experiments.sweeps import sweep
     from v1ann.nn import models
+    from v1ann.nn.regularizer import METHOD_DEFAULTS
 
     written = {}
     for name, command in _commands():
@@ -110,13 +112,18 @@ def test_defaults_written_into_help_texts_are_the_ones_used():
             if match and not getattr(param, "show_default", False):
                 written[name, param.name] = " ".join(match.group(1).split())
     sweep_defaults = inspect.signature(sweep).parameters
-    strengths = ", ".join(f"{value:g} for {method}" for method, value in DEFAULT_STRENGTH.items())
+    def per_method(setting):
+        return ", ".join(f"{'all' if d[setting] is None else d[setting]} for {m}" for m, d in METHOD_DEFAULTS.items())
+
+    strengths = ", ".join(f"{d['strength']:g} for {m}" for m, d in METHOD_DEFAULTS.items())
     expected = {
         ("train", "hidden"): " ".join(str(h) for h in inspect.signature(models.mlp).parameters["hidden"].default),
         ("sweep", "hidden"): " ".join(str(h) for h in inspect.signature(models.mlp).parameters["hidden"].default),
         ("train", "strength"): strengths,
         ("sweep", "strengths"): strengths,
-        ("sweep", "taus"): str(inspect.signature(train_network).parameters["tau"].default),
+        ("train", "tau"): per_method("tau"),
+        ("sweep", "taus"): per_method("tau"),
+        ("train", "n_components"): per_method("n_components"),
         ("sweep", "attacks"): " ".join(sweep_defaults["attacks"].default),
         ("sweep", "eps"): " ".join(f"{e:g}" for e in sweep_defaults["eps"].default),
     }

@@ -25,7 +25,7 @@ def test_train_writes_model_history_config_and_figures(tmp_path):
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["target_alpha"] == 2.0 and config["arch_kwargs"]["hidden"] == [40]
     # The documented recipe is the default (docs/training.md, fidelity).
-    assert config["method"] == "gerum2022" and config["strength"] == 30.0 and config["n_components"] == 500
+    assert config["method"] == "loglog" and config["strength"] == 30.0 and config["n_components"] == 500
     assert config["weight_norm"] is True and config["basis_every"] == 8
     assert json.loads(load_history(tmp_path).attrs["config"])["weight_norm"] == ["fc1"]
     model = mlp(**config["arch_kwargs"])  # the config rebuilds the model the weights fit

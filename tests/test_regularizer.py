@@ -12,12 +12,13 @@ from torch import nn
 
 from v1ann.errors import InvalidInputError
 from v1ann.nn.regularizer import (
+    METHOD_DEFAULTS,
+    METHODS,
     SpectralRegularizer,
+    batch_eigenvalues,
     projected_variances,
     spectral_penalty,
 )
-
-METHODS = ["nassar2020", "gerum2022"]
 
 
 def identity_model() -> nn.Sequential:
@@ -47,12 +48,18 @@ def loop_penalty(eigenvalues, alpha, tau):
     return total / len(lam)
 
 
+def own_ranks(method):
+    """Each method's own penalised ranks, as keyword arguments of spectral_penalty."""
+    return {"tau": METHOD_DEFAULTS[method]["tau"], "last_rank": METHOD_DEFAULTS[method]["n_components"]}
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_penalty_is_zero_on_the_target_and_positive_off_it(method):
     ranks = torch.arange(1, 301, dtype=torch.float64)
-    assert spectral_penalty(5.0 * ranks**-1.7, 1.7, tau=10, method=method) < 1e-12
+    # gerum2022 adds 1e-8 to eigenvalues normalised to sum one, as their code does
+    assert spectral_penalty(5.0 * ranks**-1.7, 1.7, method=method, **own_ranks(method)) < 1e-12
     for alpha in (1.2, 2.2):
-        assert spectral_penalty(ranks**-alpha, 1.7, tau=10, method=method) > 1e-3
+        assert spectral_penalty(ranks**-alpha, 1.7, method=method, **own_ranks(method)) > 1e-3
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -60,7 +67,7 @@ def test_penalty_gradient_is_finite_even_for_a_collapsed_spectrum(method):
     ranks = torch.arange(1, 101, dtype=torch.float64)
     for spectrum in (ranks**-0.5, torch.cat([ranks[:20] ** -1.0, torch.zeros(80, dtype=torch.float64)])):
         lam = spectrum.clone().requires_grad_()
-        penalty = spectral_penalty(lam, 2.0, tau=10, method=method)
+        penalty = spectral_penalty(lam, 2.0, method=method, **{**own_ranks(method), "last_rank": None})
         penalty.backward()
         assert torch.isfinite(penalty) and penalty > 0
         assert torch.isfinite(lam.grad).all() and lam.grad.abs().sum() > 0
@@ -80,6 +87,96 @@ def test_vectorised_nassar_matches_the_published_loop():
     lam = np.sort(rng.gamma(1.0, size=200) * np.arange(1, 201) ** -1.3)[::-1].copy()
     fast = spectral_penalty(torch.as_tensor(lam), 1.0, tau=10, method="nassar2020")
     assert float(fast) == pytest.approx(loop_penalty(lam, 1.0, 10), rel=1e-10)
+
+
+def eigen_val_regulate(x, v, start=10, slope=1.0):
+    """Nassar et al.'s ``ModelDefs/utils.py::eigen_val_regulate`` (josuenassar/power_law), transcribed."""
+    xt = x - torch.mean(x, 0)
+    cov = xt.transpose(1, 0) @ xt / (x.shape[0] - 1)
+    cov = (cov + cov.transpose(1, 0)) / 2
+    eig = torch.diag(v.transpose(1, 0) @ cov @ v)
+    eigs = torch.sort(eig, descending=True)[0]
+    regul = torch.zeros(1, dtype=x.dtype)
+    with torch.no_grad():
+        beta = eigs[start] * (start + 1) ** slope
+    for n in range(start + 1, eigs.shape[0]):
+        if eigs[n] > 0:
+            gamma = beta / ((n + 1) ** slope)
+            regul += (eigs[n] / gamma - 1) ** 2 + torch.relu(eigs[n] / gamma - 1)
+    return regul / x.shape[1]
+
+
+def get_alpha_loss(data, target_alpha, strength, min_x=0, max_x=10):
+    """Gerum et al.'s ``spectral_slope.py::get_alpha`` loss (rgerum/spectral-representations), transcribed
+    from TensorFlow: exact eigh of the batch, fix_slope, fit_offset, log weighting, no clipping."""
+    normalized = data - data.mean(0)[None]
+    sigma = normalized.T @ normalized
+    eigen_values = torch.linalg.eigh(sigma)[0].flip(0)
+    eigen_values = eigen_values / eigen_values.sum()
+    eigen_values = torch.relu(eigen_values) + 1e-8
+    y = torch.log10(eigen_values)
+    x = torch.log10(torch.arange(1, eigen_values.shape[0] + 1, dtype=y.dtype))
+    y2, x2 = y[min_x:max_x], x[min_x:max_x]
+    weights = (x[1:] - x[:-1])[min_x:max_x]
+    m2 = -target_alpha
+    t2 = (x2 * 0 + (y2 * weights).sum() / weights.sum()) - m2 * (x2 * weights).sum() / weights.sum()
+    pred_y = m2 * x2 + t2
+    mse = ((pred_y - y2) ** 2 * weights).sum() / weights.sum()
+    return strength * mse
+
+
+def reference_case(n_samples, width, seed=0):
+    """Activations with a power-law-ish spectrum, and a basis from *other* data (a stale basis)."""
+    gen = torch.Generator().manual_seed(seed)
+    mix = torch.randn(width, width, generator=gen, dtype=torch.float64) * torch.arange(1, width + 1) ** -0.8
+    h = (torch.randn(n_samples, width, generator=gen, dtype=torch.float64) @ mix.T).requires_grad_()
+    other = torch.randn(2 * n_samples, width, generator=gen, dtype=torch.float64) @ mix.T
+    return h, other
+
+
+@pytest.mark.parametrize("alpha, strength", [(1.0, 1.0), (2.0, 3.0)])
+def test_nassar2020_is_their_eigen_val_regulate(alpha, strength):
+    h, other = reference_case(150, 60)
+    model = identity_model()
+    reg = SpectralRegularizer(alpha, method="nassar2020", strength=strength).attach(model)
+    reg.update_basis(model, other)  # the basis of the epoch, from other inputs: the batch is off it
+    ours = (model(h), reg())[1]
+    theirs = strength * eigen_val_regulate(h, reg._basis["rep"], start=10, slope=alpha)
+    torch.testing.assert_close(ours, theirs[0], rtol=1e-10, atol=0)
+    (grad_ours,) = torch.autograd.grad(ours, h)
+    (grad_theirs,) = torch.autograd.grad(theirs.sum(), h)
+    torch.testing.assert_close(grad_ours, grad_theirs, rtol=1e-8, atol=1e-14)
+
+
+@pytest.mark.parametrize("n_samples, width", [(150, 60), (40, 90)])  # batches wider and narrower than the layer
+@pytest.mark.parametrize("alpha", [1.0, 2.5])
+def test_gerum2022_is_their_get_alpha_loss(n_samples, width, alpha):
+    h, _ = reference_case(n_samples, width)
+    model = identity_model()
+    reg = SpectralRegularizer(alpha, method="gerum2022", strength=10.0).attach(model)
+    reg.update_basis(model, h.detach())  # only measures alpha: the penalty decomposes each batch
+    ours = (model(h), reg())[1]
+    theirs = get_alpha_loss(h, alpha, strength=10.0)
+    torch.testing.assert_close(ours, theirs, rtol=1e-9, atol=0)
+    (grad_ours,) = torch.autograd.grad(ours, h)
+    (grad_theirs,) = torch.autograd.grad(theirs, h)
+    torch.testing.assert_close(grad_ours, grad_theirs, rtol=1e-6, atol=1e-12)
+
+
+def test_batch_eigenvalues_are_the_covariance_eigenvalues_either_way_round():
+    for n_samples, width in ((50, 20), (20, 50)):
+        h, _ = reference_case(n_samples, width)
+        expected = torch.linalg.eigvalsh(torch.cov(h.detach().T)).flip(0)[: min(n_samples, width)]
+        torch.testing.assert_close(batch_eigenvalues(h.detach()), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_each_method_has_its_published_ranks_and_strength():
+    loglog, nassar, gerum = (SpectralRegularizer(1.0, method=m) for m in ("loglog", "nassar2020", "gerum2022"))
+    assert (loglog.tau, loglog.n_components, loglog.strength) == (10, 500, 30.0)
+    assert (nassar.tau, nassar.n_components, nassar.strength) == (11, None, 1.0)  # start=10: rank 11
+    assert (gerum.tau, gerum.n_components, gerum.strength) == (0, 10, 1.0)  # min_x=0, max_x=10
+    assert SpectralRegularizer(1.0).method == "loglog" and loglog.uses_basis and not gerum.uses_basis
+    assert SpectralRegularizer(1.0, n_components="all").n_components is None
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -164,7 +261,8 @@ def test_hooks_on_named_layers_and_detach():
         ({"target_alpha": float("nan")}, "target_alpha"),
         ({"target_alpha": "one"}, "target_alpha"),
         ({"target_alpha": 1.0, "method": "l2"}, "method"),
-        ({"target_alpha": 1.0, "tau": 0}, "tau"),
+        ({"target_alpha": 1.0, "tau": -1}, "tau"),
+        ({"target_alpha": 1.0, "method": "nassar2020", "tau": 0}, "tau"),
         ({"target_alpha": 1.0, "n_components": 5}, "n_components"),
         ({"target_alpha": 1.0, "strength": -1}, "strength"),
     ],

@@ -72,7 +72,7 @@ def test_grid_spans_product_and_collapses_vanilla():
     "grid, seeds, message",
     [
         ({"target_alpha": [-1]}, 1, "target_alpha"),
-        ({"target_alpha": [1], "tau": [0]}, 1, "tau"),
+        ({"target_alpha": [1], "tau": [-1]}, 1, "tau"),
         ({"target_alpha": [1], "strength": [math.inf]}, 1, "strength"),
         ({"alpha": [1]}, 1, "unknown keys"),
         ({"target_alpha": [1]}, 0, "seeds"),

@@ -31,3 +31,11 @@ class OutputPath(click.Path):
         if not parent.is_dir():
             self.fail(f"{path}: the folder {parent} does not exist; create it first", param, ctx)
         return path
+
+
+def per_method_default(setting: str) -> str:
+    """Each penalty's default of ``setting`` for a help text, e.g. ``"30 for loglog, 1 for nassar2020, ..."``."""
+    from v1ann.nn.regularizer import METHOD_DEFAULTS
+
+    return ", ".join(f"{'all' if d[setting] is None else format(d[setting], 'g')} for {m}"
+                     for m, d in METHOD_DEFAULTS.items())

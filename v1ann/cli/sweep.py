@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from v1ann.cli._options import OutputPath, fit_range_option
-from v1ann.experiments.recipe import DEFAULT_STRENGTH
+from v1ann.cli._options import OutputPath, fit_range_option, per_method_default
 from v1ann.experiments.sweeps import summarize
 from v1ann.experiments.sweeps import sweep as run_sweep
+from v1ann.nn.regularizer import METHOD_DEFAULTS, METHODS
 from v1ann.plot._style import save_figure
 from v1ann.plot.robustness import (
     accuracy_vs_eps,
@@ -64,9 +64,9 @@ def _is_number(text: str) -> bool:
               help="Target exponents of the regularized runs, e.g. --alphas 0.5 1 2 3 4.")
 @click.option("--vanilla", is_flag=True, help="Also train without the regularizer.")
 @click.option("--strengths", type=float, multiple=True, metavar="S [S ...]",
-              help="Regularizer strengths [default: 30 for gerum2022, 1 for nassar2020].")
+              help=f"Regularizer strengths [default: {per_method_default('strength')}].")
 @click.option("--taus", type=int, multiple=True, metavar="T [T ...]",
-              help="Anchor ranks; ranks above are regularized [default: 10].")
+              help=f"Ranks above it are regularized [default: {per_method_default('tau')}].")
 @click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True, help="Seeds per grid point.")
 @click.option("--dataset", default="mnist5k", show_default=True,
               type=click.Choice(["mnist5k", "digits8x8", "mnist", "fashion-mnist", "cifar10"]))
@@ -76,7 +76,8 @@ def _is_number(text: str) -> bool:
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
 @click.option("--lr", type=float, default=2e-3, show_default=True)
-@click.option("--method", type=click.Choice(["gerum2022", "nassar2020"]), default="gerum2022", show_default=True)
+@click.option("--method", type=click.Choice(METHODS), default="loglog", show_default=True,
+              help="Penalty: loglog (v1ann's), or nassar2020 / gerum2022 as their papers' code (docs/training.md).")
 @click.option("--attacks", type=click.Choice(["fgsm", "pgd", "autoattack"]), multiple=True, metavar="NAME [NAME ...]",
               help="fgsm, pgd, autoattack [default: fgsm pgd].")
 @click.option("--eps", type=float, multiple=True, metavar="E [E ...]",
@@ -113,8 +114,8 @@ def sweep(alphas, vanilla, strengths, taus, seeds, dataset, arch, hidden, epochs
         raise click.UsageError("give target exponents with --alphas and/or --vanilla")
     grid = {
         "target_alpha": ([None] if vanilla else []) + list(alphas),
-        "strength": list(strengths) or [DEFAULT_STRENGTH[method]],
-        "tau": list(taus) or [10],
+        "strength": list(strengths) or [METHOD_DEFAULTS[method]["strength"]],
+        "tau": list(taus) or [METHOD_DEFAULTS[method]["tau"]],
     }
     options = {}
     if attacks:

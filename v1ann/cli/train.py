@@ -7,9 +7,10 @@ from pathlib import Path
 import click
 
 import v1ann
-from v1ann.cli._options import OutputPath, fit_range_option
+from v1ann.cli._options import OutputPath, fit_range_option, per_method_default
 from v1ann.experiments.recipe import train_network
 from v1ann.nn.models import save_run
+from v1ann.nn.regularizer import METHODS
 from v1ann.nn.training_data import load_training_data
 from v1ann.plot._style import save_figure
 from v1ann.plot.training import layer_spectrum_vs_target, training_history
@@ -27,18 +28,20 @@ from v1ann.plot.training import layer_spectrum_vs_target, training_history
 @click.option("--match", "match", type=click.Path(exists=True, path_type=Path), default=None,
               help="Recording (.mat, .nwb, .zarr) whose measured alpha becomes the target.")
 @click.option("--strength", type=float, default=None,
-              help="Regularizer strength [default: 30 for gerum2022, 1 for nassar2020].")
-@click.option("--tau", type=int, default=10, show_default=True, help="Anchor rank; ranks above it are regularized.")
-@click.option("--method", type=click.Choice(["gerum2022", "nassar2020"]), default="gerum2022", show_default=True,
-              help="Penalty; gerum2022 reaches the target more closely (docs/training.md, fidelity).")
-@click.option("--n-components", type=int, default=500, show_default=True,
-              help="Regularize ranks tau+1..K only, the ranks alpha is measured over (0: all ranks).")
-@click.option("--weight-norm/--no-weight-norm", default=True, show_default=True,
-              help="Train the layers feeding the regularized ones as g·v/‖v‖ (regularized runs), so that the "
-                   "penalty sets how far the units saturate; needed for steep targets (docs/training.md).")
-@click.option("--basis-every", type=int, default=8, show_default=True,
+              help=f"Regularizer strength [default: {per_method_default('strength')}].")
+@click.option("--tau", type=click.IntRange(min=0), default=None,
+              help=f"Ranks above it are regularized [default: {per_method_default('tau')}].")
+@click.option("--method", type=click.Choice(METHODS), default="loglog", show_default=True,
+              help="Penalty: loglog (v1ann's, reaches the target), or nassar2020 / gerum2022 as their papers' "
+                   "code (docs/training.md, fidelity).")
+@click.option("--n-components", type=click.IntRange(min=0), default=None,
+              help=f"Regularize ranks tau+1..K only (0: all ranks) [default: {per_method_default('n_components')}].")
+@click.option("--weight-norm/--no-weight-norm", default=None,
+              help="Train the layers feeding the regularized ones as g·v/‖v‖, so that the penalty sets how far "
+                   "the units saturate [default: on for loglog, off for the published variants].")
+@click.option("--basis-every", type=click.IntRange(min=0), default=None,
               help="Also refresh the eigenbasis every N steps within an epoch (0: once per epoch); a stale "
-                   "basis biases the spectrum steep (docs/training.md).")
+                   "basis biases the spectrum steep [default: 8 for loglog, 0 for the published variants].")
 @fit_range_option(" (the --match recording's alpha and the held-out alpha)")
 @click.option("--layer", "layers", multiple=True, help="Layer to regularize (repeatable) [default: the model's "
               "representation layers].")
@@ -76,8 +79,9 @@ def train(dataset, arch, hidden, activation, target_alpha, match, strength, tau,
     out.mkdir(exist_ok=True)
     run = train_network(
         train_set, test_set, target_alpha=target_alpha, arch=arch, hidden=hidden or None, activation=activation,
-        method=method, strength=strength, tau=tau, n_components=n_components or None, weight_norm=weight_norm,
-        basis_every=basis_every or None, fit_range=fit_range, layers=layers or None, epochs=epochs, batch_size=batch_size, lr=lr,
+        method=method, strength=strength, tau=tau, n_components="all" if n_components == 0 else n_components,
+        weight_norm="auto" if weight_norm is None else weight_norm,
+        basis_every="auto" if basis_every is None else basis_every or None, fit_range=fit_range, layers=layers or None, epochs=epochs, batch_size=batch_size, lr=lr,
         seed=seed, device=device, checkpoint_dir=out, resume=resume, progress=not quiet,
     )
     save_run(run.model, out, {"dataset": dataset, "matched_recording": matched, **run.config})

@@ -91,8 +91,8 @@ class DemoConfig:
     epochs : int
         Training epochs of each network.
     strength, tau : float, int
-        Spectral regularizer strength and first regularized rank (``gerum2022``, the
-        recipe of docs/training.md: 500 components, weight norm, basis refreshed every 8 steps).
+        Spectral regularizer strength and last free rank (``loglog``, the recipe of
+        docs/training.md: 500 components, weight norm, basis refreshed every 8 steps).
     n_attack : int
         Test images attacked.
     eps : tuple of float

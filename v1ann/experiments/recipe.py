@@ -3,14 +3,16 @@
 ``v1ann train``, :func:`v1ann.sweep` and ``v1ann demo`` all train through
 :func:`train_network`, so a network trained from the shell, in a sweep or in the demo is
 the same network for the same settings. The recipe's defaults are the ones that reach
-their targets in docs/training.md (``gerum2022`` penalty, strength 30, ranks up to 500,
-weight norm on the layers feeding the regularized ones, the basis refreshed every 8 steps,
-inputs standardised by the training pixels' statistics inside the model).
+their targets in docs/training.md: :class:`~v1ann.nn.SpectralRegularizer`'s and
+:func:`~v1ann.nn.train`'s own defaults (``loglog`` penalty, strength 30, ranks 11..500, weight
+norm on the layers feeding the regularized ones, the basis refreshed every 8 steps), with
+inputs standardised by the training pixels' statistics inside the model.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 import os
 from dataclasses import dataclass
 from typing import Sequence
@@ -25,12 +27,9 @@ from v1ann._utils import resolve_device
 from v1ann.errors import InvalidInputError
 from v1ann.nn import models
 from v1ann.nn.probe import layer_alphas
-from v1ann.nn.regularizer import SpectralRegularizer
+from v1ann.nn.regularizer import METHOD_DEFAULTS, SpectralRegularizer
 from v1ann.nn.train import train
 from v1ann.spectrum.powerlaw import PowerLawFit
-
-# With Adam the gerum2022 penalty dominates the update from ~10 on; nassar2020 collapses the layer at 30.
-DEFAULT_STRENGTH = {"gerum2022": 30.0, "nassar2020": 1.0}
 
 
 @dataclass(frozen=True)
@@ -75,12 +74,12 @@ def train_network(
     arch: str = "mlp",
     hidden: Sequence[int] | None = None,
     activation: str = "tanh",
-    method: str = "gerum2022",
+    method: str = "loglog",
     strength: float | None = None,
-    tau: int = 10,
-    n_components: int | None = 500,
-    weight_norm: bool = True,
-    basis_every: int | None = 8,
+    tau: int | None = None,
+    n_components: int | str | None = None,
+    weight_norm: bool | str = "auto",
+    basis_every: int | str | None = "auto",
     layers: Sequence[str] | None = None,
     epochs: int = 20,
     batch_size: int = 128,
@@ -106,13 +105,11 @@ def train_network(
     activation : str
         Hidden nonlinearity (:mod:`v1ann.nn.models`).
     method, strength, tau, n_components : regularizer settings
-        See :class:`v1ann.nn.SpectralRegularizer`; ``strength`` defaults to 30 for
-        ``gerum2022`` and 1 for ``nassar2020``; ``n_components`` is capped at the
-        narrowest regularized width.
-    weight_norm : bool
-        Regularized runs train the layers feeding the regularized ones as ``g · v / ‖v‖``.
-    basis_every : int, optional
-        Refresh the eigenbasis every this many steps (regularized runs).
+        See :class:`v1ann.nn.SpectralRegularizer` (None: the method's defaults);
+        ``n_components`` is capped at each regularized layer's width.
+    weight_norm, basis_every :
+        As in :func:`v1ann.nn.train` (``"auto"``: the recipe for ``loglog``, the published
+        code's habits otherwise); regularized runs only.
     layers : sequence of str, optional
         Layers to regularize; default the model's representation layers.
     epochs, batch_size, lr, seed, device, checkpoint_dir, resume, progress :
@@ -125,7 +122,7 @@ def train_network(
     TrainedNetwork
     """
     check_option("arch", arch, models.BUILDERS)
-    check_option("method", method, DEFAULT_STRENGTH)
+    check_option("method", method, METHOD_DEFAULTS)
     fit_range = fit_range_pair(fit_range)  # before training: a bad range must not cost the run
     target = target_alpha.alpha if isinstance(target_alpha, PowerLawFit) else target_alpha
     images, labels = train_set.tensors
@@ -140,7 +137,6 @@ def train_network(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = models.build(arch, **arch_kwargs)
-    strength = DEFAULT_STRENGTH[method] if strength is None else float(strength)
     regularizer = None
     if target is not None:
         regularizer = SpectralRegularizer(  # n_components is capped at each layer's width there
@@ -150,16 +146,19 @@ def train_network(
     regularized = regularizer is not None
     history = train(
         model, train_set, test_set, regularizer=regularizer, epochs=epochs, batch_size=batch_size, lr=lr,
-        weight_norm=weight_norm and regularized, basis_every=basis_every if regularized else None,
+        weight_norm=weight_norm if regularized else False, basis_every=basis_every if regularized else None,
         device=device, seed=seed, checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
     )
+    run_config = json.loads(history.attrs["config"])
+    reg_config = run_config["regularizer"] or {}
     measured = regularizer.layers if regularized else model.representation_layers
     heldout = layer_alphas(model, test_set.tensors[0], layers=list(measured), fit_range=fit_range,
                            device=device, progress=progress)
     config = {
-        "arch": arch, "arch_kwargs": arch_kwargs, "target_alpha": target, "method": method, "strength": strength,
-        "tau": tau, "n_components": n_components, "weight_norm": weight_norm and regularized,
-        "basis_every": basis_every if regularized else None, "layers": list(layers) if layers else None,
+        "arch": arch, "arch_kwargs": arch_kwargs, "target_alpha": target, "method": method,
+        "strength": reg_config.get("strength"), "tau": reg_config.get("tau", METHOD_DEFAULTS[method]["tau"]),
+        "n_components": reg_config.get("n_components"), "weight_norm": bool(run_config.get("weight_norm")),
+        "basis_every": run_config["basis_every"], "layers": list(layers) if layers else None,
         "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "fit_range": list(fit_range),
         "device": str(resolve_device(device)), "measured_layers": list(measured),
         "heldout_alpha": {name: fit.alpha for name, fit in heldout.items()},

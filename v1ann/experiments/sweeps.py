@@ -48,7 +48,8 @@ from v1ann.errors import (
     V1AnnWarning,
     warn,
 )
-from v1ann.experiments.recipe import DEFAULT_STRENGTH, train_network
+from v1ann.experiments.recipe import train_network
+from v1ann.nn.regularizer import METHOD_DEFAULTS
 from v1ann.nn.robustness import robustness
 from v1ann.nn.training_data import load_training_data
 
@@ -99,7 +100,9 @@ def _exact(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def expand_grid(grid, seeds: int | Iterable[int] = 3, *, default_strength: float = 1.0) -> list[RunPoint]:
+def expand_grid(
+    grid, seeds: int | Iterable[int] = 3, *, default_strength: float = 1.0, default_tau: int = 10
+) -> list[RunPoint]:
     """The runs of a sweep: every grid point × every seed, without duplicates, in order.
 
     Parameters
@@ -110,11 +113,12 @@ def expand_grid(grid, seeds: int | Iterable[int] = 3, *, default_strength: float
         "strength": [1.0]}``; an iterable of such mappings (scalar values) lists points
         one by one. ``target_alpha=None`` (or ``"vanilla"``) is a run without regularizer;
         its strength and tau are irrelevant and stored as 0. Defaults: strength
-        ``default_strength``, tau 10.
+        ``default_strength``, tau ``default_tau``.
     seeds : int or iterable of int
         ``n`` means seeds ``0 .. n-1``.
-    default_strength : float
-        Strength of grid points that give none (:func:`sweep`: the recipe's default for its method).
+    default_strength, default_tau : float, int
+        Strength and tau of grid points that give none (:func:`sweep`: its method's defaults,
+        :data:`v1ann.nn.regularizer.METHOD_DEFAULTS`).
 
     Returns
     -------
@@ -123,7 +127,7 @@ def expand_grid(grid, seeds: int | Iterable[int] = 3, *, default_strength: float
     seed_list = _seeds(seeds)
     if isinstance(grid, Mapping):
         _check_keys(grid, "grid")
-        axes = [_as_list(grid.get(key, default)) for key, default in zip(GRID_KEYS, (None, default_strength, 10))]
+        axes = [_as_list(grid.get(key, default)) for key, default in zip(GRID_KEYS, (None, default_strength, default_tau))]
         points = [dict(zip(GRID_KEYS, combo)) for combo in itertools.product(*axes)]
     else:
         try:
@@ -136,7 +140,7 @@ def expand_grid(grid, seeds: int | Iterable[int] = 3, *, default_strength: float
             _check_keys(point, f"grid[{i}]")
     runs: dict[str, RunPoint] = {}
     for point in points:
-        alpha, strength, tau = (_grid_value(point, key, default_strength) for key in GRID_KEYS)
+        alpha, strength, tau = (_grid_value(point, key, default_strength, default_tau) for key in GRID_KEYS)
         for seed in seed_list:
             run = RunPoint(alpha, strength, tau, seed) if alpha is not None else RunPoint(None, 0.0, 0, seed)
             runs.setdefault(run.run_id, run)
@@ -161,7 +165,7 @@ def sweep(
     restarts: int = 1,
     n_eval: int | None = None,
     fit_range: tuple[int, int] = DEFAULT_FIT_RANGE,
-    method: str = "gerum2022",
+    method: str = "loglog",
     batch_size: int = 128,
     lr: float = 2e-3,
     data_seed: int = 0,
@@ -204,9 +208,9 @@ def sweep(
     fit_range : (int, int)
         0-based half-open rank-index range of the held-out α fit (default ranks 12..500);
         the stop is clipped to the number of ranks (test images or units) where fewer.
-    method : {"gerum2022", "nassar2020"}
+    method : {"loglog", "nassar2020", "gerum2022"}
         Regularizer loss (:class:`v1ann.nn.SpectralRegularizer`); grid points without a
-        strength get the recipe's default for it (30 and 1).
+        strength or tau get the method's defaults.
     batch_size, lr : training settings of the recipe (:func:`v1ann.experiments.recipe.train_network`).
     data_seed : int
         Seed of the dataset's train/test split (the same for every run).
@@ -250,8 +254,9 @@ def sweep(
     TrainingError
         When every run submitted failed (the first failure is chained).
     """
-    check_option("method", method, DEFAULT_STRENGTH)
-    points = expand_grid(grid, seeds, default_strength=DEFAULT_STRENGTH[method])
+    check_option("method", method, METHOD_DEFAULTS)
+    defaults = METHOD_DEFAULTS[method]
+    points = expand_grid(grid, seeds, default_strength=defaults["strength"], default_tau=defaults["tau"])
     config = _config(
         dataset=dataset, arch=arch, epochs=epochs, attacks=attacks, eps=eps, steps=steps,
         restarts=restarts, n_eval=n_eval, fit_range=fit_range, method=method,
@@ -296,7 +301,7 @@ def train_and_evaluate(point: RunPoint, config: dict) -> xr.Dataset:
         checkpoints = Path(config["checkpoint_dir"]) / re.sub(r"[^A-Za-z0-9_.=-]+", "_", point.run_id)
     run = train_network(
         train_set, test_set, target_alpha=point.target_alpha, arch=config["arch"], method=config["method"],
-        strength=point.strength if not point.vanilla else None, tau=point.tau or 10, epochs=config["epochs"],
+        strength=point.strength if not point.vanilla else None, tau=None if point.vanilla else point.tau, epochs=config["epochs"],
         batch_size=config["batch_size"], lr=config["lr"], fit_range=config["fit_range"], seed=point.seed,
         device=device, checkpoint_dir=checkpoints, progress=False, **config["model_kwargs"], **config["train_kwargs"],
     )
@@ -625,8 +630,8 @@ def _config(**settings) -> dict:
         raise InvalidInputError(f"sweep settings must be JSON-serialisable (they are stored): {exc}") from None
 
 
-def _grid_value(point: Mapping, key: str, default_strength: float):
-    value = point.get(key, {"target_alpha": None, "strength": default_strength, "tau": 10}[key])
+def _grid_value(point: Mapping, key: str, default_strength: float, default_tau: int):
+    value = point.get(key, {"target_alpha": None, "strength": default_strength, "tau": default_tau}[key])
     if key == "target_alpha":
         if value is None or (isinstance(value, str) and value.lower() == "vanilla"):
             return None
@@ -645,8 +650,8 @@ def _grid_value(point: Mapping, key: str, default_strength: float):
         if not math.isfinite(value) or value < 0:
             raise InvalidInputError(f"grid strength={point.get(key)!r} must be a finite number >= 0")
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer, float)) or int(value) != value or value < 1:
-        raise InvalidInputError(f"grid tau={value!r} must be a positive integer (a 1-based rank)")
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer, float)) or int(value) != value or value < 0:
+        raise InvalidInputError(f"grid tau={value!r} must be an integer >= 0 (ranks above it are penalised)")
     return int(value)
 
 

@@ -9,10 +9,25 @@ The regularizer is an ``nn.Module`` you can drop into any training loop::
             loss = F.cross_entropy(model(x), y) + reg()            # reg() reads the hooked activations
             ...
 
-Eigenvalues of the batch covariance are measured in a fixed eigenbasis ``V`` (from a large
-batch or the training set), ``λ_n = diag(Vᵀ C_batch V)``. Computed as the column variances of
-the projected activations ``(H - mean H) V``, this costs one batch×width×width product, forward
-and backward, and needs no Python loop over eigenvalues. See ``docs/training.md`` for the losses.
+Three penalties (``method``), each a different reading of "the spectrum is n^-alpha":
+
+``"loglog"`` (default)
+    v1ann's own: the weighted least-squares distance, in log-log, between the batch spectrum
+    and a line of slope −alpha with a fitted intercept, with the 1/n weights of the fit that
+    measures alpha, over ranks 11..500.
+``"nassar2020"``
+    Nassar et al. 2020's ``eigen_val_regulate`` (josuenassar/power_law): squared relative
+    deviations from ``λ_11 (11/n)^alpha`` plus their positive part, ranks ≥ 12, over the width.
+``"gerum2022"``
+    Gerum et al. 2022's ``get_alpha`` loss (rgerum/spectral-representations): the exact
+    eigenvalues of every batch, normalised to sum one, in log10, ranks 1..10, log-spacing
+    weights, a line of slope −alpha with a fitted intercept.
+
+``loglog`` and ``nassar2020`` read the batch's eigenvalues in a fixed eigenbasis ``V`` (from
+the training set), ``λ_n = diag(Vᵀ C_batch V)``: the column variances of ``(H − mean H) V``,
+one batch×width×K product forward and backward. ``gerum2022`` differentiates an exact
+eigendecomposition of each batch. docs/training.md states the losses and every difference
+from the published code.
 """
 
 from __future__ import annotations
@@ -31,7 +46,15 @@ from v1ann.errors import InvalidInputError
 from v1ann.nn.hooks import HookedLayers, layer_covariances
 from v1ann.nn.probe import spectrum_alpha
 
-METHODS = ("nassar2020", "gerum2022")
+METHODS = ("loglog", "nassar2020", "gerum2022")
+# Each method's own rank convention and strength: ranks tau < n <= n_components are penalised.
+# nassar2020: start=10 (0-based) anchors at rank 11; gerum2022: min_x=0, max_x=10 (ranks 1..10),
+# strengths 1 and 10 in their runs; loglog: the recipe of docs/training.md (fidelity table).
+METHOD_DEFAULTS = {
+    "loglog": {"tau": 10, "n_components": 500, "strength": 30.0},
+    "nassar2020": {"tau": 11, "n_components": None, "strength": 1.0},
+    "gerum2022": {"tau": 0, "n_components": 10, "strength": 1.0},
+}
 
 
 class SpectralRegularizer(HookedLayers, nn.Module):
@@ -46,21 +69,28 @@ class SpectralRegularizer(HookedLayers, nn.Module):
         The layers whose outputs are regularized: modules of the model, or their names as in
         ``model.named_modules()`` (read as names at :meth:`attach`). Default:
         ``model.representation_layers``. Outputs are flattened to ``(batch, units)``.
-    tau : int
-        1-based rank that anchors the target, ``γ_n = λ̄_τ (τ/n)^alpha`` with ``λ̄_τ`` the
-        τ-th eigenvalue over the basis data; ranks ``n > tau`` are regularized (the top ranks
-        carry the task and stay free).
-    strength : float
-        Multiplier of the penalty (``β`` in Nassar et al. 2020).
-    method : {"nassar2020", "gerum2022"}
-        ``"nassar2020"``: ``(strength/N) Σ_{n>τ} [(λ_n/γ_n − 1)² + max(0, λ_n/γ_n − 1)]``
-        with ``N`` the layer width. ``"gerum2022"``: ``strength · Σ w_n (log λ_n − c + alpha log n)²``
-        over ranks ``τ < n ≤ K``, weights ``w_n ∝ 1/n`` summing to one and the intercept ``c``
-        fitted (so the loss is zero for any exact power law of exponent ``alpha``).
-    n_components : int, optional
-        Regularize only ranks ``τ < n ≤ n_components`` by projecting onto the top
-        ``n_components`` basis vectors (cheaper: batch×width×K instead of batch×width²).
-        Default: all ranks.
+    method : {"loglog", "nassar2020", "gerum2022"}
+        The penalty, over ranks ``tau < n ≤ K`` (``K = n_components``, capped at the width):
+
+        - ``"loglog"``: ``strength · Σ w_n (ln λ_n + alpha ln n − c)²``, ``w_n ∝ 1/n``
+          summing to one, ``c`` the weighted mean of ``ln λ_n + alpha ln n`` (zero for any
+          exact power law of exponent ``alpha``, whatever its scale), ``λ_n`` read along the basis.
+        - ``"nassar2020"``: ``(strength/N) Σ_{n>τ, λ_n>0} [(λ_n/γ_n − 1)² + max(0, λ_n/γ_n − 1)]``,
+          ``γ_n = λ_τ (τ/n)^alpha`` anchored on the batch's own τ-th eigenvalue (no gradient
+          through it), ``N`` the layer width, ``λ_n`` read along the basis.
+        - ``"gerum2022"``: ``strength · Σ w_n (log10 p_n + alpha log10 n − c)² / Σ w_n`` with
+          ``p_n`` the exact eigenvalues of the batch covariance divided by their sum (plus
+          1e-8), ``w_n = log10((n+1)/n)`` and ``c`` their weighted fit; no basis.
+    tau : int, optional
+        Ranks ``n > tau`` are penalised (1-based; the top ranks carry the task and stay free).
+        Default: the method's own, 10 (loglog), 11 (nassar2020, also the anchor rank) or 0 (gerum2022).
+    strength : float, optional
+        Multiplier of the penalty (``β`` in Nassar et al. 2020). Default: the method's own,
+        30 (loglog), 1 (nassar2020, gerum2022).
+    n_components : int or "all", optional
+        Last penalised rank ``K``. For the basis methods, projecting onto the top ``K`` basis
+        vectors costs batch×width×K instead of batch×width². Default: the method's own, 500
+        (loglog), all ranks (nassar2020), 10 (gerum2022).
     fit_range : (int, int)
         0-based half-open index range used for :attr:`measured_alpha` and :attr:`basis_alpha`
         (as in :func:`v1ann.fit_powerlaw`; ranks 12..500 by default), clipped to the
@@ -93,10 +123,11 @@ class SpectralRegularizer(HookedLayers, nn.Module):
         self,
         target_alpha,
         layers: Sequence | None = None,
-        tau: int = 10,
-        strength: float = 1.0,
-        method: str = "nassar2020",
-        n_components: int | None = None,
+        *,
+        method: str = "loglog",
+        tau: int | None = None,
+        strength: float | None = None,
+        n_components: int | str | None = None,
         fit_range: tuple[int, int] = DEFAULT_FIT_RANGE,
     ):
         super().__init__()
@@ -110,8 +141,15 @@ class SpectralRegularizer(HookedLayers, nn.Module):
         if not math.isfinite(alpha) or alpha <= 0:
             raise InvalidInputError(f"target_alpha={alpha!r} must be a finite positive number")
         check_option("method", method, METHODS)
-        tau = check_int(tau, "tau (a 1-based rank)")
-        strength = check_number(strength, "strength", minimum=0)
+        defaults = METHOD_DEFAULTS[method]
+        tau = check_int(defaults["tau"] if tau is None else tau, "tau (a 1-based rank)", minimum=0)
+        if method == "nassar2020" and tau < 1:
+            raise InvalidInputError("tau=0: nassar2020 anchors its target on rank tau, which must be >= 1")
+        strength = check_number(defaults["strength"] if strength is None else strength, "strength", minimum=0)
+        if n_components is None:
+            n_components = defaults["n_components"]
+        elif n_components == "all":
+            n_components = None
         # at least two ranks beyond tau
         n_components = check_int(n_components, "n_components", minimum=tau + 2, allow_none=True)
         if isinstance(layers, (str, nn.Module)):
@@ -127,6 +165,12 @@ class SpectralRegularizer(HookedLayers, nn.Module):
         self._basis: dict[str, torch.Tensor] = {}
         self._basis_cast: dict[tuple, torch.Tensor] = {}
         self._batch_spectrum: dict[str, torch.Tensor] = {}
+
+    @property
+    def uses_basis(self) -> bool:
+        """Whether the penalty reads variances along the basis of :meth:`update_basis`
+        (``gerum2022`` decomposes every batch exactly; its basis only measures alpha)."""
+        return self.method != "gerum2022"
 
     def extra_repr(self) -> str:
         return (
@@ -205,19 +249,21 @@ class SpectralRegularizer(HookedLayers, nn.Module):
             h = captured[name]
             if h.shape[0] < 2:
                 raise InvalidInputError(f"layer {name!r}: a batch of {h.shape[0]} sample(s) has no covariance")
-            basis = self._basis[name]
-            if basis.shape[0] != h.shape[1]:
+            basis_width = self._basis[name].shape[0]
+            if basis_width != h.shape[1]:
                 raise InvalidInputError(
-                    f"layer {name!r} has {h.shape[1]} units but its basis has {basis.shape[0]}; "
+                    f"layer {name!r} has {h.shape[1]} units but its basis has {basis_width}; "
                     "call .update_basis again"
                 )
-            basis = self._basis_for(name, h)
-            eigenvalues = projected_variances(h, basis).double()  # float64 from here on
-            eigenvalues = torch.sort(eigenvalues, descending=True).values
+            if self.uses_basis:
+                eigenvalues = projected_variances(h, self._basis_for(name, h)).double()  # float64 from here on
+                eigenvalues = torch.sort(eigenvalues, descending=True).values
+            else:
+                eigenvalues = batch_eigenvalues(h)
             self._batch_spectrum[name] = eigenvalues.detach()
             penalty = spectral_penalty(
                 eigenvalues, self.target_alpha, self.tau, self.method, n_units=h.shape[1],
-                anchor=float(self.basis_spectrum[name][self.tau - 1]),
+                last_rank=self.n_components,
             )
             total = penalty if total is None else total + penalty
         return (self.strength * total).to(torch.promote_types(h.dtype, torch.float32))
@@ -236,10 +282,12 @@ class SpectralRegularizer(HookedLayers, nn.Module):
         return {name: spectrum_alpha(spectrum, self.fit_range) for name, spectrum in self.basis_spectrum.items()}
 
     def target_spectrum(self, spectrum: np.ndarray) -> np.ndarray:
-        """The target line ``γ_n = λ_τ (τ/n)^alpha`` anchored on ``spectrum`` (descending), same shape."""
+        """The target line ``γ_n = λ_τ (τ/n)^alpha`` anchored on ``spectrum`` (descending), same shape
+        (at rank 1 when ``tau`` is 0)."""
         spectrum = np.asarray(spectrum, dtype=float)
         ranks = np.arange(1, len(spectrum) + 1)
-        return spectrum[self.tau - 1] * (self.tau / ranks) ** self.target_alpha
+        anchor = max(self.tau, 1)
+        return spectrum[anchor - 1] * (anchor / ranks) ** self.target_alpha
 
 
 class _ProjectedVariances(torch.autograd.Function):
@@ -271,27 +319,42 @@ def projected_variances(h: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
     return _ProjectedVariances.apply(h, basis)
 
 
+def batch_eigenvalues(h: torch.Tensor) -> torch.Tensor:
+    """Exact eigenvalues of the covariance of the batch ``h`` (B, N), descending, float64, differentiable.
+
+    The nonzero eigenvalues of ``HᵀH`` and ``HHᵀ`` coincide, so the smaller of the two is
+    decomposed; the ``min(B, N)`` eigenvalues returned are all there are (the rest are zero).
+    """
+    centred = (h - h.mean(0)).double()
+    gram = centred.T @ centred if h.shape[1] <= h.shape[0] else centred @ centred.T
+    return torch.linalg.eigvalsh(gram / (h.shape[0] - 1)).flip(0)
+
+
 def spectral_penalty(
     eigenvalues: torch.Tensor,
     alpha: float,
     tau: int,
-    method: str = "nassar2020",
+    method: str = "loglog",
     n_units: int | None = None,
-    anchor: float | None = None,
+    last_rank: int | None = None,
 ) -> torch.Tensor:
     """Unscaled penalty of a descending spectrum against ``n^-alpha`` (vectorised).
 
     Parameters
     ----------
     eigenvalues : Tensor (K,)
-        Descending eigenvalues, ranks 1..K; gradients flow through them (not through the anchor).
+        Descending eigenvalues, ranks 1..K; gradients flow through them (not through
+        ``nassar2020``'s anchor). ``gerum2022`` normalises them by their sum: pass them all.
     alpha : float
         Target exponent.
     tau : int
-        1-based anchor rank; ranks ``tau < n <= K`` are penalised.
-    method : {"nassar2020", "gerum2022"}
+        Ranks ``tau < n <= last_rank`` are penalised; ``nassar2020`` anchors on rank ``tau``.
+    method : {"loglog", "nassar2020", "gerum2022"}
+        See :class:`SpectralRegularizer`.
     n_units : int, optional
         Normaliser ``N`` of ``nassar2020`` (the layer width); default ``K``.
+    last_rank : int, optional
+        Last penalised rank; default ``K``.
 
     Returns
     -------
@@ -299,26 +362,37 @@ def spectral_penalty(
     """
     lam = eigenvalues.double()
     check_option("method", method, METHODS)
-    k = lam.shape[0]
+    k = lam.shape[0] if last_rank is None else min(int(last_rank), lam.shape[0])
     if k < tau + 2:
         raise InvalidInputError(f"{k} eigenvalues leave fewer than 2 ranks beyond tau={tau}")
+    if method == "gerum2022":
+        return _gerum2022(lam, float(alpha), tau, k)
     # Floors keep ratios and logs finite when a layer collapses (dead units, zero variance).
     floor = torch.finfo(torch.float64).tiny
     top = lam[0].detach().clamp_min(floor)
-    tail = lam[tau:].clamp_min(1e-12 * top)
     if method == "nassar2020":
-        if anchor is None:
-            anchor = lam[tau - 1].detach()
-        else:  # on the spectrum's device: clamp_min below takes no CPU tensor beside a CUDA one
-            anchor = torch.as_tensor(anchor, dtype=torch.float64, device=lam.device)
-        anchor = anchor.clamp_min(1e-12 * top)
+        tail = lam[tau:k]
+        anchor = lam[tau - 1].detach().clamp_min(1e-12 * top)
         ratio = tail / (anchor * _rank_terms(tau, k, float(alpha), lam.device)[0])
         excess = ratio - 1.0
-        return (excess.pow(2) + torch.relu(excess)).sum() / (n_units or k)
-    _, alpha_log_ranks, weights = _rank_terms(tau, k, float(alpha), lam.device)  # gerum2022
+        # their loop skips nonpositive eigenvalues
+        return torch.where(tail > 0, excess.pow(2) + torch.relu(excess), 0.0).sum() / (n_units or lam.shape[0])
+    tail = lam[tau:k].clamp_min(1e-12 * top)
+    _, alpha_log_ranks, weights = _rank_terms(tau, k, float(alpha), lam.device)  # loglog
     residual = tail.log() + alpha_log_ranks
     centred = residual - (weights * residual).sum()
     return (weights * centred.pow(2)).sum()
+
+
+def _gerum2022(lam: torch.Tensor, alpha: float, tau: int, k: int) -> torch.Tensor:
+    """``get_alpha(..., fix_slope=True, fit_offset=True, weighting=True)``'s loss, strength 1."""
+    normalised = torch.relu(lam / lam.sum()) + 1e-8
+    ranks = torch.arange(1, lam.shape[0] + 2, device=lam.device, dtype=torch.float64)
+    log_ranks = torch.log10(ranks)
+    y, x = torch.log10(normalised[tau:k]), log_ranks[tau:k]
+    weights = (log_ranks[1:] - log_ranks[:-1])[tau:k]
+    offset = (weights * y).sum() / weights.sum() + alpha * (weights * x).sum() / weights.sum()
+    return ((-alpha * x + offset - y).pow(2) * weights).sum() / weights.sum()
 
 
 @functools.lru_cache(maxsize=64)
@@ -327,4 +401,4 @@ def _rank_terms(tau: int, k: int, alpha: float, device: torch.device):
     ``(tau/n)^alpha``, ``alpha log n`` and the 1/n weights summing to one; built once, not every step."""
     ranks = torch.arange(tau + 1, k + 1, device=device, dtype=torch.float64)
     weights = 1.0 / ranks
-    return (tau / ranks) ** alpha, alpha * ranks.log(), weights / weights.sum()
+    return (max(tau, 1) / ranks) ** alpha, alpha * ranks.log(), weights / weights.sum()

@@ -64,14 +64,14 @@ def train(
     optimizer: str = "adam",
     lr: float = 1e-3,
     weight_decay: float = 0.0,
-    weight_norm: bool | Sequence[str] = False,
+    weight_norm: bool | Sequence[str] | str = "auto",
     device: str = "auto",
     seed: int = 0,
     checkpoint_dir: str | Path | None = None,
     resume: bool = True,
     measure_alpha: bool = True,
     basis_samples: int | None = 10_000,
-    basis_every: int | None = None,
+    basis_every: int | str | None = "auto",
     callbacks: Sequence[Callable[[dict], None]] = (),
     progress: bool = True,
 ) -> xr.Dataset:
@@ -96,7 +96,7 @@ def train(
     optimizer : {"adam", "adamw", "sgd"}
         SGD uses momentum 0.9.
     lr, weight_decay : float
-    weight_norm : bool or sequence of str
+    weight_norm : "auto", bool or sequence of str
         Train the weights of these modules (names as in ``model.named_modules()``) as
         ``w = g · v / ‖v‖``, one gain ``g`` per output unit
         (:func:`torch.nn.utils.parametrizations.weight_norm`); ``True``: the modules that feed
@@ -104,7 +104,9 @@ def train(
         ``act1``). The gains set how far the units of a saturating nonlinearity are driven, and
         with it how steep the layer's spectrum can be; as parameters of their own, the penalty
         moves them directly (the recipe in ``docs/training.md``). The reparametrization is
-        removed when training ends, so the model keeps its usual ``state_dict``.
+        removed when training ends, so the model keeps its usual ``state_dict``. ``"auto"``:
+        ``True`` with the ``loglog`` penalty (the recipe that reaches its target), ``False``
+        otherwise (the published variants as their code trains).
     device : str
         ``"auto"`` picks CUDA when available. The model is moved there and stays there.
     seed : int
@@ -120,14 +122,15 @@ def train(
         layer's covariance spectrum over ``basis_samples`` training images.
     basis_samples : int, optional
         Training images (a fixed seeded subset) used for the eigenbasis and alpha; None = all.
-    basis_every : int, optional
+    basis_every : "auto", int or None
         Also refresh the eigenbasis every ``basis_every`` optimizer steps within an epoch. The
         penalty reads the batch's variances along a basis that was exact when computed; as the
         network moves away from it, those variances mix neighbouring eigenvalues and read
         flatter than the true spectrum (the diagonal of a matrix is majorized by its
         eigenvalues), so the network overshoots towards steeper spectra. Refreshing more often
         removes that bias at the cost of one forward pass over the basis images and one
-        ``eigh`` per refresh (docs/training.md, fidelity).
+        ``eigh`` per refresh (docs/training.md, fidelity). ``"auto"``: 8 with the ``loglog``
+        penalty, else None (Nassar et al.'s code refreshes once per epoch; ``gerum2022`` has no basis).
     callbacks : sequence of callables
         Each is called after every optimizer step with a dict ``epoch`` (0-based), ``step``,
         ``loss``, ``penalty``.
@@ -156,7 +159,7 @@ def train(
     check_number(lr, "lr", positive=True)
     check_option("optimizer", optimizer, OPTIMIZERS)
     check_int(basis_samples, "basis_samples", allow_none=True)
-    check_int(basis_every, "basis_every", allow_none=True)
+    weight_norm, basis_every = _recipe_options(regularizer, weight_norm, basis_every)
     dev = resolve_device(device)
     model.to(dev)
     owns_hooks = regularizer is not None and not regularizer.attached
@@ -363,6 +366,20 @@ def _basis_inputs(dataset, n_samples, seed) -> torch.Tensor | Dataset:
     if isinstance(dataset, TensorDataset):
         return dataset.tensors[0][idx.sort().values]
     return torch.utils.data.Subset(dataset, idx.sort().values.tolist())
+
+
+def _recipe_options(regularizer, weight_norm, basis_every):
+    """Resolve ``"auto"``: the recipe for ``loglog``, the published code's habits for the others."""
+    recipe = regularizer is not None and regularizer.method == "loglog"
+    if isinstance(weight_norm, str) and weight_norm == "auto":
+        weight_norm = recipe
+    if isinstance(basis_every, str):
+        check_option("basis_every", basis_every, ("auto",))
+        basis_every = 8 if recipe else None
+    check_int(basis_every, "basis_every", allow_none=True)
+    if regularizer is not None and not regularizer.uses_basis:
+        basis_every = None  # nothing to refresh: the penalty decomposes every batch
+    return weight_norm, basis_every
 
 
 def _weight_norm_modules(model, weight_norm, regularizer) -> list[str]:
