@@ -16,8 +16,10 @@ memory is measured cleanly):
                       so that choice is measured side by side.
 
 Printed: wall time and ratio, max relative difference over the fit range (ranks 12..500)
-against both authors' runs, and peak resident memory above the loaded input, as a multiple
-of the input array's size.
+against both authors' runs, peak resident memory above the loaded input, as a multiple
+of the input array's size; the exponent of each spectrum (published fit, ranks 12..500) and
+its difference from v1ann's exact one; and the LAPACK floor of the exact computation (the
+Gram matrix plus one n_stimuli² eigendecomposition per shuffle, timed in the same process).
 
     python benchmarks/bench_cvpca_speed.py                 # the issue's size (~6 min on 2 cores)
     python benchmarks/bench_cvpca_speed.py --n-stimuli 600 --n-neurons 2000 --n-shuffles 3
@@ -111,6 +113,19 @@ def v1ann_cvpca(X, mask_array, device: str):
     return signal.mean(axis=0) * X.shape[1], gram_seconds
 
 
+def one_eigh_seconds(n: int) -> float:
+    """Seconds of one float64 n × n symmetric eigendecomposition by the LAPACK v1ann uses."""
+    import torch
+
+    from v1ann._linalg import symmetric_eigh
+
+    a = torch.randn(n, n, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    matrix = a @ a.T
+    start = time.perf_counter()
+    symmetric_eigh(matrix, overwrite=True)
+    return time.perf_counter() - start
+
+
 def warm_up_cuda() -> None:
     """Create the CUDA context and the cuBLAS/cuSOLVER handles, as any earlier GPU work would."""
     import torch
@@ -166,6 +181,8 @@ def worker(method: str, data: Path, masks: Path, out: Path, cuda_repeats: int = 
     else:
         spectrum, gram_seconds = v1ann_cvpca(X, mask_array, "cuda" if method == "v1ann-cuda" else "cpu")
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    if method == "v1ann":
+        extra["eigh_seconds"] = one_eigh_seconds(X.shape[1])
     peak_anon = sampler.stop()
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     np.save(out.with_suffix(".npy"), spectrum)
@@ -204,6 +221,13 @@ def simulate(n_stimuli: int, n_neurons: int, seed: int) -> np.ndarray:
 
     rec = simulate_recording(alpha=1.0, n_stimuli=n_stimuli, n_neurons=n_neurons, noise_scale=1.0, seed=seed)
     return np.ascontiguousarray(stimulus_responses(rec).values, dtype=np.float32)
+
+
+def alpha_of(spectrum: np.ndarray) -> float:
+    """The published fit (weights 1/rank, ranks 12..500) of a spectrum."""
+    from v1ann.spectrum.powerlaw import fit_powerlaw
+
+    return float(fit_powerlaw(spectrum, fit_range=(11, 500)).alpha)
 
 
 def max_relative_difference(spectrum: np.ndarray, reference: np.ndarray) -> float:
@@ -276,6 +300,15 @@ def main() -> None:
     for method, res in results.items():
         if res.get("gram_seconds") is not None:
             print(f"{method}: Gram matrix {res['gram_seconds']:.2f} s of {res['seconds']:.2f} s")
+    exact = results["v1ann"]
+    floor = exact["gram_seconds"] + args.n_shuffles * exact["eigh_seconds"]
+    print(f"LAPACK floor of the exact computation: Gram {exact['gram_seconds']:.2f} s + {args.n_shuffles} x eigh "
+          f"{exact['eigh_seconds']:.2f} s = {floor:.2f} s; v1ann exact / floor = {exact['seconds'] / floor:.2f}; "
+          f"10x the published code needs {results['authors']['seconds'] / 10:.2f} s")
+    reference_alpha = alpha_of(exact["spectrum"])
+    for method, res in results.items():
+        alpha = alpha_of(res["spectrum"])
+        print(f"{method:<18} alpha {alpha:.5f}  (minus v1ann exact: {alpha - reference_alpha:+.2e})")
     if "v1ann-cuda" in results:
         res = results["v1ann-cuda"]
         runs = ", ".join(f"{t:.2f}" for t in res["cuda_runs_seconds"])

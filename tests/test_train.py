@@ -249,9 +249,59 @@ def test_auto_training_options_follow_the_penalty(digits, method, weight_norm, b
     reg = SpectralRegularizer(1.0, method=method, tau=3 if method != "gerum2022" else 0)
     config = json.loads(fit(small_model(), digits, epochs=1, regularizer=reg).attrs["config"])
     assert config.get("weight_norm") == weight_norm and config["basis_every"] == basis_every
+    assert config.get("centre_inputs") == weight_norm  # the same modules, in the recipe only
 
 
 def test_gerum2022_ignores_a_basis_refresh_request(digits):
     reg = SpectralRegularizer(1.0, method="gerum2022")
     config = json.loads(fit(small_model(), digits, epochs=1, regularizer=reg, basis_every=2).attrs["config"])
     assert config["basis_every"] is None
+
+
+def test_a_dataloaders_sampler_is_used_and_resumes_exactly(digits, tmp_path):
+    train_set, test_set = digits
+    subset = list(range(0, len(train_set), 2))  # every other digit
+
+    def loader():
+        return torch.utils.data.DataLoader(
+            train_set, batch_size=32, sampler=torch.utils.data.SubsetRandomSampler(subset))
+
+    def seen_by(model, **kwargs):
+        seen = []
+        history = fit(model, (loader(), test_set), batch_size=None, callbacks=[lambda s: seen.append(s)], **kwargs)
+        return seen, history
+
+    full, history = seen_by(small_model(), epochs=2)
+    assert json.loads(history.attrs["config"])["sampler"] == "SubsetRandomSampler"
+    assert len(full) == 2 * -(-len(subset) // 32)  # steps over the subset only, each epoch
+    plain = small_model()
+    fit(plain, (train_set, test_set), epochs=2, batch_size=32)
+    uninterrupted = small_model()
+    seen_by(uninterrupted, epochs=2)
+    assert not all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(),
+                                                      uninterrupted.state_dict().values()))
+    resumed = small_model()
+    seen_by(resumed, epochs=1, checkpoint_dir=tmp_path)
+    seen_by(resumed, epochs=2, checkpoint_dir=tmp_path)
+    for a, b in zip(resumed.state_dict().values(), uninterrupted.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_centred_inputs_leave_the_function_and_a_plain_model(digits):
+    """Centring moves the input offset into the bias: the trained model has no buffers or hooks
+    left, and computes what the centred one computed."""
+    from v1ann.nn.centring import InputCentring
+
+    model = small_model()
+    x = digits[0].tensors[0][:200]
+    centring = InputCentring(model, ["fc1"])
+    centring.recentre(model, x)
+    assert float(model.fc1.input_mean.abs().sum()) > 0
+    before = model(x)
+    with torch.no_grad():
+        model.fc1.weight.mul_(1.5)  # training moves the weights while centred
+    centred = model(x)
+    centring.remove()
+    torch.testing.assert_close(model(x), centred, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(centred, before)
+    assert set(model.state_dict()) == set(small_model().state_dict()) and not model.fc1._forward_pre_hooks

@@ -22,7 +22,7 @@ from v1ann.plot.training import layer_spectrum_vs_target, training_history
               help="Training images (mnist5k and digits8x8 need no network).")
 @click.option("--arch", type=click.Choice(["mlp", "cnn"]), default="mlp", show_default=True)
 @click.option("--hidden", type=int, multiple=True, help="Hidden widths of the MLP (repeat for depth) [default: 2000].")
-@click.option("--activation", type=click.Choice(["tanh", "relu"]), default="tanh", show_default=True,
+@click.option("--activation", type=click.Choice(["tanh", "relu", "gelu"]), default="tanh", show_default=True,
               help="Hidden nonlinearity (regularized ReLU layers can die: docs/training.md).")
 @click.option("--target-alpha", type=float, default=None, help="Target exponent of the hidden spectrum.")
 @click.option("--match", "match", type=click.Path(exists=True, path_type=Path), default=None,

@@ -35,7 +35,7 @@ from v1ann._checks import check_option
 from v1ann._utils import atomic_path, write_json
 from v1ann.errors import DataFileError, InvalidInputError
 
-ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU}
 
 
 class Normalize(nn.Module):
@@ -119,7 +119,7 @@ def mlp(
         Widths of the hidden layers (default one layer of 2000 units, as in Nassar et al. 2020).
     n_classes : int
         Number of output logits.
-    activation : {"tanh", "relu"}
+    activation : {"tanh", "relu", "gelu"}
     mean, std : float or per-channel sequence, optional
         Pixel statistics for the leading :class:`Normalize`; default 0.5 and 0.5 (maps [0, 1] to [-1, 1]).
 
@@ -169,7 +169,7 @@ def cnn(
         Output channels of each conv block (``padding="same"``, so only pooling shrinks the map).
     hidden : int
         Width of the dense hidden layer.
-    activation : {"tanh", "relu"}
+    activation : {"tanh", "relu", "gelu"}
         tanh by default, as in :func:`mlp`: under a spectral regularizer, ReLU units that the
         penalty silences get no gradient back, and the layer dies (a ReLU CNN regularized
         toward alpha = 1 trained to chance on mnist5k; docs/training.md).

@@ -35,6 +35,7 @@ from v1ann._progress import progress_bar
 from v1ann._threads import uses_thread_budget
 from v1ann._utils import atomic_path, resolve_device
 from v1ann.errors import InvalidInputError, TrainingError
+from v1ann.nn.centring import InputCentring
 from v1ann.nn.hooks import LayerRecorder
 from v1ann.nn.probe import SpectrumProbe
 from v1ann.nn.regularizer import SpectralRegularizer
@@ -65,6 +66,7 @@ def train(
     lr: float = 1e-3,
     weight_decay: float = 0.0,
     weight_norm: bool | Sequence[str] | str = "auto",
+    centre_inputs: bool | str = "auto",
     device: str = "auto",
     seed: int = 0,
     checkpoint_dir: str | Path | None = None,
@@ -83,9 +85,11 @@ def train(
         Maps images ``(batch, C, H, W)`` to logits ``(batch, n_classes)``.
     train_data, val_data : DataLoader, Dataset of (image, label) or tuple (images, labels) of tensors
         ``val_data`` is evaluated (loss and accuracy, no penalty) after every epoch. Of a
-        ``DataLoader``, its dataset and batch size are used; the order of every epoch is
-        v1ann's own, drawn from ``(seed, epoch)``, so that a resumed run ends with the same
-        weights (the loader's sampler and workers are not used).
+        ``DataLoader``, its dataset, batch size and sampler are used, and every epoch's order
+        is drawn from ``(seed, epoch)`` so that a resumed run ends with the same weights: a
+        shuffling or sequential loader gets v1ann's own shuffle; any other sampler (e.g.
+        ``SubsetRandomSampler``, ``WeightedRandomSampler``) is iterated with its
+        ``generator`` seeded from ``(seed, epoch)``. Its workers and ``collate_fn`` are not used.
     regularizer : SpectralRegularizer, optional
         Attached to ``model`` here if it is not already; its eigenbasis is refreshed from
         ``basis_samples`` training images before the first epoch and after every epoch.
@@ -107,6 +111,13 @@ def train(
         removed when training ends, so the model keeps its usual ``state_dict``. ``"auto"``:
         ``True`` with the ``loglog`` penalty (the recipe that reaches its target), ``False``
         otherwise (the published variants as their code trains).
+    centre_inputs : "auto" or bool
+        Train the linear modules that feed the regularized layers (those of
+        ``weight_norm=True``) on their inputs minus the inputs' mean over the basis images,
+        the bias absorbing the offset so the network computes the same function (measured
+        again each epoch; folded back into the bias at the end, :mod:`v1ann.nn.centring`).
+        Without it an input offset (e.g. ``Normalize(0.5, 0.5)``: backgrounds at −1) keeps a
+        shallow target out of reach (docs/training.md). ``"auto"``: with the ``loglog`` penalty.
     device : str
         ``"auto"`` picks CUDA when available. The model is moved there and stays there.
     seed : int
@@ -153,13 +164,14 @@ def train(
     if batch_size is None:
         batch_size = train_data.batch_size if isinstance(train_data, DataLoader) and train_data.batch_size else 128
     train_set = _as_dataset(train_data, "train_data")
+    sampler = _custom_sampler(train_data)
     val_set = None if val_data is None else _as_dataset(val_data, "val_data")
     check_int(epochs, "epochs")
     check_int(batch_size, "batch_size")
     check_number(lr, "lr", positive=True)
     check_option("optimizer", optimizer, OPTIMIZERS)
     check_int(basis_samples, "basis_samples", allow_none=True)
-    weight_norm, basis_every = _recipe_options(regularizer, weight_norm, basis_every)
+    weight_norm, basis_every, centre_inputs = _recipe_options(regularizer, weight_norm, basis_every, centre_inputs)
     dev = resolve_device(device)
     model.to(dev)
     owns_hooks = regularizer is not None and not regularizer.attached
@@ -183,6 +195,11 @@ def train(
     }
     if normed:  # only when used, so that checkpoints written before the option still resume
         config["weight_norm"] = normed
+    if sampler is not None:
+        config["sampler"] = type(sampler).__name__
+    centring = InputCentring(model, _weight_norm_modules(model, True, regularizer)) if centre_inputs else None
+    if centring is not None and centring.names:
+        config["centre_inputs"] = centring.names
     modules = dict(model.named_modules())
     for name in normed:
         torch.nn.utils.parametrizations.weight_norm(modules[name])
@@ -202,9 +219,11 @@ def train(
                 regularizer.update_basis(model, basis_inputs)
             _run_epochs(
                 model, opt, train_set, val_set, regularizer, probe, basis_inputs, history, config,
-                start_epoch, epochs, dev, ckpt_path, callbacks, progress,
+                start_epoch, epochs, dev, ckpt_path, callbacks, progress, sampler, centring,
             )
         finally:
+            if centring is not None:
+                centring.remove()
             if owns_hooks:
                 regularizer.detach()
             if probe is not None and probe is not regularizer:
@@ -235,22 +254,24 @@ def load_history(path: str | Path) -> xr.Dataset:
 
 def _run_epochs(
     model, opt, train_set, val_set, regularizer, probe, basis_inputs, history, config,
-    start_epoch, epochs, dev, ckpt_path, callbacks, progress,
+    start_epoch, epochs, dev, ckpt_path, callbacks, progress, sampler=None, centring=None,
 ):
     batch_size = config["batch_size"]
     basis_every = config["basis_every"] if regularizer is not None else None
     # A batch of one has no covariance; drop such a remainder when regularizing.
     min_batch = 2 if regularizer is not None else 1
-    n = len(train_set)
+    n = len(train_set) if sampler is None else len(sampler)
     steps = n // batch_size + (n % batch_size >= min_batch)
     bar = progress_bar(total=epochs * steps, initial=start_epoch * steps, progress=progress, desc="train",
                unit="step")
     try:
         for epoch in range(start_epoch, epochs):
             started = time.perf_counter()
+            if centring is not None:
+                centring.recentre(model, basis_inputs)  # the same function: the basis stays exact
             model.train()
             sums = {"loss": 0.0, "penalty": 0.0, "correct": 0, "seen": 0}
-            for step, (x, y) in enumerate(_batches(train_set, batch_size, config["seed"], epoch, min_batch)):
+            for step, (x, y) in enumerate(_batches(train_set, batch_size, config["seed"], epoch, min_batch, sampler)):
                 x, y = x.to(dev), y.to(dev)
                 logits = model(x)
                 loss = F.cross_entropy(logits, y)
@@ -334,11 +355,16 @@ def _evaluate(model, dataset, dev, batch_size: int = 1024) -> tuple[float, float
     return loss / n, correct / n
 
 
-def _batches(dataset, batch_size, seed, epoch, min_batch):
-    """Batches of ``dataset``: in a (seed, epoch)-determined order, or in order when seed is None."""
+def _batches(dataset, batch_size, seed, epoch, min_batch, sampler=None):
+    """Batches of ``dataset``: in a (seed, epoch)-determined order (``sampler``'s, seeded, when given),
+    or in order when seed is None."""
     n = len(dataset)
     if seed is None:
         order = torch.arange(n)
+    elif sampler is not None:
+        if hasattr(sampler, "generator"):
+            sampler.generator = torch.Generator().manual_seed(_epoch_seed(seed, epoch))
+        order = torch.as_tensor(list(sampler), dtype=torch.long)
     else:
         order = torch.randperm(n, generator=torch.Generator().manual_seed(_epoch_seed(seed, epoch)))
     for idx in order.split(batch_size):
@@ -368,18 +394,23 @@ def _basis_inputs(dataset, n_samples, seed) -> torch.Tensor | Dataset:
     return torch.utils.data.Subset(dataset, idx.sort().values.tolist())
 
 
-def _recipe_options(regularizer, weight_norm, basis_every):
+def _recipe_options(regularizer, weight_norm, basis_every, centre_inputs):
     """Resolve ``"auto"``: the recipe for ``loglog``, the published code's habits for the others."""
     recipe = regularizer is not None and regularizer.method == "loglog"
     if isinstance(weight_norm, str) and weight_norm == "auto":
         weight_norm = recipe
+    if isinstance(centre_inputs, str):
+        check_option("centre_inputs", centre_inputs, ("auto",))
+        centre_inputs = recipe
+    elif not isinstance(centre_inputs, bool):
+        raise InvalidInputError(f"centre_inputs={centre_inputs!r} must be 'auto', True or False")
     if isinstance(basis_every, str):
         check_option("basis_every", basis_every, ("auto",))
         basis_every = 8 if recipe else None
     check_int(basis_every, "basis_every", allow_none=True)
     if regularizer is not None and not regularizer.uses_basis:
         basis_every = None  # nothing to refresh: the penalty decomposes every batch
-    return weight_norm, basis_every
+    return weight_norm, basis_every, centre_inputs and regularizer is not None
 
 
 def _weight_norm_modules(model, weight_norm, regularizer) -> list[str]:
@@ -502,6 +533,19 @@ def _history_dataset(history: dict, layers: list[str], config: dict) -> xr.Datas
         ds["alpha"] = (("epoch", "layer"), alpha)
         ds = ds.assign_coords(layer=list(layers))
     return ds
+
+
+def _custom_sampler(data):
+    """A DataLoader's sampler when it is neither sequential nor a plain shuffle (those get v1ann's shuffle)."""
+    if not isinstance(data, DataLoader):
+        return None
+    sampler = data.sampler
+    if isinstance(sampler, torch.utils.data.SequentialSampler):
+        return None
+    if isinstance(sampler, torch.utils.data.RandomSampler) and not sampler.replacement and (
+            sampler.num_samples == len(data.dataset)):
+        return None
+    return sampler
 
 
 def _as_dataset(data, name: str) -> Dataset:
