@@ -8,7 +8,7 @@ estimators are scored against the true alpha:
 
 * ``published``: cvPCA + weighted log-log fit over the fit range, ``log|v|`` for
   non-positive values as in the authors' code; 95 % interval by bootstrap over shuffles;
-* ``cvpca-matched``: :mod:`v1ann.spectrum.debias`, with its own 95 % interval.
+* ``cvpca-matched``: :mod:`v1ann.spectrum.matched`, with its own 95 % interval.
 
 Rows are appended to the CSV as they finish (a killed run keeps its results; rerunning
 skips configurations already in the CSV; ``--rerun distance`` recomputes, in place, those
@@ -41,9 +41,9 @@ from v1ann.errors import V1AnnError
 from v1ann.recording.preprocessing import mean_center
 from v1ann.spectrum.bootstrap import alpha_ci_over_shuffles
 from v1ann.spectrum.cvpca import cvpca_from_gram, shuffle_masks
-from v1ann.spectrum.debias import cvpca_matched_alpha, noise_halves
 from v1ann.spectrum.estimate import _noise_half
 from v1ann.spectrum.gram import repeat_gram
+from v1ann.spectrum.matched import cvpca_matched_alpha, noise_halves
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ["estimator", "true_alpha", "noise_ratio", "n_stimuli", "n_neurons", "seed", "alpha_hat",

@@ -9,7 +9,7 @@ at the recording's unbiased total) and its parameters minimise the weighted dist
 
 between the observed cvPCA spectrum ``s`` and the expected one ``m`` (the recording's own
 noise plus the model's signal, averaged over two random orientations: the simulator of
-``v1ann.spectrum.debias``). The exponent is the estimand: the published fit of the fitted
+``v1ann.spectrum.matched``). The exponent is the estimand: the published fit of the fitted
 spectrum over ranks 12..500. The single power law is fitted the same way (1-D), and the
 broken model is kept when ``Q_single > RATIO * Q_broken``.
 
@@ -38,9 +38,10 @@ from v1ann.errors import V1AnnWarning
 from v1ann.recording.preprocessing import mean_center
 from v1ann.recording.simulate import broken_power_law_spectrum, true_alpha
 from v1ann.spectrum.cvpca import cvpca_from_gram, shuffle_masks
-from v1ann.spectrum.debias import _Simulator, noise_halves
 from v1ann.spectrum.estimate import _noise_half
 from v1ann.spectrum.gram import repeat_gram
+from v1ann.spectrum.matched.simulation import Simulator as _Simulator
+from v1ann.spectrum.matched.simulation import noise_halves
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "data" / "shape_matched.csv"
 RATIO = 1.7

@@ -6,8 +6,8 @@ import pytest
 
 import v1ann
 from v1ann.errors import InvalidInputError
-from v1ann.spectrum.debias import noise_halves
 from v1ann.spectrum.gram import repeat_gram
+from v1ann.spectrum.matched import noise_halves
 
 # 400 stimuli x 1,500 neurons, ranks 6..100: small enough for a test, noisy enough that the
 # published fit is clearly biased for steep spectra.
@@ -69,7 +69,7 @@ def test_pure_noise_has_no_spectrum_to_match():
 
 
 def test_distance_minimiser_finds_the_global_minimum_among_wiggles():
-    from v1ann.spectrum.debias import _minimise_distance, _scan_grid
+    from v1ann.spectrum.matched.objective import minimise_distance, scan_grid
 
     calls = []
 
@@ -78,7 +78,7 @@ def test_distance_minimiser_finds_the_global_minimum_among_wiggles():
         return 10 * (alpha - 2.0) ** 2 + 0.3 * (1 - np.cos(2 * np.pi * (alpha - 2.0) / 0.1))
 
     # started from a root 0.13 below the truth, as T1's root was at 2,800 x 10,000
-    alpha = _minimise_distance(wiggly, _scan_grid(1.87), tol=1e-3)
+    alpha = minimise_distance(wiggly, scan_grid(1.87), tol=1e-3)
     assert alpha == pytest.approx(2.0, abs=5e-3)
     assert len(calls) < 25
 
@@ -97,27 +97,27 @@ def _two_basins(truth=3.0, wrong=3.55, depth_wrong=4.0):
 
 
 def test_where_q_has_two_basins_the_one_where_f_vanishes_wins():
-    from v1ann.spectrum.debias import (
-        _mean_distance,
-        _minimise_distance,
-        _penalised_distance_minimum,
-        _scan_grid,
+    from v1ann.spectrum.matched.objective import (
+        mean_distance,
+        minimise_distance,
+        penalised_distance_minimum,
+        scan_grid,
     )
 
     at = _two_basins()
     # Q alone, scanned from the root of F at 3.33, goes to the deeper, wrong basin
-    q_only = _minimise_distance(lambda a: _mean_distance(at, a, 4), _scan_grid(3.33), 1e-3)
+    q_only = minimise_distance(lambda a: mean_distance(at, a, 4), scan_grid(3.33), 1e-3)
     assert q_only == pytest.approx(3.55, abs=0.01)
-    alpha, grid, basin = _penalised_distance_minimum(at, 3.33, 4, sd_f=0.02, quantile=4.3, tol=1e-3)
+    alpha, grid, basin = penalised_distance_minimum(at, 3.33, 4, sd_f=0.02, quantile=4.3, tol=1e-3)
     assert alpha == pytest.approx(3.0, abs=0.01)
-    assert grid == _scan_grid(3.33)  # the slope's grid is the first scan, not the grown one
+    assert grid == scan_grid(3.33)  # the slope's grid is the first scan, not the grown one
     # every orientation agrees that the wrong basin is worse once F's penalty is added
     assert basin[1] < 3.3
 
 
 @pytest.mark.parametrize("scatter, spans", [(2.0, True), (0.5, False)])
 def test_basin_spans_a_second_minimum_only_where_the_orientations_cannot_tell_them_apart(scatter, spans):
-    from v1ann.spectrum.debias import _basin
+    from v1ann.spectrum.matched.interval import basin
 
     offsets = scatter * np.array([-3.0, -1.0, 1.0, 3.0])
 
@@ -127,13 +127,13 @@ def test_basin_spans_a_second_minimum_only_where_the_orientations_cannot_tell_th
         return 0.0, 1.0, 0.0, q, None
 
     searched = [round(2.8 + 0.04 * i, 2) for i in range(20)]  # 2.80 .. 3.56
-    lo, hi = _basin(at, 3.0, searched, 4, penalty=lambda a: 0.0, level=0.95)
+    lo, hi = basin(at, 3.0, searched, 4, penalty=lambda a: 0.0, level=0.95)
     assert lo == pytest.approx(3.0)  # the basin at the estimate is narrow and clearly bounded
     assert (hi > 3.35) if spans else (hi == pytest.approx(3.0))
 
 
 def test_f_that_is_rough_near_the_truth_does_not_overrule_a_clear_minimum_of_q():
-    from v1ann.spectrum.debias import _penalised_distance_minimum
+    from v1ann.spectrum.matched.objective import penalised_distance_minimum
 
     def at_with(steps):  # F biased by -0.035 at Q's minimum (2,800 x 2,000, alpha = 2, noise/signal 0.5)
         def at(alpha, orientation=0):
@@ -142,74 +142,75 @@ def test_f_that_is_rough_near_the_truth_does_not_overrule_a_clear_minimum_of_q()
         return at
 
     # F stepped by +-0.04 is trusted only as far as its roughness allows: Q's minimum stands
-    rough, *_ = _penalised_distance_minimum(at_with(0.04), 1.9, 4, sd_f=0.008, quantile=4.3, tol=1e-3)
+    rough, *_ = penalised_distance_minimum(at_with(0.04), 1.9, 4, sd_f=0.008, quantile=4.3, tol=1e-3)
     assert rough == pytest.approx(2.02, abs=0.01)
     # the same bias on a smooth F is believed, and pulls the estimate toward F's zero (1.988)
-    smooth, *_ = _penalised_distance_minimum(at_with(0.0), 1.9, 4, sd_f=0.008, quantile=4.3, tol=1e-3)
+    smooth, *_ = penalised_distance_minimum(at_with(0.0), 1.9, 4, sd_f=0.008, quantile=4.3, tol=1e-3)
     assert smooth < 2.0
 
 
 def test_scan_grows_only_while_f_is_consistent_with_zero_and_within_bounds():
-    from v1ann.spectrum.debias import (
+    from v1ann.spectrum.matched.objective import (
         ALPHA_MIN,
         GROWTH_LIMIT,
         SCAN_STEP,
-        _grow_while_consistent,
-        _scan_grid,
+        grow_while_consistent,
+        scan_grid,
     )
 
-    grid = _scan_grid(2.0)  # 1.8 .. 2.2
-    grown = _grow_while_consistent(lambda a: 2.0 - a, grid, threshold=0.3)
+    grid = scan_grid(2.0)  # 1.8 .. 2.2
+    grown = grow_while_consistent(lambda a: 2.0 - a, grid, threshold=0.3)
     # |F| <= 0.3 from 1.72 to 2.28; the first point past each end (|F| = 0.32) is the edge
     assert grown[0] == pytest.approx(1.68) and grown[-1] == pytest.approx(2.32)
     assert np.allclose(np.diff(grown), SCAN_STEP)
     # a flat F stops at GROWTH_LIMIT beyond the first scan, and never below ALPHA_MIN
-    flat = _grow_while_consistent(lambda a: 0.0, _scan_grid(0.3), threshold=0.1)
+    flat = grow_while_consistent(lambda a: 0.0, scan_grid(0.3), threshold=0.1)
     assert flat[0] >= ALPHA_MIN and flat[-1] <= 0.5 + GROWTH_LIMIT + 1e-9
     assert flat[-1] > 0.5 + GROWTH_LIMIT - SCAN_STEP
 
 
 def test_scan_grows_past_a_single_point_where_f_bumps_out_of_its_threshold():
-    from v1ann.spectrum.debias import _grow_while_consistent, _scan_grid
+    from v1ann.spectrum.matched.objective import grow_while_consistent, scan_grid
 
     # F within 0.127 everywhere except a bump of +0.136 at 3.20, the first scan's lower edge
     # (2,800 x 10,000, alpha = 3, noise/signal 4, seed 6); beyond 2.88 it rises out for good
     def f(alpha):
         return 0.136 if abs(alpha - 3.2) < 1e-6 else (0.0 if alpha > 2.9 else 0.5)
 
-    grown = _grow_while_consistent(f, _scan_grid(3.4), threshold=0.127)
+    grown = grow_while_consistent(f, scan_grid(3.4), threshold=0.127)
     assert grown[0] == pytest.approx(2.88)
     # two points out in a row end the growth
-    two = _grow_while_consistent(lambda a: 0.136 if a < 3.21 else 0.0, _scan_grid(3.4), threshold=0.127)
+    two = grow_while_consistent(lambda a: 0.136 if a < 3.21 else 0.0, scan_grid(3.4), threshold=0.127)
     assert two[0] == pytest.approx(3.2)
 
 
 def test_slope_at_the_root_spans_the_steps_of_a_stepped_estimating_function():
-    from v1ann.spectrum.debias import _find_root, _secant_slope
+    from v1ann.spectrum.matched.interval import secant_slope
+    from v1ann.spectrum.matched.objective import find_root
 
     def stepped(alpha):  # falls at 1 on average, in steps of 0.008 every 0.008 of alpha
         return (-(np.floor((alpha - 0.5) / 0.008) + 0.5) * 0.008,)
 
-    root = _find_root(stepped, 0.45, tol=1e-4, max_steps=40)
+    root = find_root(stepped, 0.45, tol=1e-4, max_steps=40)
     assert abs(stepped(root - 1e-3)[0] - stepped(root + 1e-3)[0]) / 2e-3 > 3  # a local secant overshoots
-    assert _secant_slope(stepped, root) == pytest.approx(1.0, rel=0.1)
+    assert secant_slope(stepped, root) == pytest.approx(1.0, rel=0.1)
 
 
 def test_root_search_walks_past_a_wrong_sign_far_below_the_truth():
-    from v1ann.spectrum.debias import _find_root
+    from v1ann.spectrum.matched.objective import find_root
 
     # The shape seen at 2,800 x 10,000, alpha = 3, noise/signal 4 (seed 6): negative from
     # 0.05 to 0.95 (an increasing jump at 0.95, not a root), positive up to the root at 3.
     def wrong_sign_below(alpha):
         return (-2.0 - alpha if alpha < 0.95 else 3.0 - alpha,)
 
-    assert _find_root(wrong_sign_below, 0.93, tol=1e-4, max_steps=40) == pytest.approx(3.0, abs=1e-3)
+    assert find_root(wrong_sign_below, 0.93, tol=1e-4, max_steps=40) == pytest.approx(3.0, abs=1e-3)
     # negative everywhere: no exponent, and the error says so
     with pytest.raises(InvalidInputError, match="no exponent"):
-        _find_root(lambda a: (-1.0 - a,), 0.93, tol=1e-4, max_steps=40)
+        find_root(lambda a: (-1.0 - a,), 0.93, tol=1e-4, max_steps=40)
     # positive only at the top bound: an increasing crossing only, still no exponent
     with pytest.raises(InvalidInputError, match="no exponent"):
-        _find_root(lambda a: (1.0 if a >= 7.9 else -1.0,), 0.93, tol=1e-4, max_steps=40)
+        find_root(lambda a: (1.0 if a >= 7.9 else -1.0,), 0.93, tol=1e-4, max_steps=40)
 
 
 def test_matched_fit_reports_its_criterion(steep):
@@ -233,7 +234,7 @@ def matched_inputs(steep):
 
 
 def _matched(inputs, shuffle_spectra):
-    from v1ann.spectrum.debias import cvpca_matched_alpha
+    from v1ann.spectrum.matched import cvpca_matched_alpha
 
     signal, *rest = inputs
     return cvpca_matched_alpha(signal.mean(0), *rest, FIT_RANGE, shuffle_spectra=shuffle_spectra, seed=0)

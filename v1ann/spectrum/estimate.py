@@ -18,7 +18,7 @@ Methods:
 ``"auto"``     ``"cvpca-matched"`` for repeats, ``"pca"`` for activations, ``"svca"`` for
                spontaneous activity, ``"wls"`` for a spectrum
 ``"cvpca"``    published: cvPCA spectrum + weighted log-log fit (Stringer et al. 2019)
-``"cvpca-matched"`` noise-bias-corrected exponent (:mod:`v1ann.spectrum.debias`)
+``"cvpca-matched"`` noise-bias-corrected exponent (:mod:`v1ann.spectrum.matched`)
 ``"meme"``     a broken power law fitted to unbiased signal eigenmoments (Pospisil &
                Pillow 2025; :mod:`v1ann.spectrum.meme`)
 ``"pca"``      PCA spectrum + weighted log-log fit
@@ -63,8 +63,8 @@ from v1ann.spectrum.cvpca import (
     shuffle_masks,
     warn_if_uncentred,
 )
-from v1ann.spectrum.debias import cvpca_matched_alpha, noise_halves
 from v1ann.spectrum.gram import REPEAT_DIMS, repeat_gram
+from v1ann.spectrum.matched import cvpca_matched_alpha, noise_halves
 from v1ann.spectrum.meme import meme_alpha
 from v1ann.spectrum.pca import pca_spectrum
 from v1ann.spectrum.powerlaw import (
