@@ -250,6 +250,7 @@ def test_auto_training_options_follow_the_penalty(digits, method, weight_norm, b
     config = json.loads(fit(small_model(), digits, epochs=1, regularizer=reg).attrs["config"])
     assert config.get("weight_norm") == weight_norm and config["basis_every"] == basis_every
     assert config.get("centre_inputs") == weight_norm  # the same modules, in the recipe only
+    assert config.get("gain_lr") == (10 * config["lr"] if weight_norm else None)  # the gains' own rate
 
 
 def test_gerum2022_ignores_a_basis_refresh_request(digits):

@@ -67,6 +67,7 @@ def train(
     weight_decay: float = 0.0,
     weight_norm: bool | Sequence[str] | str = "auto",
     centre_inputs: bool | str = "auto",
+    gain_lr: float | str | None = "auto",
     device: str = "auto",
     seed: int = 0,
     checkpoint_dir: str | Path | None = None,
@@ -111,6 +112,11 @@ def train(
         removed when training ends, so the model keeps its usual ``state_dict``. ``"auto"``:
         ``True`` with the ``loglog`` penalty (the recipe that reaches its target), ``False``
         otherwise (the published variants as their code trains).
+    gain_lr : "auto", float or None
+        Learning rate of the weight-norm gains ``g`` (``weight_norm``); None: ``lr``. A gain is
+        of order one and must move by about as much to set how far the units saturate, but
+        Adam moves a parameter by about ``lr`` per step, so at ``lr`` a steep target is still
+        short after 10 epochs (docs/training.md). ``"auto"``: ``10 × lr``.
     centre_inputs : "auto" or bool
         Train the linear modules that feed the regularized layers (those of
         ``weight_norm=True``) on their inputs minus the inputs' mean over the basis images,
@@ -172,6 +178,11 @@ def train(
     check_option("optimizer", optimizer, OPTIMIZERS)
     check_int(basis_samples, "basis_samples", allow_none=True)
     weight_norm, basis_every, centre_inputs = _recipe_options(regularizer, weight_norm, basis_every, centre_inputs)
+    if isinstance(gain_lr, str):
+        check_option("gain_lr", gain_lr, ("auto",))
+        gain_lr = GAIN_LR_FACTOR * lr
+    elif gain_lr is not None:
+        gain_lr = check_number(gain_lr, "gain_lr", positive=True)
     dev = resolve_device(device)
     model.to(dev)
     owns_hooks = regularizer is not None and not regularizer.attached
@@ -203,7 +214,9 @@ def train(
     modules = dict(model.named_modules())
     for name in normed:
         torch.nn.utils.parametrizations.weight_norm(modules[name])
-    opt = OPTIMIZERS[optimizer](model.parameters(), lr, weight_decay)
+    opt = OPTIMIZERS[optimizer](_parameter_groups(model, normed, lr, gain_lr), lr, weight_decay)
+    if normed:
+        config["gain_lr"] = float(lr if gain_lr is None else gain_lr)
 
     ckpt_path = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT
     history = {key: [] for key in METRICS} | {"alpha": {name: [] for name in layers}}
@@ -392,6 +405,20 @@ def _basis_inputs(dataset, n_samples, seed) -> torch.Tensor | Dataset:
     if isinstance(dataset, TensorDataset):
         return dataset.tensors[0][idx.sort().values]
     return torch.utils.data.Subset(dataset, idx.sort().values.tolist())
+
+
+GAIN_LR_FACTOR = 10.0  # "auto" gain_lr, in units of lr (docs/training.md, defaults)
+
+
+def _parameter_groups(model, normed, lr, gain_lr):
+    """The model's parameters, the weight-norm gains of ``normed`` modules in a group of their own."""
+    if not normed:
+        return model.parameters()
+    modules = dict(model.named_modules())
+    gains = [modules[name].parametrizations.weight.original0 for name in normed]
+    ids = {id(g) for g in gains}
+    rest = [p for p in model.parameters() if id(p) not in ids]
+    return [{"params": rest}, {"params": gains, "lr": lr if gain_lr is None else gain_lr}]
 
 
 def _recipe_options(regularizer, weight_norm, basis_every, centre_inputs):
