@@ -7,10 +7,10 @@ alpha of the hidden layer on the held-out digits: PCA spectrum of the activation
 ``fit_range=(10, 500)``). Pass: |alpha - target| <= 0.1 for every target, and the vanilla
 network outside ±0.1 of each target.
 
-The defaults are the recipe of docs/training.md (gerum2022, strength 30, K = 500, weight norm
+The defaults are the recipe of docs/training.md as of 2026-11-22 (loglog, then named gerum2022, strength 30, K = 500, weight norm
 on fc1, eigenbasis refreshed every 8 steps, Adam lr 2e-3, batch 128, 20 epochs).
 
-Usage: python research/regularizer_fidelity.py [--method gerum2022] [--strength 30] [--epochs 20]
+Usage: python research/regularizer_fidelity.py [--method loglog] [--strength 30] [--epochs 20]
            [--n-components 500] [--no-weight-norm] [--basis-every 8] [--weight-decay 0] [--threads 1]
            [--targets 1 2 3] [--skip-vanilla]
 (run one target per process with --threads 1 to use several cores; results: docs/training.md)
@@ -53,6 +53,7 @@ def run_one(target, args, train_set, test_set):
     # Weight norm of fc1 gives the penalty a direct handle on how far the tanh units saturate.
     history = train(model, train_set, test_set, regularizer=reg, epochs=args.epochs, batch_size=args.batch_size,
                     lr=args.lr, seed=args.seed, weight_norm=reg is not None and args.weight_norm, **decay,
+                    centre_inputs=False, gain_lr=None,
                     basis_samples=None, basis_every=args.basis_every or None, progress=args.progress)
     seconds = time.perf_counter() - start
     alpha, accuracy = heldout_alpha(model, test_set.tensors[0]), float(history.val_accuracy[-1])
@@ -66,7 +67,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--strength", type=float, default=30.0)
     parser.add_argument("--tau", type=int, default=10)
-    parser.add_argument("--method", choices=["nassar2020", "gerum2022"], default="gerum2022")
+    parser.add_argument("--method", choices=["loglog", "nassar2020", "gerum2022"], default="loglog")
     parser.add_argument("--n-components", type=int, default=500, help="regularize ranks tau+1..K only (0: all)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=2e-3)
