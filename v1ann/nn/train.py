@@ -177,12 +177,8 @@ def train(
     check_number(lr, "lr", positive=True)
     check_option("optimizer", optimizer, OPTIMIZERS)
     check_int(basis_samples, "basis_samples", allow_none=True)
-    weight_norm, basis_every, centre_inputs = _recipe_options(regularizer, weight_norm, basis_every, centre_inputs)
-    if isinstance(gain_lr, str):
-        check_option("gain_lr", gain_lr, ("auto",))
-        gain_lr = GAIN_LR_FACTOR * lr
-    elif gain_lr is not None:
-        gain_lr = check_number(gain_lr, "gain_lr", positive=True)
+    weight_norm, basis_every, centre_inputs, gain_lr = _recipe_options(
+        regularizer, weight_norm, basis_every, centre_inputs, gain_lr, lr)
     dev = resolve_device(device)
     model.to(dev)
     owns_hooks = regularizer is not None and not regularizer.attached
@@ -421,23 +417,27 @@ def _parameter_groups(model, normed, lr, gain_lr):
     return [{"params": rest}, {"params": gains, "lr": lr if gain_lr is None else gain_lr}]
 
 
-def _recipe_options(regularizer, weight_norm, basis_every, centre_inputs):
+def _recipe_options(regularizer, weight_norm, basis_every, centre_inputs, gain_lr, lr):
     """Resolve ``"auto"``: the recipe for ``loglog``, the published code's habits for the others."""
     recipe = regularizer is not None and regularizer.method == "loglog"
     if isinstance(weight_norm, str) and weight_norm == "auto":
         weight_norm = recipe
-    if isinstance(centre_inputs, str):
-        check_option("centre_inputs", centre_inputs, ("auto",))
+    if isinstance(centre_inputs, str) and centre_inputs == "auto":
         centre_inputs = recipe
     elif not isinstance(centre_inputs, bool):
         raise InvalidInputError(f"centre_inputs={centre_inputs!r} must be 'auto', True or False")
+    if isinstance(gain_lr, str):
+        check_option("gain_lr", gain_lr, ("auto",))
+        gain_lr = GAIN_LR_FACTOR * lr
+    elif gain_lr is not None:
+        gain_lr = check_number(gain_lr, "gain_lr", positive=True)
     if isinstance(basis_every, str):
         check_option("basis_every", basis_every, ("auto",))
         basis_every = 8 if recipe else None
     check_int(basis_every, "basis_every", allow_none=True)
     if regularizer is not None and not regularizer.uses_basis:
         basis_every = None  # nothing to refresh: the penalty decomposes every batch
-    return weight_norm, basis_every, centre_inputs and regularizer is not None
+    return weight_norm, basis_every, centre_inputs and regularizer is not None, gain_lr
 
 
 def _weight_norm_modules(model, weight_norm, regularizer) -> list[str]:
