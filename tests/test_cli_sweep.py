@@ -51,6 +51,30 @@ def test_sweep_command_runs_stores_resumes_and_plots(tmp_path, scheduler, capsys
     assert "2 runs in" in capsys.readouterr().out
 
 
+def test_a_preset_sets_the_grid_and_options_given_beside_it_win(tmp_path, scheduler, capsys):
+    store = tmp_path / "nassar.nc"
+    main(["sweep", "--preset", "nassar2020", "--seeds", "1", "--dataset", "digits8x8", "--hidden", "32",
+          "--epochs", "1", "--lr", "0.01", "--eps", "0", "0.1", "--steps", "2", "--restarts", "1",
+          "--n-eval", "50", "--attacks", "fgsm", "pgd", "--scheduler", scheduler, "--store", str(store), "--quiet"])
+    results = xr.load_dataset(store, engine="h5netcdf")
+    # the preset's grid (vanilla against 1/n) with the sizes given on the command line
+    assert sorted(results["run"].values) == ["alpha=1|strength=30|tau=10|seed=0", "vanilla|seed=0"]
+    assert list(results["attack"].values) == ["fgsm", "pgd"] and int(results.sizes["layer"]) == 1
+    config = results.attrs["sweep_config"]
+    assert '"hidden": [32]' in config and '"n_eval": 50' in config
+
+
+def test_the_presets_attack_with_white_and_black_box_attacks():
+    from v1ann.experiments.presets import preset
+
+    for name in ("nassar2020", "gerum2022"):
+        settings = preset(name)
+        assert {"pgd", "apgd-ce", "square"} <= set(settings["attacks"]) and settings["seeds"] >= 5
+        assert settings["n_eval"] >= 1000 and None in settings["grid"]["target_alpha"]
+    settings["grid"]["target_alpha"].append(9.0)  # a copy: the preset itself is unchanged
+    assert 9.0 not in preset("gerum2022")["grid"]["target_alpha"]
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -166,3 +166,86 @@ def test_missing_torchattacks_names_the_extra(trained, monkeypatch):
     monkeypatch.setitem(sys.modules, "torchattacks", None)
     with pytest.raises(MissingDependencyError, match=r"v1ann\[attacks\]"):
         robustness(model, (images, labels), progress=False)
+
+
+def test_apgd_and_square_run_and_the_black_box_is_not_stronger(trained):
+    model, images, labels = trained
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", V1AnnWarning)
+        result = robustness(model, (images[:200], labels[:200]), attacks=("pgd", "apgd-ce", "square"),
+                            eps=(0, 0.1, 0.3), steps=20, queries=300, seed=0, progress=False)
+    acc = result["accuracy"]
+    clean = float(result["clean_accuracy"])
+    np.testing.assert_array_equal(acc.sel(eps=0).values, clean)
+    # APGD-CE is at least as strong as fixed-step PGD on an undefended model
+    assert float(acc.sel(attack="apgd-ce", eps=0.3)) <= float(acc.sel(attack="pgd", eps=0.3)) + 0.005
+    # the gradient-free attack does real damage, but less than the white-box ones
+    assert float(acc.sel(attack="square", eps=0.3)) < clean - 0.1
+    assert result.attrs["checks"] == "passed" and result.attrs["square_queries"] == 300
+
+
+def test_a_black_box_stronger_than_the_white_box_is_flagged():
+    accuracy = np.array([[0.9, 0.5], [0.9, 0.2]])  # pgd, then square
+    problems = _sanity_problems(accuracy, 0.9, ("pgd", "square"), [0.0, 0.1])
+    assert len(problems) == 1 and "black-box Square" in problems[0]
+
+
+class _Masked(nn.Module):
+    """A model whose gradient is zero almost everywhere: rounding the input masks it."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(torch.round(x * 4) / 4)
+
+
+def test_gradient_masking_is_caught_by_the_black_box(trained):
+    model, images, labels = trained
+    with pytest.warns(V1AnnWarning, match="black-box Square"):
+        result = robustness(_Masked(model), (images[:200], labels[:200]), attacks=("pgd", "square"),
+                            eps=(0.3,), steps=10, queries=300, seed=0, progress=False)
+    assert "black-box" in result.attrs["checks"]
+
+
+def test_transfer_from_another_network_is_weaker_than_white_box(trained):
+    model, images, labels = trained
+    torch.manual_seed(1)
+    other = mlp(in_shape=(1, 6, 6), hidden=(32,), n_classes=4)
+    opt = torch.optim.Adam(other.parameters(), lr=1e-2)
+    for _ in range(150):
+        opt.zero_grad()
+        nn.functional.cross_entropy(other(images), labels).backward()
+        opt.step()
+    data = (images[:200], labels[:200])
+    white = robustness(model, data, attacks=("pgd",), eps=(0.2,), steps=10, seed=0, progress=False)
+    transfer = robustness(model, data, attacks=("pgd",), eps=(0.2,), steps=10, seed=0, source=other,
+                          progress=False)
+    assert transfer.attrs["crafted_on"].startswith("source")
+    # crafted on a different network the examples still fool some images, but fewer
+    assert float(white["accuracy"][0, 0]) <= float(transfer["accuracy"][0, 0]) < float(transfer["clean_accuracy"])
+    with pytest.raises(InvalidInputError, match="source must be a torch.nn.Module"):
+        robustness(model, data, attacks=("pgd",), eps=(0.2,), source="vanilla", progress=False)
+
+
+def test_pgd_converges_on_a_sound_model_and_bad_counts_are_named(trained):
+    from v1ann.nn.robustness import pgd_convergence
+
+    model, images, labels = trained
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", V1AnnWarning)
+        table = pgd_convergence(model, (images[:200], labels[:200]), eps=0.2, steps=(5, 20), restarts=(1, 3),
+                                seed=0, progress=False)
+    assert table["accuracy"].dims == ("steps", "restarts") and table.attrs["checks"] == "passed"
+    assert float(table["accuracy"].sel(steps=20, restarts=3)) <= float(table["accuracy"].sel(steps=5, restarts=1))
+    with pytest.raises(InvalidInputError, match="steps"):
+        pgd_convergence(model, (images, labels), steps=(20, 10), progress=False)
+
+
+def test_a_pgd_that_has_not_converged_is_flagged():
+    from v1ann.nn.robustness import _rise
+
+    assert _rise(np.array([0.5, 0.4, 0.45]), [10, 20, 50], "steps", "1 restarts").startswith(
+        "PGD accuracy rises from 0.4000 to 0.4500 at 50 steps")
+    assert _rise(np.array([0.5, 0.4, 0.4]), [10, 20, 50], "steps", "1 restarts") is None

@@ -61,6 +61,30 @@ def test_stimulus_responses_drops_rare_stimuli_and_extra_repeats_with_one_warnin
     assert out.sizes["repeat"] == 2
 
 
+def test_trial_pairs_turn_many_repeats_into_pseudo_stimuli_as_published(rng):
+    # stimulus 0 shown 6 times, 1 shown 5 times (one presentation unpaired), interleaved with blanks
+    stimulus = np.array([0, 1, 2, 0, 1, 0, 1, 2, 0, 1, 0, 1, 0])
+    response = rng.standard_normal((stimulus.size, 3)).astype(np.float32)
+    ds = make_recording(response, stimulus, n_stimuli=2, attrs={"stimulus_set": "natimg32"})
+    out = v1ann.stimulus_responses(ds)  # "auto": natimg32 is paired
+    assert out.shape == (2, 3 + 2, 3) and out.attrs["trial_pairs"] == 1
+    assert out["image"].values.tolist() == [0, 0, 0, 1, 1] and out["pair"].values.tolist() == [0, 1, 2, 0, 1]
+    for k, (image, j) in enumerate(zip(out["image"].values, out["pair"].values)):
+        trials = np.flatnonzero(stimulus == image)
+        half = trials.size // 2
+        # presentation j against presentation half + j, in trial order (natimg32PCA.m)
+        np.testing.assert_array_equal(out.values[:, k], response[[trials[j], trials[half + j]]])
+    # the same recording unpaired keeps its images; another stimulus set is not paired by default
+    with pytest.warns(V1AnnWarning, match="discarded 1 extra"):
+        assert v1ann.stimulus_responses(ds, trial_pairs=False).shape[:2] == (5, 2)
+    plain = make_recording(response, stimulus, n_stimuli=2)
+    with pytest.warns(V1AnnWarning, match="discarded 1 extra"):
+        assert "image" not in v1ann.stimulus_responses(plain).coords
+    assert v1ann.stimulus_responses(plain, trial_pairs=True).shape == (2, 5, 3)
+    with pytest.raises(InvalidInputError, match="trial_pairs"):
+        v1ann.stimulus_responses(plain, trial_pairs="yes")
+
+
 def test_stimulus_responses_without_drops_is_silent(rng):
     response, stimulus = _recording(rng)
     ds = make_recording(response, stimulus, n_stimuli=5)

@@ -158,6 +158,39 @@ def test_checkerboard_split_alternates_squares():
     assert np.all((cells[set1].sum(axis=1) % 2) == 0) and np.all((cells[set2].sum(axis=1) % 2) == 1)
 
 
+def published_strip_sets(med_first_column):
+    """incNeurSVCA.m's neuron sets, transcribed line by line (MATLAB's 1-based rows)."""
+    y = np.round(med_first_column)
+    nby = np.floor(med_first_column.max() / 16)
+    offsets = np.arange(1, nby - 10 + 1)
+    ytrain = ((np.arange(1, 17, 2) - 1) * nby + offsets[:, None]).ravel()
+    ytest = ((np.arange(2, 17, 2) - 1) * nby + offsets[:, None]).ravel()
+    return np.flatnonzero(np.isin(y, ytrain)), np.flatnonzero(np.isin(y, ytest))
+
+
+def test_strip_split_is_the_published_one(rng):
+    # positions in pixels of a 512-pixel field of view, fractional like suite2p's med
+    xy = np.column_stack([rng.uniform(0, 512, 3000), rng.uniform(0, 512, 3000)])
+    set1, set2, used = neuron_split(3000, xy, split="strips")
+    want1, want2 = published_strip_sets(xy[:, 0])
+    assert used == "strips"
+    np.testing.assert_array_equal(set1, want1)
+    np.testing.assert_array_equal(set2, want2)
+    # a band of 10 rows separates every neuron of one set from the other
+    gaps = np.abs(np.round(xy[set1, 0])[:, None] - np.round(xy[set2, 0])[None, :])
+    assert gaps.min() >= 11
+    # svca runs on the two sets only, the band's neurons left out
+    activity = rng.standard_normal((400, 3000))
+    got = svca(xr.DataArray(activity, dims=("time", "neuron"), coords={"x": ("neuron", xy[:, 0]),
+                                                                     "y": ("neuron", xy[:, 1])}),
+               split="strips", n_components=5, progress=False, device="cpu")
+    assert got.attrs["n_set1"] == set1.size and got.attrs["n_set2"] == set2.size < 1500
+    with pytest.raises(InvalidInputError, match="no wider than the 10-unit band"):
+        neuron_split(20, rng.uniform(0, 100, (20, 2)), split="strips")
+    with pytest.raises(InvalidInputError, match="needs neuron positions"):
+        neuron_split(20, None, split="strips")
+
+
 def test_missing_positions_warn_and_fall_back(rng):
     xy = rng.uniform(0, 500, (20, 2))
     xy[3] = np.nan

@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from v1ann.cli._options import OutputPath, fit_range_option, per_method_default
+from v1ann.experiments.presets import PRESETS, preset
 from v1ann.experiments.sweeps import summarize
 from v1ann.experiments.sweeps import sweep as run_sweep
 from v1ann.nn.regularizer import METHOD_DEFAULTS, METHODS
+from v1ann.nn.robustness import ATTACKS
 from v1ann.plot._style import save_figure
 from v1ann.plot.robustness import (
     accuracy_vs_eps,
@@ -60,6 +63,8 @@ def _is_number(text: str) -> bool:
 
 
 @click.command(cls=ListOptionsCommand)
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
+              help="A seed paper's experiment (docs/robustness.md); options given beside it override it.")
 @click.option("--alphas", type=float, multiple=True, metavar="A [A ...]",
               help="Target exponents of the regularized runs, e.g. --alphas 0.5 1 2 3 4.")
 @click.option("--vanilla", is_flag=True, help="Also train without the regularizer.")
@@ -78,8 +83,8 @@ def _is_number(text: str) -> bool:
 @click.option("--lr", type=float, default=2e-3, show_default=True)
 @click.option("--method", type=click.Choice(METHODS), default="loglog", show_default=True,
               help="Penalty: loglog (v1ann's), or nassar2020 / gerum2022 as their papers' code (docs/training.md).")
-@click.option("--attacks", type=click.Choice(["fgsm", "pgd", "autoattack"]), multiple=True, metavar="NAME [NAME ...]",
-              help="fgsm, pgd, autoattack [default: fgsm pgd].")
+@click.option("--attacks", type=click.Choice(ATTACKS), multiple=True, metavar="NAME [NAME ...]",
+              help=f"{', '.join(ATTACKS)} [default: fgsm pgd].")
 @click.option("--eps", type=float, multiple=True, metavar="E [E ...]",
               help="L-inf budgets in pixel units [default: 0 0.05 0.1 0.2 0.3].")
 @click.option("--steps", type=click.IntRange(min=1), default=40, show_default=True, help="PGD steps.")
@@ -101,7 +106,7 @@ def _is_number(text: str) -> bool:
 @fit_range_option(" (each run's held-out alpha)")
 @click.option("--verbose", is_flag=True, help="Show dask.distributed's own log lines and warnings.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def sweep(alphas, vanilla, strengths, taus, seeds, dataset, arch, hidden, epochs, batch_size, lr, method,
+def sweep(preset, alphas, vanilla, strengths, taus, seeds, dataset, arch, hidden, epochs, batch_size, lr, method,
           attacks, eps, steps, restarts, n_eval, scheduler, workers, device, checkpoints, store, plots,
           plot_eps, fit_range, verbose, quiet):
     """Train every (alpha or vanilla, strength, tau, seed), measure alpha, attack; store each run.
@@ -110,6 +115,11 @@ def sweep(alphas, vanilla, strengths, taus, seeds, dataset, arch, hidden, epochs
     once; running the same command again skips the runs already there, so an interrupted
     sweep continues where it stopped. Prints the mean and sd over seeds per condition.
     """
+    if preset is not None:
+        (alphas, vanilla, seeds, dataset, arch, hidden, epochs, attacks, eps, steps, restarts,
+         n_eval) = _apply_preset(preset, alphas=alphas, vanilla=vanilla, seeds=seeds, dataset=dataset, arch=arch,
+                                 hidden=hidden, epochs=epochs, attacks=attacks, eps=eps, steps=steps,
+                                 restarts=restarts, n_eval=n_eval)
     if not alphas and not vanilla:
         raise click.UsageError("give target exponents with --alphas and/or --vanilla")
     grid = {
@@ -136,6 +146,24 @@ def sweep(alphas, vanilla, strengths, taus, seeds, dataset, arch, hidden, epochs
     if plots is not None:
         for path in _write_plots(results, plots, plot_eps):
             click.echo(f"wrote {path}")
+
+
+def _apply_preset(name: str, **given) -> tuple:
+    """The options of a preset, except those the user gave on the command line."""
+    settings = preset(name)
+    targets = settings["grid"]["target_alpha"]
+    from_preset = {
+        "alphas": tuple(t for t in targets if t is not None), "vanilla": None in targets,
+        "seeds": settings["seeds"], "dataset": settings["dataset"], "arch": settings["arch"],
+        "hidden": tuple(settings["model_kwargs"].get("hidden", ())), "epochs": settings["epochs"],
+        "attacks": tuple(settings["attacks"]), "eps": tuple(settings["eps"]), "steps": settings["steps"],
+        "restarts": settings["restarts"], "n_eval": settings["n_eval"],
+    }
+    ctx = click.get_current_context()
+    return tuple(
+        from_preset[key] if ctx.get_parameter_source(key) in (ParameterSource.DEFAULT, None) else value
+        for key, value in given.items()
+    )
 
 
 def _write_plots(results, folder: Path, eps: float) -> list[Path]:

@@ -371,7 +371,7 @@ def summarize(results: xr.Dataset):
     ]
     keys = ["condition", "vanilla", "target_alpha", "strength", "tau"]
     grouped = frame.groupby(keys, dropna=False, sort=False)[list(measures)]
-    table = grouped.mean().join(grouped.std(), rsuffix="_sd").join(grouped.size().rename("n_seeds"))
+    table = grouped.mean().join(grouped.std().add_suffix("_sd")).join(grouped.size().rename("n_seeds"))
     table = table.reset_index().sort_values(["vanilla", "target_alpha", "strength", "tau"],
                                             ascending=[False, True, True, True])
     ordered = ["target_alpha", "strength", "tau", "n_seeds"]

@@ -10,7 +10,12 @@ adversarial robustness"):
 
 1. at ``eps = 0`` every attack leaves the accuracy equal to the clean accuracy;
 2. accuracy never increases with ``eps`` (a larger L∞ ball contains the smaller one);
-3. PGD (iterated, with random starts) is never weaker than FGSM (its single first step).
+3. PGD (iterated, with random starts) is never weaker than FGSM (its single first step);
+4. a black-box attack (Square, which never sees a gradient) is never stronger than the
+   white-box ones: if it is, the gradients are uninformative.
+
+:func:`pgd_convergence` checks a fifth: PGD accuracy does not rise with more steps or
+restarts. Adversarial examples crafted on another network (``source=``) measure transfer.
 
 A violation raises a :class:`~v1ann.errors.V1AnnWarning` naming it: it usually means
 gradient masking (saturated or non-differentiable layers, a stochastic forward pass) or a
@@ -34,7 +39,8 @@ from v1ann._threads import uses_thread_budget
 from v1ann._utils import check_finite, optional_import, resolve_device
 from v1ann.errors import InvalidInputError, warn
 
-ATTACKS = ("fgsm", "pgd", "autoattack")
+ATTACKS = ("fgsm", "pgd", "apgd-ce", "square", "autoattack")
+_WHITE_BOX = ("fgsm", "pgd", "apgd-ce", "autoattack")
 
 # Accuracies are counted on a finite sample and PGD starts at random points, so an individual
 # image can survive PGD yet fall to FGSM; across a test set that shifts accuracy by far less
@@ -56,6 +62,8 @@ def robustness(
     eps: Sequence[float] = (0, 0.05, 0.1, 0.2, 0.3),
     steps: int = 40,
     restarts: int = 1,
+    queries: int = 1000,
+    source: nn.Module | None = None,
     device: str = "auto",
     batch_size: int = 500,
     n_samples: int | None = None,
@@ -73,9 +81,12 @@ def robustness(
     data : Dataset of ``(image, label)`` or tuple ``(images, labels)``
         Images ``(N, C, H, W)`` float in [0, 1]; labels ``(N,)`` int class indices.
         Tensors or numpy arrays. Never modified.
-    attacks : sequence of {"fgsm", "pgd", "autoattack"}
+    attacks : sequence of {"fgsm", "pgd", "apgd-ce", "square", "autoattack"}
         ``"pgd"`` is L∞ PGD with a random start, ``steps`` steps of size ``2.5 · eps / steps``,
-        best of ``restarts`` random starts per image. ``"autoattack"`` is the standard
+        best of ``restarts`` random starts per image. ``"apgd-ce"`` is AutoAttack's step-size-free
+        PGD on the cross-entropy (Croce & Hein 2020), ``steps`` iterations, ``restarts``
+        restarts. ``"square"`` is the gradient-free Square attack (``queries`` queries per
+        image), the black-box check against gradient masking. ``"autoattack"`` is the standard
         AutoAttack ensemble (APGD-CE, APGD-T, FAB-T, Square): slow but parameter-free.
     eps : sequence of float
         L∞ budgets in pixel units (inputs in [0, 1]); sorted, non-negative. ``0`` is the
@@ -84,6 +95,12 @@ def robustness(
         PGD iterations.
     restarts : int
         PGD random restarts; an image counts as robust only if it survives all of them.
+    queries : int
+        Model evaluations per image for ``"square"``.
+    source : nn.Module, optional
+        Craft the adversarial examples on this network and score them on ``model``: a
+        transfer attack (e.g. from a vanilla network to a regularized one). Default: ``model``
+        itself (white box).
     %(device)s
     batch_size : int
         Images attacked at once (memory, not results).
@@ -110,18 +127,22 @@ def robustness(
     eps_values = _check_eps(eps)
     steps = check_int(steps, "steps")
     restarts = check_int(restarts, "restarts")
+    queries = check_int(queries, "queries")
     batch_size = check_int(batch_size, "batch_size")
     images, labels = _as_tensors(data, n_samples)
     dev = resolve_device(device)
 
     n = len(labels)
-    with _evaluating(model, dev), _seeded(seed, dev):
+    crafter = model if source is None else source
+    with _evaluating(model, dev), _evaluating(crafter, dev, "source"), _seeded(seed, dev):
         n_classes = _n_classes(model, images[:1].to(dev))
+        if source is not None and _n_classes(source, images[:1].to(dev)) != n_classes:
+            raise InvalidInputError("source must classify into as many classes as model")
         if "autoattack" in attacks and n_classes < 4:
             # its targeted DLR loss compares the top four logits
             raise InvalidInputError(f"attacks: 'autoattack' needs at least 4 classes, the model has {n_classes}")
         built = {
-            (a, e): _build_attack(torchattacks, a, model, e, steps, restarts, n_classes, seed)
+            (a, e): _build_attack(torchattacks, a, crafter, e, steps, restarts, queries, n_classes, seed)
             for a in attacks
             for e in eps_values
         }
@@ -141,7 +162,9 @@ def robustness(
         "pgd_steps": steps,
         "pgd_restarts": restarts,
         "pgd_step_size": f"{_PGD_STEP_FACTOR} * eps / steps",
+        "square_queries": queries,
         "model": type(model).__name__,
+        "crafted_on": "model" if source is None else f"source ({type(source).__name__})",
         "torchattacks_version": getattr(torchattacks, "__version__", "unknown"),
         "checks": "; ".join(problems) if problems else "passed",
     }
@@ -155,6 +178,97 @@ def robustness(
         coords={"attack": list(attacks), "eps": eps_values},
         attrs=attrs,
     )
+
+
+@fill_doc
+def pgd_convergence(
+    model: nn.Module,
+    data,
+    *,
+    eps: float = 0.1,
+    steps: Sequence[int] = (10, 20, 50, 100),
+    restarts: Sequence[int] = (1, 3),
+    device: str = "auto",
+    batch_size: int = 500,
+    n_samples: int | None = None,
+    seed: int | None = None,
+    progress: bool = True,
+) -> xr.Dataset:
+    """PGD accuracy over its number of steps and restarts: the gradient-masking check of a budget.
+
+    A sound evaluation converges: more steps or more restarts never leave *more* images
+    correctly classified (beyond the sampling tolerance of half a percentage point). If
+    accuracy rises with steps, or keeps falling steeply at the largest counts, the attack has
+    not converged and :func:`robustness`'s numbers overstate robustness.
+
+    Parameters
+    ----------
+    model, data, device, batch_size, n_samples, seed :
+        As in :func:`robustness`.
+    eps : float
+        The one L∞ budget (pixel units) at which to check.
+    steps, restarts : sequence of int
+        Increasing step and restart counts; every pair is run.
+    %(progress)s
+
+    Returns
+    -------
+    xarray.Dataset
+        ``accuracy`` (``steps``, ``restarts``): PGD accuracy at ``eps``; ``clean_accuracy``;
+        ``attrs["checks"]``: "passed" or the rises found.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from v1ann.nn.models import mlp
+    >>> images, labels = torch.rand(64, 1, 6, 6), torch.randint(0, 4, (64,))
+    >>> table = pgd_convergence(mlp(in_shape=(1, 6, 6), hidden=(16,), n_classes=4), (images, labels),
+    ...                         eps=0.1, steps=(5, 10), restarts=(1,), seed=0, progress=False)
+    >>> table["accuracy"].dims
+    ('steps', 'restarts')
+    """
+    step_counts = _check_counts(steps, "steps")
+    restart_counts = _check_counts(restarts, "restarts")
+    accuracy = np.empty((len(step_counts), len(restart_counts)))
+    bar = progress_bar(total=accuracy.size, desc="pgd convergence", unit="run", progress=progress, leave=False)
+    for i, n_steps in enumerate(step_counts):
+        for j, n_restarts in enumerate(restart_counts):
+            result = robustness(model, data, attacks=("pgd",), eps=(float(eps),), steps=n_steps,
+                                restarts=n_restarts, device=device, batch_size=batch_size,
+                                n_samples=n_samples, seed=seed, progress=False)
+            accuracy[i, j] = float(result["accuracy"][0, 0])
+            bar.update()
+    bar.close()
+    problems = [
+        *(_rise(accuracy[:, j], step_counts, "steps", f"{r} restarts") for j, r in enumerate(restart_counts)),
+        *(_rise(accuracy[i], restart_counts, "restarts", f"{n} steps") for i, n in enumerate(step_counts)),
+    ]
+    problems = [p for p in problems if p]
+    if problems:
+        warn("pgd_convergence: the attack has not converged, so robustness is overstated: " + "; ".join(problems))
+    return xr.Dataset(
+        {"accuracy": (("steps", "restarts"), accuracy), "clean_accuracy": ((), float(result["clean_accuracy"]))},
+        coords={"steps": step_counts, "restarts": restart_counts},
+        attrs={"eps": float(eps), "n_samples": result.attrs["n_samples"],
+               "checks": "; ".join(problems) if problems else "passed"},
+    )
+
+
+def _rise(row, counts, what, fixed) -> str | None:
+    """A sentence if accuracy along ``row`` rises above its running minimum, else None."""
+    best = np.minimum.accumulate(row)
+    rises = np.flatnonzero(row[1:] > best[:-1] + _TOLERANCE) + 1
+    if not rises.size:
+        return None
+    k = rises[0]
+    return f"PGD accuracy rises from {best[k - 1]:.4f} to {row[k]:.4f} at {counts[k]} {what} ({fixed})"
+
+
+def _check_counts(values, name) -> list[int]:
+    counts = [check_int(v, name) for v in ((values,) if isinstance(values, int) else values)]
+    if not counts or any(b <= a for a, b in zip(counts, counts[1:])):
+        raise InvalidInputError(f"{name}={values!r} must be increasing positive integers")
+    return counts
 
 
 def _count_under_attack(model, images, labels, built, attacks, eps_values, batch_size, dev, progress):
@@ -201,10 +315,18 @@ def _sanity_problems(accuracy, clean_accuracy, attacks, eps_values) -> list[str]
             problems.append(
                 f"PGD accuracy {pgd[j]:.4f} exceeds FGSM accuracy {fgsm[j]:.4f} at eps={eps_values[j]:g}"
             )
+    white = [attacks.index(a) for a in _WHITE_BOX if a in attacks]
+    if "square" in attacks and white:
+        square, strongest = accuracy[attacks.index("square")], accuracy[white].min(axis=0)
+        for j in np.flatnonzero((square < strongest - _TOLERANCE) & (eps_values > 0)):
+            problems.append(
+                f"the black-box Square attack ({square[j]:.4f}) is stronger than every white-box "
+                f"attack ({strongest[j]:.4f}) at eps={eps_values[j]:g}"
+            )
     return problems
 
 
-def _build_attack(torchattacks, name, model, eps, steps, restarts, n_classes, seed):
+def _build_attack(torchattacks, name, model, eps, steps, restarts, queries, n_classes, seed):
     """A torchattacks attack for one (name, eps); None means 'the unmodified inputs'."""
     if name == "fgsm":
         return torchattacks.FGSM(model, eps=eps)
@@ -218,19 +340,25 @@ def _build_attack(torchattacks, name, model, eps, steps, restarts, n_classes, se
         ]
         # MultiAttack keeps, per image, the first restart that fools the model.
         return runs[0] if restarts == 1 else torchattacks.MultiAttack(runs)
-    # AutoAttack's step sizes are relative to eps and undefined at 0.
+    # AutoAttack's attacks have step sizes relative to eps, undefined at 0.
     if eps == 0:
         return None
+    attack_seed = 0 if seed is None else int(seed)
+    if name == "apgd-ce":
+        return torchattacks.APGD(model, norm="Linf", eps=eps, steps=steps, n_restarts=restarts, loss="ce",
+                                 seed=attack_seed)
+    if name == "square":
+        return torchattacks.Square(model, norm="Linf", eps=eps, n_queries=queries, n_restarts=1, seed=attack_seed)
     return torchattacks.AutoAttack(
         model, norm="Linf", eps=eps, version="standard", n_classes=n_classes, seed=seed
     )
 
 
 @contextlib.contextmanager
-def _evaluating(model: nn.Module, device: torch.device) -> Iterator[None]:
+def _evaluating(model: nn.Module, device: torch.device, name: str = "model") -> Iterator[None]:
     """Put ``model`` in eval mode on ``device``; restore every module's mode and the device."""
     if not isinstance(model, nn.Module):
-        raise InvalidInputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise InvalidInputError(f"{name} must be a torch.nn.Module, got {type(model).__name__}")
     modes = {module: module.training for module in model.modules()}
     first = next(model.parameters(), None)
     original_device = first.device if first is not None else None

@@ -19,7 +19,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from v1ann._checks import check_int
+from v1ann._checks import check_int, check_option
 from v1ann._utils import check_finite
 from v1ann.errors import InvalidInputError, warn
 
@@ -469,6 +469,29 @@ def _trial_table(stimulus: np.ndarray, is_blank: np.ndarray, label: str, min_rep
     return table, kept_ids
 
 
+def _pair_table(stimulus: np.ndarray, is_blank: np.ndarray, label: str, min_repeats: int):
+    """(2, pairs) trial indices of the pseudo-stimuli, with each pair's image id and pair number."""
+    shown = np.flatnonzero(~is_blank)
+    ids = stimulus[shown]
+    order = np.argsort(ids, kind="stable")  # stable: presentations stay in trial order
+    unique, starts, counts = np.unique(ids[order], return_index=True, return_counts=True)
+    enough = counts >= min_repeats
+    if not enough.any():
+        raise InvalidInputError(f"{label}: no stimulus was shown at least {min_repeats} times, so no trial pairs")
+    if (~enough).any():
+        warn(f"{label}: dropped {int((~enough).sum())} stimulus/stimuli with fewer than {min_repeats} repeats")
+    first, second, image, pair = [], [], [], []
+    for stim, start, count in zip(unique[enough], starts[enough], counts[enough]):
+        trials = shown[order][start : start + count]
+        half = count // 2
+        first.append(trials[:half])
+        second.append(trials[half : 2 * half])
+        image.append(np.full(half, stim))
+        pair.append(np.arange(half))
+    return (np.stack([np.concatenate(first), np.concatenate(second)]), np.concatenate(image),
+            np.concatenate(pair))
+
+
 def _finite_block_guard(block, label: str, block_info=None):
     if not np.isfinite(block).all():
         where = ""
@@ -481,7 +504,12 @@ def _finite_block_guard(block, label: str, block_info=None):
     return block
 
 
-def stimulus_responses(ds: xr.Dataset, *, min_repeats: int = 2) -> xr.DataArray:
+# Stimulus sets of few images shown ~96 times, whose published cvPCA pairs the trials
+# (powerlaws/natimg32PCA.m of Stringer et al. 2019): 32 images would allow 32 components.
+TRIAL_PAIR_SETS = ("natimg32", "ori32")
+
+
+def stimulus_responses(ds: xr.Dataset, *, min_repeats: int = 2, trial_pairs: bool | str = "auto") -> xr.DataArray:
     """Responses arranged by repeat, stimulus and neuron.
 
     Blank trials are dropped. Stimuli shown fewer than ``min_repeats`` times are dropped
@@ -490,19 +518,30 @@ def stimulus_responses(ds: xr.Dataset, *, min_repeats: int = 2) -> xr.DataArray:
     its first ``R`` presentations, ``R`` being the smallest count among kept stimuli; the
     discarded presentations are counted in the same warning.
 
+    With ``trial_pairs``, each stimulus' ``n`` presentations instead become ``n // 2``
+    pseudo-stimuli of two repeats: presentation ``j`` paired with presentation ``n // 2 + j``
+    (in trial order), as the published cvPCA of natimg32 treats 32 images × 96 repeats as
+    32 × 48 images shown twice. The spectrum then has as many ranks as pairs, not images;
+    its signal is the images' plus whatever varies slowly across the session.
+
     Parameters
     ----------
     ds : xarray.Dataset
         A stimulus recording (see :func:`make_recording`).
     min_repeats : int
         Fewest presentations a stimulus needs to be kept (>= 2).
+    trial_pairs : bool or "auto"
+        Pair the trials into pseudo-stimuli (above). ``"auto"``: for the stimulus sets whose
+        published analysis does (``ds.attrs["stimulus_set"]`` in ``TRIAL_PAIR_SETS``).
 
     Returns
     -------
     xarray.DataArray
         float32, dims (``repeat``, ``stimulus``, ``neuron``); ``repeat`` r is each
         stimulus' r-th presentation in trial order; ``stimulus`` holds the kept ids; neuron
-        coords and ``ds.attrs`` are carried over. Never contains NaN/Inf: in-memory data are
+        coords and ``ds.attrs`` are carried over. With trial pairs: two repeats,
+        ``stimulus`` numbers the pseudo-stimuli, coords ``image`` (the stimulus id) and
+        ``pair`` along it, and ``attrs["trial_pairs"] = 1``. Never contains NaN/Inf: in-memory data are
         checked here, dask-backed data raise :class:`InvalidInputError` naming the chunk
         when computed.
 
@@ -521,9 +560,16 @@ def stimulus_responses(ds: xr.Dataset, *, min_repeats: int = 2) -> xr.DataArray:
         )
     if int(min_repeats) < 2:
         raise InvalidInputError(f"min_repeats must be >= 2, got {min_repeats}")
-    table, kept_ids = _trial_table(
-        ds["stimulus"].values, ds["is_blank"].values, label, int(min_repeats)
-    )
+    check_option("trial_pairs", trial_pairs, (True, False, "auto"))
+    if trial_pairs == "auto":
+        trial_pairs = ds.attrs.get("stimulus_set") in TRIAL_PAIR_SETS
+    stimulus_coords = {}
+    if trial_pairs:
+        table, image, pair = _pair_table(ds["stimulus"].values, ds["is_blank"].values, label, int(min_repeats))
+        kept_ids = np.arange(table.shape[1])
+        stimulus_coords = {"image": ("stimulus", image), "pair": ("stimulus", pair)}
+    else:
+        table, kept_ids = _trial_table(ds["stimulus"].values, ds["is_blank"].values, label, int(min_repeats))
     var = ds[RESPONSE]
     data = var.data
     if is_lazy(var):
@@ -538,12 +584,11 @@ def stimulus_responses(ds: xr.Dataset, *, min_repeats: int = 2) -> xr.DataArray:
     coords = {
         "repeat": np.arange(table.shape[0]),
         "stimulus": kept_ids,
+        **stimulus_coords,
         **{name: c for name, c in var.coords.items() if c.dims == ("neuron",)},
     }
-    return xr.DataArray(
-        picked,
-        dims=("repeat", "stimulus", "neuron"),
-        coords=coords,
-        name="responses",
-        attrs={**ds.attrs, "preprocessing": preprocessing_steps(ds.attrs.get("preprocessing", []))},
-    )
+    attrs = {**ds.attrs, "preprocessing": preprocessing_steps(ds.attrs.get("preprocessing", []))}
+    if trial_pairs:
+        attrs["trial_pairs"] = 1
+    return xr.DataArray(picked, dims=("repeat", "stimulus", "neuron"), coords=coords, name="responses",
+                        attrs=attrs)

@@ -44,6 +44,12 @@ from v1ann.spectrum.gram import _chunk_size as _neuron_chunk_size
 __all__ = ["svca", "neuron_split", "time_split"]
 
 ACTIVITY_DIMS = ("time", "neuron")
+SPLITS = ("auto", "checkerboard", "strips", "random")
+# The published split (incNeurSVCA.m, Stringer et al. 2019): 16 strips along the first
+# position column (``med(:,1)``, v1ann's ``x``), alternate strips to the two sets, the last
+# 10 position units (pixels) of every strip left out so no neuron borders the other set.
+PUBLISHED_STRIPS = 16
+PUBLISHED_BAND = 10.0
 STREAMS = ("auto", "time", "neurons")
 # float64 bytes of one time chunk (all neurons) for stream="time".
 _CHUNK_BYTES = 64 * 2**20
@@ -77,8 +83,10 @@ def svca(
         Components returned. Default and maximum: ``min(n_set1, n_set2, n_train - 1)``.
     seed : int, numpy.random.Generator or None
         Seed of the random neuron split (unused by the checkerboard).
-    split : {"auto", "checkerboard", "random"}
+    split : {"auto", "checkerboard", "strips", "random"}
         Neuron split. ``"auto"``: checkerboard when ``x`` and ``y`` coords exist.
+        ``"strips"`` is the published split (see :func:`neuron_split`); it leaves the
+        neurons of the bands between strips out of both sets.
     square_size : float
         Checkerboard square side, in the units of ``x``/``y`` (µm in Stringer data).
     segment_length : int
@@ -171,8 +179,14 @@ def neuron_split(n_neurons: int, xy=None, *, split: str = "auto", square_size: f
     ----------
     n_neurons : int
     xy : ndarray (n_neurons, 2), optional
-        Neuron positions; needed for ``"checkerboard"``.
-    split : {"auto", "checkerboard", "random"}
+        Neuron positions; needed for ``"checkerboard"`` and ``"strips"``.
+    split : {"auto", "checkerboard", "strips", "random"}
+        ``"checkerboard"``: squares of ``square_size`` alternate between the sets (v1ann's
+        default with positions: neighbours in both directions fall apart). ``"strips"``: as
+        published (``incNeurSVCA.m``): the first position column, rounded, is cut into 16
+        strips of ``floor(max / 16)`` units; odd strips go to set 1, even ones to set 2, and
+        the last 10 units of every strip (and anything beyond the 16th) to neither.
+        ``"random"``: halves at random. ``"auto"``: checkerboard with positions, else random.
     square_size : float
         Side of the checkerboard squares (units of ``xy``).
     seed : int, Generator or None
@@ -181,16 +195,24 @@ def neuron_split(n_neurons: int, xy=None, *, split: str = "auto", square_size: f
     Returns
     -------
     set1, set2 : ndarray of int
-        Sorted neuron indices.
+        Sorted neuron indices (with ``"strips"`` they need not cover every neuron).
     split : str
         The split used.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> xy = np.column_stack([np.arange(1, 321), np.zeros(320)])   # one neuron per pixel row
+    >>> set1, set2, _ = neuron_split(320, xy, split="strips")      # strips of 20 rows
+    >>> set1[:12].tolist(), set2[:3].tolist()
+    ([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 40, 41], [20, 21, 22])
     """
-    check_option("split", split, ("auto", "checkerboard", "random"))
+    check_option("split", split, SPLITS)
     if xy is not None:
         xy = np.asarray(xy, dtype=float)
         unplaced = int((~np.isfinite(xy).all(axis=1)).sum())
-        if unplaced and split == "checkerboard":
-            raise InvalidInputError(f"split='checkerboard': {unplaced} neuron(s) have no finite x/y position")
+        if unplaced and split in ("checkerboard", "strips"):
+            raise InvalidInputError(f"split={split!r}: {unplaced} neuron(s) have no finite x/y position")
         if unplaced:
             warn(f"{unplaced} of {n_neurons} neurons have no finite x/y position; "
                 "SVCA splits neurons at random instead of on a checkerboard")
@@ -204,16 +226,36 @@ def neuron_split(n_neurons: int, xy=None, *, split: str = "auto", square_size: f
             raise InvalidInputError(f"square_size must be positive, got {square_size!r}")
         cell = np.floor((xy - xy.min(axis=0)) / square_size).astype(np.int64)
         in_first = (cell[:, 0] + cell[:, 1]) % 2 == 0
+        in_second = ~in_first
+    elif split == "strips":
+        if xy is None:
+            raise InvalidInputError("split='strips' needs neuron positions (x and y neuron coords)")
+        in_first, in_second = _published_strips(xy[:, 0])
     else:
         in_first = np.zeros(n_neurons, dtype=bool)
         in_first[make_rng(seed).permutation(n_neurons)[: n_neurons // 2]] = True
-    set1, set2 = np.flatnonzero(in_first), np.flatnonzero(~in_first)
+        in_second = ~in_first
+    set1, set2 = np.flatnonzero(in_first), np.flatnonzero(in_second)
     if set1.size < 1 or set2.size < 1:
         raise InvalidInputError(
             f"the {split} split left a neuron set empty ({set1.size} and {set2.size} neurons); "
             "use a smaller square_size or split='random'"
         )
     return set1, set2, split
+
+
+def _published_strips(position: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two sets of the published strip split, from the first position column."""
+    height = np.floor(position.max() / PUBLISHED_STRIPS)
+    if height <= PUBLISHED_BAND:
+        raise InvalidInputError(
+            f"split='strips': positions up to {position.max():g} make strips of {height:g} units, no wider "
+            f"than the {PUBLISHED_BAND:g}-unit band left out of each (the published split assumes pixels of a "
+            "field of view); use split='checkerboard'")
+    row = np.round(position) - 1  # MATLAB's 1-based rows
+    strip = np.floor(row / height)
+    inside = (row >= 0) & (strip < PUBLISHED_STRIPS) & (row - strip * height < height - PUBLISHED_BAND)
+    return inside & (strip % 2 == 0), inside & (strip % 2 == 1)
 
 
 def time_split(n_time: int, segment_length: int = 60) -> np.ndarray:

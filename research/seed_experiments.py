@@ -1,0 +1,150 @@
+"""The seed papers' robustness claims, tested with networks that have the spectrum (issue 24, point 4).
+
+Every network is trained by the library's one recipe (:func:`v1ann.experiments.recipe.train_network`,
+its defaults: the ``loglog`` penalty and ``train``'s "auto" options) on the offline MNIST subset
+(4,000 training / 1,000 held-out digits); its held-out α is the library's one measurement
+(:func:`v1ann.nn.probe.layer_alphas`, published fit over ranks 12..500). Each network is then
+attacked on all 1,000 held-out digits:
+
+* white box: FGSM, PGD (40 steps of 2.5·ε/40, 3 random restarts), APGD-CE (40 iterations,
+  3 restarts) at ε ∈ {0.02, 0.05, 0.1, 0.2} (and 0, the sanity point);
+* black box: Square (1,000 queries), which must not beat the white-box attacks;
+* convergence at ε = 0.1: PGD with 10, 20, 50, 100 steps × 1, 5 restarts;
+* transfer: PGD examples crafted on the vanilla network of the same seed.
+
+Rows are appended to a CSV as each network finishes, and networks already in it are skipped,
+so an interrupted run resumes. ``--summary`` turns the CSV into the claims table (Markdown) and
+the figures.
+
+Usage:
+    python research/seed_experiments.py --out docs/data/seed_experiments.csv --seeds 0 1 2 3 4 \\
+        --targets none 1 2 3 0.5 4 [--width 1000] [--threads 1]
+    python research/seed_experiments.py --out docs/data/seed_experiments.csv --summary \\
+        --figures docs/img
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from pathlib import Path
+
+import torch
+
+from v1ann.experiments.recipe import train_network
+from v1ann.nn.models import load_run, save_run
+from v1ann.nn.robustness import pgd_convergence, robustness
+from v1ann.nn.training_data import load_training_data
+
+EPS = (0.0, 0.02, 0.05, 0.1, 0.2)
+ATTACKS = ("fgsm", "pgd", "apgd-ce", "square")
+WHITE_BOX = ("fgsm", "pgd", "apgd-ce")
+FIELDS = ["arch", "width", "target", "seed", "heldout_alpha", "clean_accuracy", "kind", "attack", "eps",
+          "steps", "restarts", "accuracy", "checks", "train_seconds", "eval_seconds"]
+
+
+def network(train_set, test_set, arch, width, target, seed):
+    hidden = [width] if arch == "mlp" else None
+    start = time.perf_counter()
+    run = train_network(train_set, test_set, target_alpha=target, arch=arch, hidden=hidden, seed=seed,
+                        progress=False)
+    (alpha,) = run.config["heldout_alpha"].values()
+    return run, alpha, time.perf_counter() - start
+
+
+def evaluate(model, vanilla, test_set, seed):
+    """Long rows (kind, attack, eps, steps, restarts, accuracy, checks) for one network."""
+    rows = []
+    white = robustness(model, test_set, attacks=ATTACKS, eps=EPS, steps=40, restarts=3, queries=1000,
+                       n_samples=1000, seed=seed, progress=False)
+    for attack in ATTACKS:
+        for eps in EPS:
+            rows.append({"kind": "attack", "attack": attack, "eps": eps, "steps": 40, "restarts": 3,
+                         "accuracy": float(white["accuracy"].sel(attack=attack, eps=eps)),
+                         "checks": white.attrs["checks"]})
+    converge = pgd_convergence(model, test_set, eps=0.1, steps=(10, 20, 50, 100), restarts=(1, 5),
+                               n_samples=1000, seed=seed, progress=False)
+    for steps in converge["steps"].values:
+        for restarts in converge["restarts"].values:
+            rows.append({"kind": "convergence", "attack": "pgd", "eps": 0.1, "steps": int(steps),
+                         "restarts": int(restarts),
+                         "accuracy": float(converge["accuracy"].sel(steps=steps, restarts=restarts)),
+                         "checks": converge.attrs["checks"]})
+    if vanilla is not None:
+        moved = robustness(model, test_set, attacks=("pgd",), eps=EPS[1:], steps=40, restarts=3,
+                           source=vanilla, n_samples=1000, seed=seed, progress=False)
+        for eps in EPS[1:]:
+            rows.append({"kind": "transfer", "attack": "pgd", "eps": eps, "steps": 40, "restarts": 3,
+                         "accuracy": float(moved["accuracy"].sel(attack="pgd", eps=eps)),
+                         "checks": moved.attrs["checks"]})
+    return rows, float(white["clean_accuracy"])
+
+
+def done(path: Path) -> set[tuple]:
+    if not path.exists():
+        return set()
+    with path.open() as handle:
+        return {(r["arch"], r["width"], r["target"], r["seed"]) for r in csv.DictReader(handle)}
+
+
+def run(args) -> None:
+    torch.set_num_threads(args.threads)
+    train_set, test_set = load_training_data("mnist5k", seed=0)
+    finished = done(args.out)
+    vanilla_models = {}
+    for seed in args.seeds:
+        for target in args.targets:
+            key = (args.arch, str(args.width), "" if target is None else str(target), str(seed))
+            if key in finished and target is not None:
+                continue
+            saved = args.out.parent / "seed_experiments_vanilla" / f"{args.arch}{args.width}_seed{seed}"
+            if key in finished:  # the transfer rows need the vanilla network: kept beside the CSV
+                vanilla_models[seed] = load_run(saved)[0]
+                continue
+            trained, alpha, train_seconds = network(train_set, test_set, args.arch, args.width, target, seed)
+            model = trained.model
+            if target is None:
+                vanilla_models[seed] = model
+                save_run(model, saved, trained.config)
+            start = time.perf_counter()
+            rows, clean = evaluate(model, None if target is None else vanilla_models.get(seed), test_set, seed)
+            common = {"arch": args.arch, "width": args.width, "target": "" if target is None else target,
+                      "seed": seed, "heldout_alpha": round(alpha, 4), "clean_accuracy": clean,
+                      "train_seconds": round(train_seconds, 1),
+                      "eval_seconds": round(time.perf_counter() - start, 1)}
+            new = not args.out.exists()
+            with args.out.open("a", newline="") as handle:
+                writer = csv.DictWriter(handle, FIELDS)
+                if new:
+                    writer.writeheader()
+                writer.writerows({**common, **row} for row in rows)
+            print(f"seed {seed} target {target}: alpha {alpha:.3f} clean {clean:.3f} "
+                  f"({train_seconds:.0f} s + {common['eval_seconds']:.0f} s)", flush=True)
+
+
+def _target(text: str):
+    return None if text.lower() == "none" else float(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--arch", choices=["mlp", "cnn"], default="mlp")
+    parser.add_argument("--width", type=int, default=1000)
+    parser.add_argument("--targets", type=_target, nargs="+", default=[None, 1.0, 2.0, 3.0, 0.5, 4.0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--summary", action="store_true", help="write the claims table and figures only")
+    parser.add_argument("--figures", type=Path, default=None)
+    args = parser.parse_args()
+    if args.summary:
+        from seed_claims import summarise  # research/seed_claims.py, beside this script
+
+        summarise(args.out, args.figures)
+    else:
+        run(args)
+
+
+if __name__ == "__main__":
+    main()
