@@ -73,6 +73,28 @@ def test_penalty_gradient_is_finite_even_for_a_collapsed_spectrum(method):
         assert torch.isfinite(lam.grad).all() and lam.grad.abs().sum() > 0
 
 
+def test_loglog_leaves_dead_ranks_out_so_they_cannot_drag_the_live_ones_down():
+    ranks = torch.arange(1, 129, dtype=torch.float64)
+    live = 3.0 * ranks[:100] ** -2.0
+    # 28 dead units: their ranks have no variance at all
+    lam = torch.cat([live, torch.zeros(28, dtype=torch.float64)]).requires_grad_()
+    penalty = spectral_penalty(lam, 2.0, tau=10)
+    penalty.backward()
+    # the live ranks are on target, so nothing pushes them down after the dead ones
+    assert penalty < 1e-12 and lam.grad[:100].abs().max() < 1e-9
+    # ranks sinking towards zero (dying units) are pushed back up: the penalty falls as they grow
+    sinking = live.clone()
+    sinking[80:] *= 1e-3
+    sinking.requires_grad_()
+    spectral_penalty(sinking, 2.0, tau=10).backward()
+    assert (sinking.grad[80:] < 0).all()
+    # nothing left to shape: zero, with a graph
+    empty = torch.cat([live[:11], torch.zeros(50, dtype=torch.float64)]).requires_grad_()
+    zero = spectral_penalty(empty, 2.0, tau=10)
+    zero.backward()
+    assert float(zero) == 0.0 and torch.isfinite(empty.grad).all()
+
+
 def test_projected_variances_are_diag_vt_c_v_with_an_exact_gradient():
     gen = torch.Generator().manual_seed(0)
     h = (torch.randn(30, 9, generator=gen, dtype=torch.float64) + 5.0).requires_grad_()

@@ -377,9 +377,17 @@ def spectral_penalty(
         excess = ratio - 1.0
         # their loop skips nonpositive eigenvalues
         return torch.where(tail > 0, excess.pow(2) + torch.relu(excess), 0.0).sum() / (n_units or lam.shape[0])
-    tail = lam[tau:k].clamp_min(1e-12 * top)
     _, alpha_log_ranks, weights = _rank_terms(tau, k, float(alpha), lam.device)  # loglog
-    residual = tail.log() + alpha_log_ranks
+    # Ranks without variance (dead ReLUs, a layer narrower than its rank range) are left out
+    # of the fit: at the floor they have no gradient, and their huge residuals would pull
+    # the fitted offset down, so that the penalty pushed every live rank down after them —
+    # the cascade that silenced ReLU layers. A rank approaching the floor is pushed back up.
+    alive = lam[tau:k].detach() > 1e-12 * top
+    weights = weights * alive
+    if int(alive.sum()) < 2:
+        return lam.sum() * 0.0  # no spectrum left to shape; keeps the graph
+    weights = weights / weights.sum()
+    residual = lam[tau:k].clamp_min(1e-12 * top).log() + alpha_log_ranks
     centred = residual - (weights * residual).sum()
     return (weights * centred.pow(2)).sum()
 
