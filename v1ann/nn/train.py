@@ -184,7 +184,8 @@ def train(
     owns_hooks = regularizer is not None and not regularizer.attached
     if owns_hooks:
         regularizer.attach(model)  # reads its layers (modules or names) as names
-    normed = _weight_norm_modules(model, weight_norm, regularizer)
+    feeding = _feeding_modules(model, regularizer) if (weight_norm is True or centre_inputs) else []
+    normed = feeding if weight_norm is True else _named_weight_norm_modules(model, weight_norm)
     probe = _alpha_probe(model, regularizer, measure_alpha, train_set[0][0][None], dev)
     layers = [] if probe is None else list(probe.layers)
     config = {
@@ -204,7 +205,7 @@ def train(
         config["weight_norm"] = normed
     if sampler is not None:
         config["sampler"] = type(sampler).__name__
-    centring = InputCentring(model, _weight_norm_modules(model, True, regularizer)) if centre_inputs else None
+    centring = InputCentring(model, feeding) if centre_inputs else None
     if centring is not None and centring.names:
         config["centre_inputs"] = centring.names
     modules = dict(model.named_modules())
@@ -440,17 +441,21 @@ def _recipe_options(regularizer, weight_norm, basis_every, centre_inputs, gain_l
     return weight_norm, basis_every, centre_inputs and regularizer is not None, gain_lr
 
 
-def _weight_norm_modules(model, weight_norm, regularizer) -> list[str]:
-    """Names of the modules whose weights ``train`` reparametrizes (see ``weight_norm``)."""
+def _named_weight_norm_modules(model, weight_norm) -> list[str]:
+    """The modules named by ``weight_norm`` (a name or names; False/None: none), checked."""
     if weight_norm is False or weight_norm is None:
         return []
     modules = dict(model.named_modules())
-    if weight_norm is not True:
-        names = [weight_norm] if isinstance(weight_norm, str) else list(weight_norm)
-        bad = [n for n in names if not isinstance(getattr(modules.get(n), "weight", None), nn.Parameter)]
-        if bad:
-            raise InvalidInputError(f"weight_norm: {bad} are not modules of the model with a `weight` parameter")
-        return names
+    names = [weight_norm] if isinstance(weight_norm, str) else list(weight_norm)
+    bad = [n for n in names if not isinstance(getattr(modules.get(n), "weight", None), nn.Parameter)]
+    if bad:
+        raise InvalidInputError(f"weight_norm: {bad} are not modules of the model with a `weight` parameter")
+    return names
+
+
+def _feeding_modules(model, regularizer) -> list[str]:
+    """The last module with a weight before each regularized (else representation) layer."""
+    modules = dict(model.named_modules())
     layers = (regularizer.layers if regularizer is not None else None) or list(
         getattr(model, "representation_layers", []) or [])
     if not layers:
