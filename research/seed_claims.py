@@ -21,30 +21,43 @@ PRIMARY_EPS = 0.1
 
 def load(paths) -> pd.DataFrame:
     frame = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
-    frame["condition"] = frame["target"].map(lambda t: "vanilla" if pd.isna(t) else f"α = {t:g}")
+    control = frame["target"].astype(str) == "control"
+    frame["target"] = pd.to_numeric(frame["target"].where(~control), errors="coerce")
+    frame["control"] = control
+    frame["condition"] = [
+        "recipe, strength 0" if c else ("vanilla" if pd.isna(t) else f"α = {t:g}")
+        for t, c in zip(frame["target"], control)
+    ]
     return frame
 
 
 def per_network(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per network: measured α, clean, strongest white-box, Square and transfer accuracy per ε."""
-    keys = ["arch", "width", "target", "condition", "seed", "heldout_alpha", "clean_accuracy"]
+    frame = frame.assign(target_key=frame.target.fillna(-1.0).where(~frame.control, -2.0))
+    keys = ["target_key", "seed"]
+    meta = frame.groupby(keys)[["target", "control", "condition", "heldout_alpha", "clean_accuracy"]].first()
     attacked = frame[frame.kind == "attack"]
-    strongest = (attacked[attacked.attack.isin(WHITE_BOX)].groupby(keys + ["eps"], dropna=False).accuracy.min()
+    strongest = (attacked[attacked.attack.isin(WHITE_BOX)].groupby(keys + ["eps"]).accuracy.min()
                  .unstack("eps").add_prefix("robust_"))
-    square = attacked[attacked.attack == "square"].pivot_table(index=keys, columns="eps", values="accuracy",
-                                                               dropna=False).add_prefix("square_")
-    moved = frame[frame.kind == "transfer"].pivot_table(index=keys, columns="eps", values="accuracy",
-                                                        dropna=False).add_prefix("transfer_")
-    conv = frame[frame.kind == "convergence"]
-    converge = conv.pivot_table(index=keys, columns=["steps", "restarts"], values="accuracy", dropna=False)
+    square = attacked[attacked.attack == "square"].pivot_table(index=keys, columns="eps",
+                                                               values="accuracy").add_prefix("square_")
+    moved = frame[frame.kind == "transfer"].pivot_table(index=keys, columns="eps",
+                                                        values="accuracy").add_prefix("transfer_")
+    converge = frame[frame.kind == "convergence"].pivot_table(index=keys, columns=["steps", "restarts"],
+                                                              values="accuracy")
     converge.columns = [f"pgd{s}x{r}" for s, r in converge.columns]
-    return strongest.join([square, moved, converge], how="left").reset_index()
+    return meta.join([strongest, square, moved, converge]).reset_index()
 
 
 def paired(nets: pd.DataFrame, column: str, treated, control) -> tuple[float, float, float, int]:
     """Mean seed-paired difference treated − control of ``column`` and its 95 % t interval."""
-    def by_seed(targets):
-        chosen = nets[nets.target.isin(targets) if targets else nets.target.isna()]
+    def by_seed(group):
+        if group == "vanilla":
+            chosen = nets[nets.target.isna() & ~nets.control]
+        elif group == "control":
+            chosen = nets[nets.control]
+        else:
+            chosen = nets[nets.target.isin(group)]
         return chosen.groupby("seed")[column].mean()
 
     diff = (by_seed(treated) - by_seed(control)).dropna()
@@ -63,7 +76,8 @@ def verdict(low: float, high: float) -> str:
 
 
 CLAIMS = [
-    ("Nassar 2020: a 1/n hidden layer makes the MLP more robust than vanilla", [1.0], []),
+    ("Nassar 2020: a 1/n hidden layer makes the MLP more robust than vanilla", [1.0], "vanilla"),
+    ("Nassar 2020, the spectrum's share: 1/n against the same recipe at strength 0", [1.0], "control"),
     ("Gerum 2022: dense networks at α ≈ 2–3 are more robust than at α ≈ 1", [2.0, 3.0], [1.0]),
 ]
 
@@ -84,18 +98,26 @@ def claims_table(nets: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def markdown(table: pd.DataFrame) -> str:
+    """A DataFrame as a Markdown table, numbers to 3 decimals."""
+    def cell(value):
+        return f"{value:.3f}" if isinstance(value, float) else str(value)
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines)
+
+
 def summarise(csv_path: Path, figures: Path | None) -> None:
-    paths = [csv_path] if csv_path.exists() else sorted(csv_path.parent.glob(csv_path.stem + "*.csv"))
-    frame = load(paths)
+    frame = load([csv_path])
     nets = per_network(frame)
-    nets.columns = [c if not isinstance(c, str) else c.replace(".0_", "_") for c in nets.columns]
-    order = nets.groupby("condition").target.first().sort_values(na_position="first").index
+    order = nets.assign(key=nets.target.fillna(-1.0).where(~nets.control, -0.5)).groupby("condition").key.first()
+    order = order.sort_values().index
     summary = nets.groupby("condition")[[c for c in nets.columns if c.startswith(
         ("heldout", "clean", "robust_", "square_0.1", "transfer_0.1", "pgd"))]].agg(["mean", "std"]).loc[order]
     pd.set_option("display.width", 250)
     print(summary.round(3).to_string())
     print()
-    print(claims_table(nets).round(3).to_markdown(index=False))
+    print(markdown(claims_table(nets)))
     if figures is not None:
         draw(nets, frame, figures)
 
