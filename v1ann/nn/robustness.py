@@ -4,7 +4,7 @@ The attacks come from `torchattacks <https://github.com/Harry24k/adversarial-att
 (an optional dependency, ``pip install 'v1ann[attacks]'``); this module only chooses their
 settings, runs them batch by batch and checks that the numbers it returns are believable.
 
-A robustness number is only meaningful if the attack actually worked. Three properties hold
+A robustness number is only meaningful if the attack actually worked. Four properties hold
 for any sound evaluation and are checked on every call (Carlini et al. 2019, "On evaluating
 adversarial robustness"):
 
