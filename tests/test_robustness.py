@@ -26,18 +26,21 @@ def _task(n=400, seed=0):
     return images, labels
 
 
-@pytest.fixture(scope="module")
-def trained():
-    images, labels = _task()
-    torch.manual_seed(0)
+def _fitted_mlp(images, labels, seed):
+    torch.manual_seed(seed)
     model = mlp(in_shape=(1, 6, 6), hidden=(32,), n_classes=4)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(150):
         opt.zero_grad()
         nn.functional.cross_entropy(model(images), labels).backward()
         opt.step()
-    model.eval()
-    return model, images, labels
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def trained():
+    images, labels = _task()
+    return _fitted_mlp(images, labels, seed=0), images, labels
 
 
 def test_sound_evaluation_of_a_trained_model(trained):
@@ -211,13 +214,7 @@ def test_gradient_masking_is_caught_by_the_black_box(trained):
 
 def test_transfer_from_another_network_is_weaker_than_white_box(trained):
     model, images, labels = trained
-    torch.manual_seed(1)
-    other = mlp(in_shape=(1, 6, 6), hidden=(32,), n_classes=4)
-    opt = torch.optim.Adam(other.parameters(), lr=1e-2)
-    for _ in range(150):
-        opt.zero_grad()
-        nn.functional.cross_entropy(other(images), labels).backward()
-        opt.step()
+    other = _fitted_mlp(images, labels, seed=1)
     data = (images[:200], labels[:200])
     white = robustness(model, data, attacks=("pgd",), eps=(0.2,), steps=10, seed=0, progress=False)
     transfer = robustness(model, data, attacks=("pgd",), eps=(0.2,), steps=10, seed=0, source=other,
