@@ -29,7 +29,7 @@ PRESETS: dict[str, dict] = {
     # Nassar et al. 2020: a vanilla MLP against one whose hidden layer is regularized towards 1/n.
     "nassar2020": {**_ATTACKED, "grid": {"target_alpha": [None, 1.0]}},
     # Gerum et al. 2022: a sweep of target exponents for a dense network.
-    "gerum2022": {**_ATTACKED, "grid": {"target_alpha": [None, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0]}},
+    "gerum2022": {**_ATTACKED, "grid": {"target_alpha": [None, 0.5, 1.0, 2.0, 3.0, 4.0]}},
 }
 
 
