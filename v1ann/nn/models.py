@@ -170,9 +170,9 @@ def cnn(
     hidden : int
         Width of the dense hidden layer.
     activation : {"tanh", "relu", "gelu"}
-        tanh by default, as in :func:`mlp`: under a spectral regularizer, ReLU units that the
-        penalty silences get no gradient back, and the layer dies (a ReLU CNN regularized
-        toward alpha = 1 trained to chance on mnist5k; docs/training.md).
+        tanh by default, as in :func:`mlp`: under the spectral regularizer a ReLU CNN reaches
+        its target but loses far more accuracy (12-21 points on mnist5k against 6 for tanh;
+        docs/training.md).
     kernel_size : int (odd)
     mean, std : float or per-channel sequence, optional
         Pixel statistics for the leading :class:`Normalize`; default 0.5 and 0.5.
