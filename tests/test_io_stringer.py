@@ -60,8 +60,11 @@ def test_ori32_orientation_and_extra_repeats(tmp_path, rng, version):
     assert ds.attrs["stimulus_set"] == "ori32"
     np.testing.assert_allclose(ds["orientation"].values, tree["stim"]["ori"])
     with pytest.warns(V1AnnWarning, match="discarded 32 extra"):
-        responses = v1ann.stimulus_responses(ds)
+        responses = v1ann.stimulus_responses(ds, trial_pairs=False)
     assert responses.shape == (3, 32, 6)
+    # by default an ori32 file is paired as published: each image's presentations in two halves
+    paired = v1ann.stimulus_responses(ds)
+    assert paired.shape == (2, 30 * 2 + 1 + 2, 6) and paired.attrs["trial_pairs"] == 1
 
 
 def test_other_deposit_names_follow_the_largest_id_is_blank_convention(tmp_path, rng):

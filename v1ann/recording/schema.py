@@ -439,11 +439,7 @@ def validate_recording(ds, *, name: str = "recording", check_values: bool | None
 
 def _trial_table(stimulus: np.ndarray, is_blank: np.ndarray, label: str, min_repeats: int):
     """(repeat, stimulus) trial indices and stimulus ids, after the drop rules."""
-    shown = np.flatnonzero(~is_blank)
-    ids = stimulus[shown]
-    order = np.argsort(ids, kind="stable")  # stable: repeat r is the r-th presentation
-    ids_sorted = ids[order]
-    unique, starts, counts = np.unique(ids_sorted, return_index=True, return_counts=True)
+    trials, unique, starts, counts = _presentations(stimulus, is_blank)
     enough = counts >= min_repeats
     if not enough.any():
         raise InvalidInputError(
@@ -465,16 +461,21 @@ def _trial_table(stimulus: np.ndarray, is_blank: np.ndarray, label: str, min_rep
             )
         warn(f"{label}: " + "; ".join(parts))
     starts, kept_ids = starts[enough], unique[enough]
-    table = shown[order][starts[None, :] + np.arange(n_repeats)[:, None]]
+    table = trials[starts[None, :] + np.arange(n_repeats)[:, None]]
     return table, kept_ids
+
+
+def _presentations(stimulus: np.ndarray, is_blank: np.ndarray):
+    """Non-blank trials grouped by stimulus, each group in trial order; the ids, group starts, counts."""
+    shown = np.flatnonzero(~is_blank)
+    order = np.argsort(stimulus[shown], kind="stable")  # stable: presentations stay in trial order
+    unique, starts, counts = np.unique(stimulus[shown][order], return_index=True, return_counts=True)
+    return shown[order], unique, starts, counts
 
 
 def _pair_table(stimulus: np.ndarray, is_blank: np.ndarray, label: str, min_repeats: int):
     """(2, pairs) trial indices of the pseudo-stimuli, with each pair's image id and pair number."""
-    shown = np.flatnonzero(~is_blank)
-    ids = stimulus[shown]
-    order = np.argsort(ids, kind="stable")  # stable: presentations stay in trial order
-    unique, starts, counts = np.unique(ids[order], return_index=True, return_counts=True)
+    trials, unique, starts, counts = _presentations(stimulus, is_blank)
     enough = counts >= min_repeats
     if not enough.any():
         raise InvalidInputError(f"{label}: no stimulus was shown at least {min_repeats} times, so no trial pairs")
@@ -482,10 +483,10 @@ def _pair_table(stimulus: np.ndarray, is_blank: np.ndarray, label: str, min_repe
         warn(f"{label}: dropped {int((~enough).sum())} stimulus/stimuli with fewer than {min_repeats} repeats")
     first, second, image, pair = [], [], [], []
     for stim, start, count in zip(unique[enough], starts[enough], counts[enough]):
-        trials = shown[order][start : start + count]
+        own = trials[start : start + count]
         half = count // 2
-        first.append(trials[:half])
-        second.append(trials[half : 2 * half])
+        first.append(own[:half])
+        second.append(own[half : 2 * half])
         image.append(np.full(half, stim))
         pair.append(np.arange(half))
     return (np.stack([np.concatenate(first), np.concatenate(second)]), np.concatenate(image),
