@@ -154,3 +154,20 @@ def test_fit_meme_says_when_one_power_law_does_not_describe_the_recording(tmp_pa
     assert record["details"]["one_power_law"] is False
     text = CliRunner().invoke(cli, args).output
     assert "one power law does not describe this recording: a break at rank" in text
+
+
+def test_fit_cvpca_shape_reports_a_covering_interval_and_the_break(tmp_path):
+    from v1ann.recording.simulate import broken_power_law_spectrum, true_alpha
+
+    ds = v1ann.simulate_recording(spectrum=broken_power_law_spectrum([0.5, 1.2], [25], 1500), n_stimuli=400,
+                                  n_neurons=1500, noise_scale=1.0, seed=4)
+    path = v1ann.save_stringer_mat(ds, tmp_path / "broken.mat")
+    args = ["fit", str(path), "--method", "cvpca-shape", "--fit-range", "6", "100", "--n-shuffles", "4",
+            "--preprocess", "center", "--seed", "0", "--quiet"]
+    record = json.loads(CliRunner().invoke(cli, [*args, "--json"]).output.strip().splitlines()[-1])
+    truth = true_alpha(ds["true_signal_spectrum"].values, (5, 100))
+    assert record["method"] == "cvpca-shape" and record["alpha_ci"][0] <= truth <= record["alpha_ci"][1]
+    assert record["details"]["one_power_law"] is False
+    text = CliRunner().invoke(cli, args).output
+    assert "one power law does not describe this recording: a break at rank" in text
+    assert "noise-corrected cvPCA spectrum" in text and "alpha_1 [" in text

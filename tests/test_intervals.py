@@ -29,7 +29,8 @@ def layer():
     return xr.DataArray(values, dims=("stimulus", "unit"))
 
 
-@pytest.mark.parametrize("method, ci_method", [("cvpca", "shuffles"), ("cvpca", "stimuli"), ("cvpca-matched", None)])
+@pytest.mark.parametrize("method, ci_method", [("cvpca", "shuffles"), ("cvpca", "stimuli"), ("cvpca-matched", None),
+                                               ("cvpca-shape", None)])
 def test_recording_intervals_contain_their_estimate(recording, method, ci_method):
     fit = v1ann.estimate_alpha(recording, method=method, ci_method=ci_method, n_shuffles=4, n_bootstrap=30, **FIT)
     low, high = fit.alpha_ci

@@ -16,7 +16,7 @@ from v1ann.errors import InvalidInputError
 from v1ann.plot import powerlaw_fit, save_figure
 from v1ann.recording import preprocessing
 
-METHOD_CHOICES = ["auto", "cvpca", "cvpca-matched", "meme", "pca", "pca-cv"]
+METHOD_CHOICES = ["auto", "cvpca", "cvpca-matched", "cvpca-shape", "meme", "pca", "pca-cv"]
 PREPROCESS_CHOICES = ["none", "center", "paper"]
 
 
@@ -101,16 +101,21 @@ def fit(path, method, fit_range, n_shuffles, seed, ci, as_json, plot, preprocess
 
 
 def _shape_line(result) -> str:
-    """MEME's model comparison in words: does one power law describe the recording?"""
+    """The model comparison in words (MEME, cvpca-shape): does one power law describe the recording?"""
     if "one_power_law" not in result.attrs:
         return ""
     a = result.attrs
-    slopes = ", ".join(f"{s:.2f}" for s in a["meme_slopes"])
+    if result.method == "meme":
+        slopes, break_rank, evidence = a["meme_slopes"], a["meme_break_rank"], "signal eigenmoments"
+        comparison = f"chi2 {a['chi2_single']:.1f}" + ("" if a["one_power_law"] else f" -> {a['chi2_broken']:.1f}")
+    else:
+        slopes, break_rank, evidence = a["broken_slopes"], a["broken_break_rank"], "noise-corrected cvPCA spectrum"
+        comparison = f"p = {a['p_one_power_law']:.3g} for one power law"
     if a["one_power_law"]:
-        return f"shape: one power law describes the signal eigenmoments (slope {slopes}; chi2 {a['chi2_single']:.1f})"
-    line = (f"shape: one power law does not describe this recording: a break at rank {a['meme_break_rank']:.0f} "
-            f"fits the signal eigenmoments better (slopes {slopes}; chi2 {a['chi2_single']:.1f} -> "
-            f"{a['chi2_broken']:.1f})")
+        slope = a.get("alpha_one_power_law", slopes[0])
+        return f"shape: one power law describes the {evidence} (slope {slope:.2f}; {comparison})"
+    line = (f"shape: one power law does not describe this recording: a break at rank {break_rank:.0f} "
+            f"fits the {evidence} better (slopes {', '.join(f'{v:.2f}' for v in slopes)}; {comparison})")
     if "alpha_1_ci" in a:
         (a1, b1), (a2, b2), (r1, r2) = a["alpha_1_ci"], a["alpha_2_ci"], a["break_rank_ci"]
         line += f"\n       alpha_1 [{a1:.2f}, {b1:.2f}], alpha_2 [{a2:.2f}, {b2:.2f}], break rank [{r1:.0f}, {r2:.0f}]"

@@ -19,6 +19,8 @@ Methods:
                spontaneous activity, ``"wls"`` for a spectrum
 ``"cvpca"``    published: cvPCA spectrum + weighted log-log fit (Stringer et al. 2019)
 ``"cvpca-matched"`` noise-bias-corrected exponent (:mod:`v1ann.spectrum.matched`)
+``"cvpca-shape"`` the same correction with a broken-power-law signal and a test of one
+               power law against it (:mod:`v1ann.spectrum.matched.shape`)
 ``"meme"``     a broken power law fitted to unbiased signal eigenmoments (Pospisil &
                Pillow 2025; :mod:`v1ann.spectrum.meme`)
 ``"pca"``      PCA spectrum + weighted log-log fit
@@ -64,7 +66,7 @@ from v1ann.spectrum.cvpca import (
     warn_if_uncentred,
 )
 from v1ann.spectrum.gram import REPEAT_DIMS, repeat_gram
-from v1ann.spectrum.matched import cvpca_matched_alpha, noise_halves
+from v1ann.spectrum.matched import cvpca_matched_alpha, noise_halves, shape_matched_alpha
 from v1ann.spectrum.meme import meme_alpha
 from v1ann.spectrum.pca import pca_spectrum
 from v1ann.spectrum.powerlaw import (
@@ -78,10 +80,10 @@ from v1ann.spectrum.svca import svca
 
 __all__ = ["estimate_alpha", "METHODS"]
 
-METHODS = ("auto", "cvpca", "cvpca-matched", "meme", "pca", "pca-cv", "svca", "wls")
+METHODS = ("auto", "cvpca", "cvpca-matched", "cvpca-shape", "meme", "pca", "pca-cv", "svca", "wls")
 # the methods each kind of input allows; the first is what "auto" picks
 METHODS_FOR = {
-    "repeats": ("cvpca-matched", "cvpca", "meme"),
+    "repeats": ("cvpca-matched", "cvpca", "cvpca-shape", "meme"),
     "activations": ("pca", "pca-cv"),
     "spontaneous": ("svca",),
     "spectrum": ("wls",),
@@ -122,7 +124,7 @@ def estimate_alpha(
         DataArray; or a spectrum (1-D, by rank). A bare 2-D numpy array is read as
         activations with a :class:`~v1ann.errors.V1AnnWarning` saying so, since a
         recording's (trial, neuron) matrix has the same shape and would be silently misread.
-    method : {"auto", "cvpca", "cvpca-matched", "meme", "pca", "pca-cv", "svca", "wls"}
+    method : {"auto", "cvpca", "cvpca-matched", "cvpca-shape", "meme", "pca", "pca-cv", "svca", "wls"}
         See the module docstring. ``"auto"`` picks ``"cvpca-matched"`` for data with
         repeats (it removes the noise bias of the published fit; docs/validation.md),
         ``"pca"`` for activations, ``"svca"`` for spontaneous activity and ``"wls"`` for a
@@ -335,8 +337,49 @@ def _from_repeats(x, method, fit_range, n_shuffles, seed, ci, device, ci_method,
                                        n_bootstrap, nonpositive, rng, progress)
             attrs.update(ci_level=ci, ci_method=f"bootstrap over {ci_method}")
         return dataclasses.replace(fit, method="cvpca", alpha_ci=interval, attrs=attrs)
-    fit = _matched(responses, gram, signal, noise.mean(0), fit_range, ci, rng, device, progress, sizes)
+    if method == "cvpca-shape":
+        fit = _shape(responses, gram, signal, noise.mean(0), fit_range, ci, rng, device, progress, sizes)
+    else:
+        fit = _matched(responses, gram, signal, noise.mean(0), fit_range, ci, rng, device, progress, sizes)
     return dataclasses.replace(fit, attrs={**fit.attrs, **requested})
+
+
+def _shape(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rng, device, progress,
+           sizes) -> PowerLawFit:
+    """``cvpca-shape`` as a PowerLawFit: the published line through its fitted signal spectrum."""
+    spectrum = shuffle_spectra.mean(0)
+    if isinstance(fit_range, str):
+        raise InvalidInputError("fit_range='auto' applies to the published fit (method='cvpca')")
+    lo, hi = clip_fit_range(fit_range, spectrum.size)
+    noise_gram, total_signal = noise_halves(gram)
+    result = shape_matched_alpha(spectrum, noise_variance, _noise_half(responses), noise_gram, total_signal,
+                                 (lo, hi), ci=ci if ci is not None else 0.95, shuffle_spectra=shuffle_spectra,
+                                 seed=rng, device=device, progress=progress)
+    normalised = spectrum / spectrum.sum()
+    fitted = result.spectrum / spectrum.sum()
+    log_rank, w = rank_weights(lo, hi)
+    offset = float(np.sum(w * (np.log(fitted[lo:hi]) + result.alpha * log_rank)) / np.sum(w))
+    expected = result.expected / spectrum.sum()
+    attrs = {
+        "one_power_law": result.one_power_law,
+        "p_one_power_law": result.p_single,
+        "alpha_one_power_law": result.alpha_single,
+        "broken_slopes": list(result.slopes),
+        "broken_break_rank": result.break_rank,
+        **{f"{name}_ci": list(bounds) for name, bounds in result.broken_ci.items()},
+        "alpha_sd": result.alpha_sd,
+        "n_simulations": result.n_simulations,
+        "ci_level": ci,
+    }
+    if ci is not None:
+        attrs["ci_method"] = "linearised: simulated orientations + repeat noise + shuffle spread, t interval"
+    fit = make_fit(result.alpha, offset, (lo, hi), _weighted_r2(normalised, expected, lo, hi), "cvpca-shape",
+                   normalised, alpha_ci=result.alpha_ci if ci is not None else None, attrs=attrs, **sizes)
+    curve = np.full(normalised.size, np.nan)
+    curve[:hi] = expected
+    fit.predicted.values[:] = curve
+    fit.predicted.attrs["description"] = "expected cvPCA spectrum of the fitted model"
+    return fit
 
 
 def _meme(responses, gram, fit_range, ci, n_bootstrap, rng, device, progress, sizes, requested) -> PowerLawFit:

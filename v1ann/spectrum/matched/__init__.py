@@ -13,6 +13,7 @@ method and where it fails; docs/validation.md the measurements).
 """
 
 from v1ann.spectrum.matched.estimator import MatchedResult, cvpca_matched_alpha
+from v1ann.spectrum.matched.shape import ShapeResult, shape_matched_alpha
 from v1ann.spectrum.matched.simulation import NoiseHalves, noise_halves
 
-__all__ = ["MatchedResult", "NoiseHalves", "cvpca_matched_alpha", "noise_halves"]
+__all__ = ["MatchedResult", "NoiseHalves", "ShapeResult", "cvpca_matched_alpha", "noise_halves", "shape_matched_alpha"]

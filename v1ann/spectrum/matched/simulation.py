@@ -83,8 +83,11 @@ class Simulator:
 
     def expected(self, alpha: float) -> np.ndarray:
         """Expected cvPCA spectrum (ranks 1..n_components) for exponent ``alpha``."""
+        return self.expected_for(self.spectrum(alpha))
 
-        lam = self.spectrum(alpha)
+    def expected_for(self, lam: np.ndarray) -> np.ndarray:
+        """Expected cvPCA spectrum (ranks 1..n_components) of a signal with eigenvalues ``lam``
+        (ranks 1..K, response² per stimulus)."""
         amp = torch.as_tensor(np.sqrt(self.n_stimuli * lam), device=self.device, dtype=torch.float64)
         gram = self.noise_gram.clone()
         cross = amp[:, None] * self.cross  # S D^T restricted to the signal rows

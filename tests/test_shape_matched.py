@@ -1,0 +1,61 @@
+"""cvpca-shape: a broken power law matched by simulation recovers the estimand where one
+power law does not describe the signal, and keeps one power law where it does."""
+
+import numpy as np
+import pytest
+
+import v1ann
+from v1ann.errors import InvalidInputError
+from v1ann.recording.preprocessing import mean_center
+from v1ann.recording.simulate import broken_power_law_spectrum, true_alpha
+from v1ann.spectrum.matched import shape_matched_alpha
+
+SIZE = dict(n_stimuli=400, n_neurons=1500, noise_scale=1.0)
+FIT = dict(method="cvpca-shape", fit_range=(5, 100), n_shuffles=4, progress=False)
+TOLERANCE = 0.06  # one recording at this size; the study's numbers are in docs/validation.md
+
+
+@pytest.fixture(scope="module")
+def flat_head():
+    """V1's reported shape: a flatter head (0.5) breaking to 1.2 at rank 25."""
+    spectrum = broken_power_law_spectrum([0.5, 1.2], [25], SIZE["n_neurons"])
+    return mean_center(v1ann.simulate_recording(spectrum=spectrum, seed=4, **SIZE))
+
+
+def test_broken_spectrum_is_recognised_and_recovered(flat_head):
+    truth = true_alpha(flat_head["true_signal_spectrum"].values, FIT["fit_range"])  # 0.829 here
+    fit = v1ann.estimate_alpha(flat_head, seed=0, **FIT)
+    matched = v1ann.estimate_alpha(flat_head, **{**FIT, "method": "cvpca-matched"}, seed=0)
+    assert fit.alpha == pytest.approx(truth, abs=TOLERANCE)
+    assert abs(matched.alpha - truth) > abs(fit.alpha - truth)  # the shape is what one power law misses
+    assert not fit.attrs["one_power_law"] and fit.attrs["p_one_power_law"] < 0.05
+    alpha_1, alpha_2 = fit.attrs["broken_slopes"]
+    assert alpha_1 == pytest.approx(0.5, abs=0.1) and alpha_2 == pytest.approx(1.2, abs=0.3)
+    assert 25 / 1.5 < fit.attrs["broken_break_rank"] < 25 * 1.5
+    assert fit.alpha_ci[0] <= fit.alpha <= fit.alpha_ci[1]
+
+
+def test_one_power_law_is_kept_when_it_fits():
+    rec = mean_center(v1ann.simulate_recording(1.0, seed=2, **SIZE))
+    fit = v1ann.estimate_alpha(rec, seed=1, **FIT)
+    assert fit.attrs["one_power_law"]
+    assert fit.alpha == fit.attrs["alpha_one_power_law"]
+    assert fit.alpha == pytest.approx(1.0, abs=TOLERANCE)
+    low, high = fit.alpha_ci
+    assert low < 1.0 < high and high - low < 0.2
+    # the curve drawn is the fitted model's expected cvPCA spectrum, close to the data
+    ratio = fit.predicted.values[5:60] / fit.spectrum.values[5:60]
+    assert np.median(np.abs(np.log(ratio))) < 0.2
+
+
+def test_the_same_seed_gives_the_same_estimate():
+    rec = mean_center(v1ann.simulate_recording(1.5, n_stimuli=200, n_neurons=600, seed=0))
+    kwargs = {**FIT, "fit_range": (5, 60)}
+    first, second = (v1ann.estimate_alpha(rec, seed=3, **kwargs) for _ in range(2))
+    assert first.alpha == second.alpha and first.alpha_ci == second.alpha_ci
+
+
+def test_no_shared_variance_is_refused():
+    noise = np.random.default_rng(0).standard_normal((50, 80))
+    with pytest.raises(InvalidInputError, match="share no variance"):
+        shape_matched_alpha(np.ones(20), np.ones(20), noise, noise @ noise.T, 0.0, (2, 20))
