@@ -42,7 +42,7 @@ from pathlib import Path
 import pandas as pd
 
 import v1ann
-from v1ann.errors import V1AnnWarning
+from v1ann.errors import InvalidInputError, V1AnnWarning
 from v1ann.recording.preprocessing import mean_center
 from v1ann.recording.simulate import broken_power_law_spectrum
 
@@ -87,6 +87,8 @@ def main() -> None:
     if args.summary_only:
         report(pd.read_csv(args.out), args.out, args.figure)
         return
+    # rows already in --out are kept (a run of other cells or seeds adds to them)
+    old = pd.read_csv(args.out) if args.out.exists() else pd.DataFrame()
     rows = []
     cells = families(args.n_neurons)
     for name, (family, kwargs) in cells.items():
@@ -98,23 +100,37 @@ def main() -> None:
             truth = rec.attrs["true_alpha"]
             for method in args.methods:
                 started = time.perf_counter()
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", V1AnnWarning)
-                    # the published code takes log(abs(variance)) where cvPCA crosses zero
-                    extra = {"nonpositive": "abs"} if method == "cvpca" else {}
-                    fit = v1ann.estimate_alpha(rec, method=method, seed=seed, progress=False, **extra)
-                lo, hi = fit.alpha_ci
+                attrs, error = {}, ""
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", V1AnnWarning)
+                        # the published code takes log(abs(variance)) where cvPCA crosses zero
+                        extra = {"nonpositive": "abs"} if method == "cvpca" else {}
+                        fit = v1ann.estimate_alpha(rec, method=method, seed=seed, progress=False, **extra)
+                    alpha, (lo, hi), attrs = fit.alpha, fit.alpha_ci, fit.attrs
+                except InvalidInputError as exc:  # an estimator that refuses the recording: a failure, recorded
+                    alpha, lo, hi, error = float("nan"), float("nan"), float("nan"), str(exc)
                 rows.append(dict(cell=name, family=family, seed=seed, method=method, true_alpha=truth,
                                  shown_alpha=rec.attrs.get("shown_alpha"),
-                                 alpha_hat=fit.alpha, ci_low=lo, ci_high=hi, covered=lo <= truth <= hi,
-                                 one_power_law=fit.attrs.get("one_power_law"),
-                                 p_one_power_law=fit.attrs.get("p_one_power_law"),
+                                 alpha_hat=alpha, ci_low=lo, ci_high=hi, covered=lo <= truth <= hi,
+                                 one_power_law=attrs.get("one_power_law"),
+                                 p_one_power_law=attrs.get("p_one_power_law"), error=error,
                                  seconds=time.perf_counter() - started, n_stimuli=args.n_stimuli,
                                  n_neurons=args.n_neurons, noise_scale=args.noise_scale))
-                print(f"{name:22s} seed {seed} {method:14s} truth {truth:.3f} hat {fit.alpha:.3f} "
-                      f"[{lo:.3f}, {hi:.3f}] {rows[-1]['seconds']:.0f} s", flush=True)
-            pd.DataFrame(rows).to_csv(args.out, index=False)  # partial results survive an interruption
-    report(pd.DataFrame(rows), args.out, args.figure)
+                print(f"{name:22s} seed {seed} {method:14s} truth {truth:.3f} hat {alpha:.3f} "
+                      f"[{lo:.3f}, {hi:.3f}] {rows[-1]['seconds']:.0f} s {error}", flush=True)
+            table = merged(old, pd.DataFrame(rows))
+            table.to_csv(args.out, index=False)  # partial results survive an interruption
+    report(table, args.out, args.figure)
+
+
+def merged(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """``old`` rows not rerun in ``new``, then ``new``."""
+    keys = ["cell", "seed", "method", "noise_scale"]
+    if old.empty:
+        return new
+    rerun = old.set_index(keys).index.isin(new.set_index(keys).index)
+    return pd.concat([old[~rerun], new], ignore_index=True)
 
 
 def report(table: pd.DataFrame, out: Path, figure_path: Path) -> None:
@@ -153,7 +169,8 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
     table = table.assign(abs_error=(table["alpha_hat"] - table["true_alpha"]).abs())
     return table.groupby(["family", "method"]).agg(
         median_abs_error=("abs_error", "median"), worst_cell=("abs_error", "max"),
-        coverage=("covered", "mean"), n=("covered", "size"), seconds=("seconds", "median"),
+        coverage=("covered", "mean"), n=("covered", "size"), refused=("alpha_hat", lambda x: int(x.isna().sum())),
+        seconds=("seconds", "median"),
     ).round(3)
 
 

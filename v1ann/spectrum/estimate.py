@@ -355,11 +355,12 @@ def _shape(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rng,
     result = shape_matched_alpha(spectrum, noise_variance, _noise_half(responses), noise_gram, total_signal,
                                  (lo, hi), ci=ci if ci is not None else 0.95, shuffle_spectra=shuffle_spectra,
                                  seed=rng, device=device, progress=progress)
-    normalised = spectrum / spectrum.sum()
-    fitted = result.spectrum / spectrum.sum()
+    unit = _normalising_total(spectrum, total_signal)
+    normalised = spectrum / unit
+    fitted = result.spectrum / unit
     log_rank, w = rank_weights(lo, hi)
     offset = float(np.sum(w * (np.log(fitted[lo:hi]) + result.alpha * log_rank)) / np.sum(w))
-    expected = result.expected / spectrum.sum()
+    expected = result.expected / unit
     attrs = {
         "one_power_law": result.one_power_law,
         "p_one_power_law": result.p_single,
@@ -440,13 +441,14 @@ def _matched(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rn
         shuffle_spectra=shuffle_spectra, ci=ci if ci is not None else 0.95, seed=rng, device=device,
         progress=progress,
     )
-    normalised = spectrum / spectrum.sum()
+    unit = _normalising_total(spectrum, total_signal)
+    normalised = spectrum / unit
     # offset: the signal power law the estimator infers, lambda_n = T n**-alpha / sum(n**-alpha)
     # (n = 1..min(P-1, N)), in the units of the normalised spectrum
     n_signal = min(sizes["n_stimuli"] - 1, sizes["n_neurons"])
     norm = np.sum(np.arange(1, n_signal + 1, dtype=np.float64) ** -result.alpha)
-    offset = float(np.log(total_signal / (norm * spectrum.sum())))
-    expected = result.expected / spectrum.sum()
+    offset = float(np.log(total_signal / (norm * unit)))
+    expected = result.expected / unit
     r2 = _weighted_r2(normalised, expected, lo, hi)
     fit = make_fit(
         result.alpha, offset, (lo, hi), r2, "cvpca-matched", normalised,
@@ -468,6 +470,13 @@ def _matched(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rn
     fit.predicted.values[:] = curve
     fit.predicted.attrs["description"] = "expected cvPCA spectrum of the fitted model"
     return fit
+
+
+def _normalising_total(spectrum: np.ndarray, total_signal: float) -> float:
+    """The observed spectrum's sum, or the unbiased total signal variance where noise drives
+    that sum to zero or below (a trial gain shared by all neurons can)."""
+    observed = float(spectrum.sum())
+    return observed if observed > 0 else float(total_signal)
 
 
 def _noise_half(responses, *, centre: bool = True) -> np.ndarray:

@@ -3,7 +3,8 @@
 ``cvpca-matched`` ties every rank's amplitude to one exponent, so a flatter head or a tail
 that bends drags it far off (docs/validation.md). Here the signal spectrum is a continuous
 broken power law ``lambda(theta)``, ``theta = (alpha_1, alpha_2, log break)``, summing to
-the recording's total signal variance, and ``theta`` minimises one objective, the weighted
+the recording's unbiased total signal variance (a free amplitude traded off against the
+slope where noise dominates: +0.05 at noise/signal 4 for alpha = 1), and ``theta`` minimises one objective, the weighted
 squared distance between the observed cvPCA spectrum ``s`` and the expected one ``m``
 (:class:`~v1ann.spectrum.matched.simulation.Simulator`: the recording's own noise plus the
 model's signal, averaged over random orientations) over ranks 1..hi::
@@ -49,14 +50,12 @@ N_REPLICATES = 24  # fresh orientations that measure the spectra's covariance
 N_NULL_DRAWS = 4000  # Gaussian draws of the model comparison's null distribution
 TEST_LEVEL = 0.05
 ALPHA_BOUNDS = (0.0, 8.0)
-AMPLITUDE_BOUND = np.log(4.0)  # the fitted total signal variance stays within 4x the unbiased one
 BREAK_STARTS = (8.0, 30.0, 100.0)  # the break search starts here (those below hi / 2)
 MAX_STEPS = 15  # least-squares steps per start
-# Finite-difference steps of the Jacobian (alpha_1, alpha_2, log break, log amplitude):
-# the expected spectrum steps where noise components trade ranks with signal ones, so a
-# derivative must span many steps (as matched.interval.SLOPE_HALF_WIDTH).
-STEPS = np.array([0.05, 0.05, 0.1, 0.05])
-SINGLE = [0, 3]  # one power law: alpha and log amplitude
+# Finite-difference steps of the Jacobian (alpha_1, alpha_2, log break): the expected
+# spectrum steps where noise components trade ranks with signal ones, so a derivative must
+# span many steps (as matched.interval.SLOPE_HALF_WIDTH).
+STEPS = np.array([0.05, 0.05, 0.1])
 RELATIVE_SCATTER = 0.1  # as matched.objective
 
 
@@ -168,14 +167,15 @@ def shape_matched_alpha(
     variance = level**2 * (RELATIVE_SCATTER**2 + (nv / (level + nv)) ** 2) + repeat
     sqrt_w = np.sqrt(1.0 / variance / np.arange(1, hi + 1))
     rng, dev = make_rng(seed), resolve_device(device)
-    bar = progress_bar(total=(3 * MAX_STEPS + 10) * 4 * n_orientations + 2 * n_replicates, desc="cvpca-shape",
+    bar = progress_bar(total=(4 * MAX_STEPS + 10) * 4 * n_orientations + 2 * n_replicates, desc="cvpca-shape",
                        progress=progress)
     sims = [Simulator(noise, noise_gram, total_signal, hi, rng, dev) for _ in range(n_orientations)]
     cache: dict[tuple, np.ndarray] = {}
 
     def signal_spectrum(theta) -> np.ndarray:
-        total = total_signal * np.exp(theta[3])
-        return broken_power_law_spectrum([theta[0], theta[1]], [float(np.exp(theta[2]))], rank, total=total)
+        # clipped: a finite difference at a bound steps just outside it
+        slopes = [max(float(theta[0]), 0.0), max(float(theta[1]), 0.0)]
+        return broken_power_law_spectrum(slopes, [float(np.exp(max(theta[2], 0.0)))], rank, total=total_signal)
 
     def model(theta) -> np.ndarray:
         key = tuple(np.round(theta, 10))
@@ -189,14 +189,16 @@ def shape_matched_alpha(
         return sqrt_w * (s - model(theta))
 
     def single_theta(x):
-        return np.array([x[0], x[0], np.log(2.0), x[1]])
+        return np.array([x[0], x[0], np.log(2.0)])
 
-    single = _least_squares(lambda x: residual(single_theta(x)), [_slope(s, lo, hi), 0.0],
-                            ([ALPHA_BOUNDS[0], -AMPLITUDE_BOUND], [ALPHA_BOUNDS[1], AMPLITUDE_BOUND]), STEPS[SINGLE])
-    starts = [b for b in BREAK_STARTS if b < hi / 2] or [max(2.0, hi / 4)]
-    broken = min((_least_squares(residual, [_slope(s, 0, int(b)), _slope(s, int(b), hi), np.log(b), single.x[1]],
-                                 _broken_bounds(hi), STEPS) for b in starts), key=lambda r: r.cost)
-    jac_single = _jacobian(lambda x: residual(single_theta(x)), single.x, STEPS[SINGLE])
+    single = _least_squares(lambda x: residual(single_theta(x)), [_slope(s, lo, hi)], ALPHA_BOUNDS, STEPS[:1])
+    breaks = [b for b in BREAK_STARTS if b < hi / 2] or [max(2.0, hi / 4)]
+    # from the data's local slopes, and from the single fit (the nested model then fits at
+    # least as well as one power law)
+    starts = [[_slope(s, 0, int(b)), _slope(s, int(b), hi), np.log(b)] for b in breaks]
+    starts.append([single.x[0], single.x[0], np.log(breaks[len(breaks) // 2])])
+    broken = min((_least_squares(residual, x0, _broken_bounds(hi), STEPS) for x0 in starts), key=lambda r: r.cost)
+    jac_single = _jacobian(lambda x: residual(single_theta(x)), single.x, STEPS[:1])
     jac_broken = _jacobian(residual, broken.x, STEPS)
 
     # covariance of the residual spectrum: fresh orientations at each fit, + repeat noise
@@ -271,8 +273,7 @@ def _least_squares(residual, x0, bounds, steps):
 
 
 def _broken_bounds(hi: int):
-    return ([ALPHA_BOUNDS[0], ALPHA_BOUNDS[0], np.log(2.0), -AMPLITUDE_BOUND],
-            [ALPHA_BOUNDS[1], ALPHA_BOUNDS[1], np.log(hi), AMPLITUDE_BOUND])
+    return ([ALPHA_BOUNDS[0], ALPHA_BOUNDS[0], np.log(2.0)], [ALPHA_BOUNDS[1], ALPHA_BOUNDS[1], np.log(hi)])
 
 
 def _slope(s: np.ndarray, lo: int, hi: int) -> float:
