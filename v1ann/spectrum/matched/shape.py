@@ -257,7 +257,9 @@ def shape_matched_alpha(
         broken_ci={
             "alpha_1": _interval(broken.x[0], quantile * sd_broken_parts[0]),
             "alpha_2": _interval(broken.x[1], quantile * sd_broken_parts[1]),
-            "break_rank": tuple(float(v) for v in np.exp(_interval(log_break, quantile * sd_broken_parts[2]))),
+            # a break the data cannot place spans every rank, not past them
+            "break_rank": tuple(float(v) for v in np.exp(np.clip(
+                _interval(log_break, quantile * sd_broken_parts[2]), 0.0, np.log(rank)))),
         },
         n_simulations=len(cache) * n_orientations + 2 * int(n_replicates),
     )
