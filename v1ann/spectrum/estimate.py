@@ -347,13 +347,10 @@ def _from_repeats(x, method, fit_range, n_shuffles, seed, ci, device, ci_method,
 def _shape(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rng, device, progress,
            sizes) -> PowerLawFit:
     """``cvpca-shape`` as a PowerLawFit: the published line through its fitted signal spectrum."""
-    spectrum = shuffle_spectra.mean(0)
-    if isinstance(fit_range, str):
-        raise InvalidInputError("fit_range='auto' applies to the published fit (method='cvpca')")
-    lo, hi = clip_fit_range(fit_range, spectrum.size)
-    noise_gram, total_signal = noise_halves(gram)
-    result = shape_matched_alpha(spectrum, noise_variance, _noise_half(responses), noise_gram, total_signal,
-                                 (lo, hi), ci=ci if ci is not None else 0.95, shuffle_spectra=shuffle_spectra,
+    spectrum, (lo, hi), noise, noise_gram, total_signal = _simulation_inputs(responses, gram, shuffle_spectra,
+                                                                             fit_range)
+    result = shape_matched_alpha(spectrum, noise_variance, noise, noise_gram, total_signal, (lo, hi),
+                                 ci=ci if ci is not None else 0.95, shuffle_spectra=shuffle_spectra,
                                  seed=rng, device=device, progress=progress)
     unit = _normalising_total(spectrum, total_signal)
     normalised = spectrum / unit
@@ -430,14 +427,10 @@ def _cvpca_interval(signal, gram, fit_range, ci, ci_method, n_bootstrap, nonposi
 
 def _matched(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rng, device, progress,
              sizes) -> PowerLawFit:
-
-    spectrum = shuffle_spectra.mean(0)
-    if isinstance(fit_range, str):
-        raise InvalidInputError("fit_range='auto' applies to the published fit (method='cvpca')")
-    lo, hi = clip_fit_range(fit_range, spectrum.size)
-    noise_gram, total_signal = noise_halves(gram)
+    spectrum, (lo, hi), noise, noise_gram, total_signal = _simulation_inputs(responses, gram, shuffle_spectra,
+                                                                             fit_range)
     result = cvpca_matched_alpha(
-        spectrum, noise_variance, _noise_half(responses), noise_gram, total_signal, (lo, hi),
+        spectrum, noise_variance, noise, noise_gram, total_signal, (lo, hi),
         shuffle_spectra=shuffle_spectra, ci=ci if ci is not None else 0.95, seed=rng, device=device,
         progress=progress,
     )
@@ -470,6 +463,16 @@ def _matched(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rn
     fit.predicted.values[:] = curve
     fit.predicted.attrs["description"] = "expected cvPCA spectrum of the fitted model"
     return fit
+
+
+def _simulation_inputs(responses, gram, shuffle_spectra, fit_range):
+    """What the simulation-matched estimators take: the mean spectrum, the clipped fit range,
+    one half's noise, its Gram and the total signal variance."""
+    if isinstance(fit_range, str):
+        raise InvalidInputError("fit_range='auto' applies to the published fit (method='cvpca')")
+    spectrum = shuffle_spectra.mean(0)
+    noise_gram, total_signal = noise_halves(gram)
+    return spectrum, clip_fit_range(fit_range, spectrum.size), _noise_half(responses), noise_gram, total_signal
 
 
 def _normalising_total(spectrum: np.ndarray, total_signal: float) -> float:
