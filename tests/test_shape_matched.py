@@ -59,3 +59,12 @@ def test_no_shared_variance_is_refused():
     noise = np.random.default_rng(0).standard_normal((50, 80))
     with pytest.raises(InvalidInputError, match="share no variance"):
         shape_matched_alpha(np.ones(20), np.ones(20), noise, noise @ noise.T, 0.0, (2, 20))
+
+
+@pytest.mark.parametrize("n_stimuli, n_neurons", [(30, 80), (80, 30)])
+def test_small_recordings_use_the_ranks_there_are(n_stimuli, n_neurons):
+    # the model has min(P - 1, N) ranks and cvPCA min(P, N - 1): the fit range ends inside both
+    rec = mean_center(v1ann.simulate_recording(1.0, n_stimuli=n_stimuli, n_neurons=n_neurons, seed=0))
+    fit = v1ann.estimate_alpha(rec, method="cvpca-shape", n_shuffles=3, seed=0, progress=False)
+    assert np.isfinite(fit.alpha) and fit.alpha_ci[0] <= fit.alpha <= fit.alpha_ci[1]
+    assert fit.fit_range[1] <= min(n_stimuli, n_neurons)

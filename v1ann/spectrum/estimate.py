@@ -355,8 +355,9 @@ def _shape(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rng,
     unit = _normalising_total(spectrum, total_signal)
     normalised = spectrum / unit
     fitted = result.spectrum / unit
-    log_rank, w = rank_weights(lo, hi)
-    offset = float(np.sum(w * (np.log(fitted[lo:hi]) + result.alpha * log_rank)) / np.sum(w))
+    top = min(hi, fitted.size)  # the model has min(P - 1, N) ranks, cvPCA up to min(P, N - 1)
+    log_rank, w = rank_weights(lo, top)
+    offset = float(np.sum(w * (np.log(fitted[lo:top]) + result.alpha * log_rank)) / np.sum(w))
     expected = result.expected / unit
     attrs = {
         "one_power_law": result.one_power_law,

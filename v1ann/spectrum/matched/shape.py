@@ -36,11 +36,10 @@ import numpy as np
 import scipy.optimize
 import scipy.stats
 
-from v1ann._loglog import wls_loglog
 from v1ann._progress import finish, progress_bar
 from v1ann._utils import make_rng, resolve_device
 from v1ann.errors import InvalidInputError
-from v1ann.recording.simulate import broken_power_law_spectrum
+from v1ann.recording.simulate import broken_power_law_spectrum, true_alpha
 from v1ann.spectrum.matched.simulation import Simulator
 
 __all__ = ["ShapeResult", "shape_matched_alpha"]
@@ -232,7 +231,7 @@ def shape_matched_alpha(
     alpha_single = float(single.x[0])
 
     def estimand(theta):
-        return wls_loglog(signal_spectrum(theta), lo, hi)[0]
+        return true_alpha(signal_spectrum(theta), (lo, hi))
 
     gradient = _jacobian(lambda x: np.atleast_1d(estimand(x)), broken.x, STEPS).ravel()
     sd_broken_parts = np.sqrt(np.maximum(np.diag(cov_broken), 0.0))
