@@ -16,7 +16,8 @@ from v1ann.errors import InvalidInputError
 from v1ann.plot import powerlaw_fit, save_figure
 from v1ann.recording import preprocessing
 
-METHOD_CHOICES = ["auto", "cvpca", "cvpca-matched", "cvpca-shape", "meme", "pca", "pca-cv"]
+# every estimator but "wls", which a spectrum file gets by itself
+METHOD_CHOICES = [m for m in v1ann.spectrum.estimate.METHODS if m != "wls"]
 PREPROCESS_CHOICES = ["none", "center", "paper"]
 
 
@@ -44,8 +45,8 @@ def _describe_kind(kind: str, obj) -> str:
 @click.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--method", type=click.Choice(METHOD_CHOICES), default="auto", show_default=True,
-              help="Estimator; 'auto' = cvpca-matched for repeats, pca for activations, the "
-                   "published fit for a spectrum file.")
+              help="Estimator; 'auto' = cvpca-matched for repeats, pca for activations, svca for "
+                   "spontaneous activity, the published fit for a spectrum file.")
 @fit_range_option()
 @click.option("--n-shuffles", type=click.IntRange(min=1), default=10, show_default=True,
               help="cvPCA repeat swaps.")

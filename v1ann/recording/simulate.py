@@ -34,6 +34,7 @@ that size; ``"poisson"`` holds its rates in float64, 224 MB more).
 from __future__ import annotations
 
 import numpy as np
+import scipy.signal
 import scipy.fft
 
 from v1ann._checks import check_memory, check_option
@@ -437,12 +438,16 @@ def simulate_recording(
 
 
 def simulate_spontaneous(
-    alpha: float,
+    alpha: float | None = None,
     *,
+    spectrum=None,
     n_time: int = 4000,
     n_neurons: int = 2000,
     n_shared: int | None = None,
     noise_scale: float = 1.0,
+    noise_spread: float = 0.0,
+    time_courses: str = "exact",
+    timescale: float = 0.0,
     field_um: float = 1000.0,
     seed=None,
 ):
@@ -461,14 +466,30 @@ def simulate_spontaneous(
 
     Parameters
     ----------
-    alpha : float
-        Exponent of the shared spectrum.
+    alpha : float, optional
+        Exponent of the shared spectrum (or give ``spectrum``).
+    spectrum : array-like, optional
+        The shared spectrum itself, ranks 1..n_shared (rescaled to sum ``n_neurons``), e.g.
+        :func:`broken_power_law_spectrum`; ``true_alpha`` is then :func:`true_alpha` of it
+        over the default fit range.
     n_time, n_neurons : int
         Size of the recording.
     n_shared : int, optional
         Dimensions of the shared signal (default ``min(n_time - 1, n_neurons)``).
     noise_scale : float
         Private noise variance per neuron / mean shared variance per neuron (0: none).
+    noise_spread : float
+        Neurons' private noise amplitudes are log-normal with this sd (mean square kept), as
+        :func:`simulate_recording`'s; 0: every neuron the same.
+    time_courses : {"exact", "gaussian"}
+        ``"exact"``: the orthonormal ``U`` above, so the recording's own shared covariance
+        is exactly ``lambda``. ``"gaussian"``: independent Gaussian courses of unit variance
+        (AR(1) with ``timescale``), so ``lambda`` is the covariance of the process the
+        recording samples, as for real activity, and the recording's own shared covariance
+        scatters about it.
+    timescale : float
+        Correlation time (time points) of Gaussian time courses: AR(1) with coefficient
+        ``exp(-1 / timescale)``; 0: white. Needs ``time_courses="gaussian"``.
     field_um : float
         Neurons sit uniformly at random in a square of this side (µm), so
         :func:`v1ann.svca` splits them on its checkerboard as in real recordings.
@@ -495,25 +516,51 @@ def simulate_spontaneous(
     n_shared = limit if n_shared is None else n_shared
     if not _is_count(n_shared, 1) or n_shared > limit:
         raise InvalidInputError(f"n_shared must be an integer in 1..{limit} (min(n_time - 1, n_neurons)), got {n_shared!r}")
-    if not _is_real(alpha) or not _is_real(noise_scale) or noise_scale < 0 or not _is_real(field_um) or field_um <= 0:
+    if (alpha is None) == (spectrum is None):
+        raise InvalidInputError("give alpha or spectrum (one of them)")
+    reals = (noise_scale, noise_spread, timescale, field_um) + (() if alpha is None else (alpha,))
+    if (not all(_is_real(v) for v in reals) or noise_scale < 0 or noise_spread < 0 or timescale < 0
+            or field_um <= 0):
         raise InvalidInputError(
-            f"alpha and field_um must be finite (field_um > 0) and noise_scale >= 0; got alpha={alpha!r}, "
-            f"noise_scale={noise_scale!r}, field_um={field_um!r}"
+            f"alpha and field_um must be finite (field_um > 0), noise_scale, noise_spread and timescale >= 0; got "
+            f"alpha={alpha!r}, noise_scale={noise_scale!r}, noise_spread={noise_spread!r}, timescale={timescale!r}, "
+            f"field_um={field_um!r}"
         )
+    check_option("time_courses", time_courses, ("exact", "gaussian"))
+    if timescale > 0 and time_courses != "gaussian":
+        raise InvalidInputError(f"timescale={timescale!r} needs time_courses='gaussian'")
     check_memory(12 * n_time * n_neurons, "simulate_spontaneous")
     rng = make_rng(seed)
-    spectrum = power_law_spectrum(alpha, int(n_shared), total=float(n_neurons))
-    activity = _signal(n_time, n_neurons, spectrum, rng)
+    shared = _signal_spectrum(alpha, spectrum, int(n_shared), float(n_neurons))
+    spectrum = shared
+    if time_courses == "gaussian":
+        activity = _correlated_signal(n_time, n_neurons, shared, float(timescale), rng)
+    else:
+        activity = _signal(n_time, n_neurons, shared, rng)
     if noise_scale > 0:
-        activity += np.float32(np.sqrt(noise_scale)) * rng.standard_normal(activity.shape, dtype=np.float32)
+        amplitude = np.float32(np.sqrt(noise_scale)) * _neuron_noise_scale(n_neurons, float(noise_spread), rng)
+        activity += amplitude * rng.standard_normal(activity.shape, dtype=np.float32)
     positions = rng.uniform(0, float(field_um), size=(n_neurons, 2))
     ds = make_spontaneous_recording(
         activity, positions=positions, source="simulated",
-        attrs={"source": "simulated", "true_alpha": float(alpha), "noise_scale": float(noise_scale),
+        attrs={"source": "simulated", "true_alpha": float(alpha) if alpha is not None else true_alpha(shared),
+               "noise_scale": float(noise_scale), "noise_spread": float(noise_spread), "time_courses": time_courses,
+               "timescale": float(timescale),
                "seed": int(seed) if isinstance(seed, (int, np.integer)) else None},
     )
     ds["true_shared_spectrum"] = ("rank", spectrum)
     return ds.assign_coords(rank=np.arange(1, spectrum.size + 1))
+
+
+def _correlated_signal(n_time: int, n_neurons: int, spectrum: np.ndarray, timescale: float,
+                       rng: np.random.Generator) -> np.ndarray:
+    """(n_time, n_neurons) float32 shared activity with AR(1) time courses of unit variance."""
+    coefficient = np.exp(-1.0 / timescale) if timescale > 0 else 0.0
+    courses = scipy.signal.lfilter([np.sqrt(1 - coefficient**2)], [1.0, -coefficient],
+                                   rng.standard_normal((n_time, spectrum.size)), axis=0)
+    courses -= courses.mean(axis=0)
+    loadings, _ = np.linalg.qr(rng.standard_normal((n_neurons, spectrum.size)))
+    return ((courses * np.sqrt(spectrum)) @ loadings.T).astype(np.float32)
 
 
 def natural_like_images(n: int, *, shape: tuple[int, int] = STIMULUS_SHAPE, seed=None) -> np.ndarray:

@@ -27,6 +27,8 @@ Methods:
 ``"pca-cv"``   PCA cross-validated over stimuli + weighted log-log fit
 ``"svca"``     SVCA spectrum + weighted log-log fit (biased steep where noise dominates:
                docs/spectra-estimators.md)
+``"svca-matched"`` the exponent whose simulated SVCA spectrum matches the observed one
+               (:mod:`v1ann.spectrum.matched.spontaneous`)
 ``"wls"``      the weighted log-log fit of the given spectrum
 ============== ============================================================================
 """
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 
 import numpy as np
 import xarray as xr
@@ -52,7 +55,7 @@ from v1ann._loglog import (
 )
 from v1ann._threads import uses_thread_budget
 from v1ann._utils import make_rng
-from v1ann.errors import InvalidInputError, collected_warnings, warn
+from v1ann.errors import InvalidInputError, V1AnnWarning, collected_warnings, warn
 from v1ann.recording.schema import stimulus_responses
 from v1ann.spectrum.bootstrap import (
     alpha_ci_jackknife,
@@ -67,6 +70,7 @@ from v1ann.spectrum.cvpca import (
 )
 from v1ann.spectrum.gram import REPEAT_DIMS, repeat_gram
 from v1ann.spectrum.matched import cvpca_matched_alpha, noise_halves, shape_matched_alpha
+from v1ann.spectrum.matched.spontaneous import svca_matched_alpha
 from v1ann.spectrum.meme import meme_alpha
 from v1ann.spectrum.pca import pca_spectrum
 from v1ann.spectrum.powerlaw import (
@@ -80,12 +84,12 @@ from v1ann.spectrum.svca import svca
 
 __all__ = ["estimate_alpha", "METHODS"]
 
-METHODS = ("auto", "cvpca", "cvpca-matched", "cvpca-shape", "meme", "pca", "pca-cv", "svca", "wls")
+METHODS = ("auto", "cvpca", "cvpca-matched", "cvpca-shape", "meme", "pca", "pca-cv", "svca", "svca-matched", "wls")
 # the methods each kind of input allows; the first is what "auto" picks
 METHODS_FOR = {
     "repeats": ("cvpca-matched", "cvpca", "cvpca-shape", "meme"),
     "activations": ("pca", "pca-cv"),
-    "spontaneous": ("svca",),
+    "spontaneous": ("svca", "svca-matched"),
     "spectrum": ("wls",),
 }
 KIND_TEXT = {
@@ -216,10 +220,12 @@ def estimate_alpha(
             fit = _from_activations(x, method, fit_range, seed, ci, device, ci_method, n_bootstrap,
                                     nonpositive or "raise", progress)
         elif kind == "spontaneous":
-            fit = _from_spontaneous(x, fit_range, seed, device, nonpositive or "truncate", progress)
+            fit = _from_spontaneous(x, method, fit_range, seed, ci, device, nonpositive or "truncate", progress)
         else:
             fit = fit_powerlaw(x, fit_range=fit_range, nonpositive=nonpositive or "raise")
-        poor = poor_fit_message(fit)
+        # svca-matched judges its model by a goodness-of-fit test instead: the log r2 of a
+        # noisy SVCA spectrum is low whenever noise is high, whatever the fit
+        poor = poor_fit_message(fit) if fit.method != "svca-matched" else None
         if poor:
             warn(poor)
     return dataclasses.replace(fit, attrs={**fit.attrs, "warnings": messages})
@@ -262,31 +268,82 @@ def _input_kind(x) -> str:
     )
 
 
+MODEL_TEST_LEVEL = 0.05  # svca-matched warns when its goodness-of-fit test rejects at this level
 RELIABLE_FRACTION = 0.8  # below it, SVCA's exponent runs steep (docs/spectra-estimators.md)
 
 
-def _from_spontaneous(x, fit_range, seed, device, nonpositive, progress) -> PowerLawFit:
-    """The published fit of the SVCA spectrum of (time, neuron) activity; no interval yet.
+def _from_spontaneous(x, method, fit_range, seed, ci, device, nonpositive, progress) -> PowerLawFit:
+    """The published fit of the SVCA spectrum of (time, neuron) activity (no interval), or
+    ``svca-matched``'s exponent and interval.
 
     ``attrs["reliable_fraction"]``: the median over the fitted ranks of reliable / total
-    variance. On simulated activity the exponent ran steep as it fell (about +0.1 at 0.7,
-    +0.3 at 0.35; docs/spectra-estimators.md), so below :data:`RELIABLE_FRACTION` a warning says so.
+    variance. On simulated activity the published exponent ran steep as it fell (about +0.1
+    at 0.7, +0.3 at 0.35; docs/spectra-estimators.md), so below :data:`RELIABLE_FRACTION` a
+    warning says so and names ``svca-matched``.
     """
     if isinstance(fit_range, str):
         raise InvalidInputError("fit_range='auto' applies to a spectrum; pass (lo, hi) for SVCA")
-    spectrum = svca(x, seed=make_rng(seed).integers(2**32), device=device, progress=progress)
-    fit = fit_powerlaw(spectrum, fit_range=fit_range, nonpositive=nonpositive, n_neurons=spectrum.attrs["n_neurons"])
-    lo, hi = fit.fit_range
-    total = spectrum["total_variance"].values[lo:hi]
-    reliable = float(np.median(spectrum.values[lo:hi] / np.where(total > 0, total, np.inf)))
-    if reliable < RELIABLE_FRACTION:
-        warn(f"SVCA: only {reliable:.0%} of the variance of components {lo + 1}..{hi} is reliable (median), so "
-             f"private noise dominates them and alpha = {fit.alpha:.3f} is likely too steep (on simulated activity "
-             "+0.1 at 70 %, +0.3 at 35 %: docs/spectra-estimators.md); fit lower ranks or record longer")
-    return dataclasses.replace(fit, method="svca", attrs={
-        **fit.attrs, "n_time": spectrum.attrs["n_time"], "split": spectrum.attrs["split"],
-        "reliable_fraction": reliable, "ci_method": "none: SVCA has no interval in v1ann yet",
-    })
+    rng = make_rng(seed)
+    spectrum = svca(x, seed=rng.integers(2**32), device=device, progress=progress)
+    total = spectrum["total_variance"].values
+    if method == "svca":
+        fit = fit_powerlaw(spectrum, fit_range=fit_range, nonpositive=nonpositive,
+                           n_neurons=spectrum.attrs["n_neurons"])
+        lo, hi = fit.fit_range
+        reliable = _reliable_fraction(spectrum.values, total, lo, hi)
+        if reliable < RELIABLE_FRACTION:
+            warn(f"SVCA: only {reliable:.0%} of the variance of components {lo + 1}..{hi} is reliable (median), so "
+                 f"private noise dominates them and alpha = {fit.alpha:.3f} is likely too steep (on simulated "
+                 "activity +0.1 at 70 %, +0.3 at 35 %: docs/spectra-estimators.md); use method='svca-matched', "
+                 "fit lower ranks or record longer")
+        return dataclasses.replace(fit, method="svca", attrs={
+            **fit.attrs, "n_time": spectrum.attrs["n_time"], "split": spectrum.attrs["split"],
+            "reliable_fraction": reliable,
+            "ci_method": "none: the published fit has no interval; method='svca-matched' has one"})
+    try:  # reported beside the matched exponent, which needs no positive spectrum
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", V1AnnWarning)
+            published = fit_powerlaw(spectrum, fit_range=fit_range, nonpositive=nonpositive)
+        published_alpha, published_range = published.alpha, list(published.fit_range)
+    except InvalidInputError:
+        published_alpha, published_range = None, None
+    # the published fit stops where reliable variance first crosses zero; the matched spectra
+    # run over every rank asked, negative ones included, so its range is the one asked
+    lo, hi = clip_fit_range(fit_range, spectrum.size)
+    result = svca_matched_alpha(spectrum.values, total, spectrum.attrs, (lo, hi), ci=ci if ci is not None else 0.95,
+                                seed=rng, device=device, progress=progress)
+    if result.p_model < MODEL_TEST_LEVEL:
+        warn(f"svca-matched: fresh recordings of the fitted model (one power law, one private noise variance) "
+             f"scatter less than this one departs from it (p = {result.p_model:.2f}), so alpha = {result.alpha:.3f} "
+             "comes from a model that does not describe the recording: look at the spectrum "
+             "(v1ann.plot.powerlaw_fit), fit a shorter range")
+    unit = float(spectrum.values.sum())
+    if not unit > 0:  # noise can leave more negative than positive reliable variance
+        unit = float(spectrum.values[spectrum.values > 0].sum())
+    normalised, expected = spectrum.values / unit, result.expected / unit
+    log_rank, w = rank_weights(lo, hi)
+    positive = expected[lo:hi] > 0
+    offset = float(np.sum((w * (np.log(np.where(positive, expected[lo:hi], 1.0)) + result.alpha * log_rank))[positive])
+                   / np.sum(w[positive]))
+    fit = make_fit(
+        result.alpha, offset, (lo, hi), _weighted_r2(normalised, expected, lo, hi), "svca-matched", normalised,
+        alpha_ci=result.alpha_ci if ci is not None else None, n_neurons=spectrum.attrs["n_neurons"],
+        attrs={"n_time": spectrum.attrs["n_time"], "split": spectrum.attrs["split"],
+               "reliable_fraction": _reliable_fraction(spectrum.values, total, lo, hi),
+               "alpha_published": published_alpha, "fit_range_published": published_range,
+               "alpha_sd": result.alpha_sd, "noise_ratio": result.noise_ratio, "n_simulations": result.n_simulations,
+               "p_model": result.p_model, "ci_level": ci, "ci_method": "linearised: fresh simulated recordings of the fitted model, t interval"},
+    )
+    curve = np.full(normalised.size, np.nan)
+    curve[:hi] = expected
+    fit.predicted.values[:] = curve
+    fit.predicted.attrs["description"] = "expected SVCA reliable variance of the fitted model"
+    return fit
+
+
+def _reliable_fraction(reliable, total, lo, hi) -> float:
+    """Median over ranks lo+1..hi of reliable / total variance."""
+    return float(np.median(reliable[lo:hi] / np.where(total[lo:hi] > 0, total[lo:hi], np.inf)))
 
 
 def _repeat_responses(x):
