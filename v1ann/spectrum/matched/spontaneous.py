@@ -47,8 +47,9 @@ STEPS = np.array([0.02, 0.05])  # finite-difference steps of (alpha, log rho)
 MAX_STEPS = 30
 # the coarse grid whose best point starts the fit: Q has separate basins where a steeper
 # slope trades off against more noise
-START_ALPHAS = (0.3, 0.6, 1.0, 1.5, 2.2, 3.2)
-START_NOISE_RATIOS = (0.05, 0.3, 1.5, 8.0, 40.0)
+START_ALPHAS = (0.3, 0.5, 0.75, 1.1, 1.6, 2.3, 3.3)
+START_NOISE_RATIOS = (0.02, 0.1, 0.4, 1.5, 6.0, 25.0, 100.0)
+N_STARTS = 2  # fits from the best grid points; the one with the smallest Q is kept
 XTOL = 1e-3  # relative step at which the fit stops (alpha to ~1e-3)
 
 
@@ -183,7 +184,7 @@ def svca_matched_alpha(
         raise InvalidInputError(f"SVCA: components 1..{hi} have no reliable variance in sum; no shared signal to fit")
     rng, dev = make_rng(seed), resolve_device(device)
     dims = (sizes["n_train"], sizes["n_test"], sizes["n_set1"], sizes["n_set2"], hi)
-    steps = len(START_ALPHAS) * len(START_NOISE_RATIOS) + MAX_STEPS * 3 + N_REPLICATES
+    steps = len(START_ALPHAS) * len(START_NOISE_RATIOS) + N_STARTS * MAX_STEPS * 3 + N_REPLICATES
     bar = progress_bar(total=steps, desc="svca-matched", progress=progress)
     simulators = [SpontaneousSimulator(*dims, rng, dev) for _ in range(N_ORIENTATIONS)]
     weight = np.tile(1.0 / (np.arange(1, hi + 1) * total[:hi] ** 2), 2)  # reliable, then total
@@ -206,9 +207,12 @@ def svca_matched_alpha(
         return residual_of(reliable[:hi], total[:hi], theta)
 
     lower, upper = np.array([ALPHA_BOUNDS[0], LOG_RHO_BOUNDS[0]]), np.array([ALPHA_BOUNDS[1], LOG_RHO_BOUNDS[1]])
-    start = np.clip(_grid_start(residual_of, simulators[0], reliable[:hi], total[:hi], bar), lower + 1e-6, upper - 1e-6)
-    fitted = scipy.optimize.least_squares(residual, start, bounds=(lower, upper), x_scale=STEPS, xtol=XTOL,
-                                          diff_step=STEPS / np.maximum(1, np.abs(start)), max_nfev=MAX_STEPS)
+    fits = []
+    for start in _grid_starts(residual_of, simulators[0], reliable[:hi], total[:hi], bar):
+        start = np.clip(start, lower + 1e-6, upper - 1e-6)
+        fits.append(scipy.optimize.least_squares(residual, start, bounds=(lower, upper), x_scale=STEPS, xtol=XTOL,
+                                                 diff_step=STEPS / np.maximum(1, np.abs(start)), max_nfev=MAX_STEPS))
+    fitted = min(fits, key=lambda f: f.cost)
     theta = fitted.x
     jac = _jacobian(residual, theta)
 
@@ -243,17 +247,16 @@ def svca_matched_alpha(
     )
 
 
-def _grid_start(residual_of, simulator, reliable, total, bar) -> np.ndarray:
-    """The point of the coarse grid where one simulated recording fits best."""
-    best, start = np.inf, None
+def _grid_starts(residual_of, simulator, reliable, total, bar) -> list[np.ndarray]:
+    """The :data:`N_STARTS` points of the coarse grid where one simulated recording fits best."""
+    scored = []
     for alpha in START_ALPHAS:
         for ratio in START_NOISE_RATIOS:
             theta = (alpha, np.log(ratio))
-            distance = float(np.sum(residual_of(reliable, total, theta, simulator.spectra(*theta)) ** 2))
+            scored.append((float(np.sum(residual_of(reliable, total, theta, simulator.spectra(*theta)) ** 2)), theta))
             bar.update(1)
-            if distance < best:
-                best, start = distance, np.array(theta)
-    return start
+    scored.sort(key=lambda pair: pair[0])
+    return [np.array(theta) for _, theta in scored[:N_STARTS]]
 
 
 def _scaled_chi2_sf(observed: float, draws: np.ndarray) -> float:
