@@ -171,3 +171,15 @@ def test_fit_cvpca_shape_reports_a_covering_interval_and_the_break(tmp_path):
     text = CliRunner().invoke(cli, args).output
     assert "one power law does not describe this recording: a break at rank" in text
     assert "noise-corrected cvPCA spectrum" in text and "alpha_1 [" in text
+
+
+def test_fit_svca_matched_reports_its_interval_and_the_model_test(tmp_path):
+    ds = v1ann.simulate_spontaneous(1.0, n_time=600, n_neurons=300, noise_scale=1.0, time_courses="gaussian", seed=6)
+    path = v1ann.io.save(ds, tmp_path / "spont.zarr")
+    args = ["fit", str(path), "--method", "svca-matched", "--fit-range", "5", "100", "--seed", "0", "--quiet"]
+    record = json.loads(CliRunner().invoke(cli, [*args, "--json"]).output.strip().splitlines()[-1])
+    assert record["method"] == "svca-matched" and abs(record["alpha"] - 1.0) < 0.1  # one small recording
+    assert record["alpha_ci"][0] <= record["alpha"] <= record["alpha_ci"][1]
+    assert record["details"]["alpha_published"] > 1.3  # the published fit, steep where noise dominates
+    text = CliRunner().invoke(cli, args).output
+    assert "model: one power law + private noise describes the SVCA spectrum" in text

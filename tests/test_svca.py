@@ -255,7 +255,7 @@ def test_svca_recovers_the_exponent_of_simulated_spontaneous_activity_where_nois
 
     for alpha in (1.0, 1.5):
         rec = v1ann.simulate_spontaneous(alpha, n_time=3000, n_neurons=1600, n_shared=250, noise_scale=0.02, seed=4)
-        fit = v1ann.estimate_alpha(rec, fit_range=(11, 120), progress=False)
+        fit = v1ann.estimate_alpha(rec, method="svca", fit_range=(11, 120), progress=False)
         assert fit.method == "svca" and abs(fit.alpha - alpha) < 0.08, (alpha, fit)
         assert fit.attrs["reliable_fraction"] > 0.8 and not fit.attrs["warnings"]
 
@@ -266,7 +266,7 @@ def test_where_private_noise_dominates_svca_runs_steep_and_says_so():
 
     rec = v1ann.simulate_spontaneous(1.0, n_time=3000, n_neurons=1600, n_shared=250, noise_scale=4.0, seed=4)
     with pytest.warns(V1AnnWarning, match="reliable"):
-        fit = v1ann.estimate_alpha(rec, fit_range=(11, 120), progress=False)
+        fit = v1ann.estimate_alpha(rec, method="svca", fit_range=(11, 120), progress=False)
     assert fit.alpha > 1.2 and fit.attrs["reliable_fraction"] < 0.8  # the known failure, flagged
 
 

@@ -45,8 +45,8 @@ def _describe_kind(kind: str, obj) -> str:
 @click.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--method", type=click.Choice(METHOD_CHOICES), default="auto", show_default=True,
-              help="Estimator; 'auto' = cvpca-matched for repeats, pca for activations, svca for "
-                   "spontaneous activity, the published fit for a spectrum file.")
+              help="Estimator; 'auto' = cvpca-matched for repeats, pca for activations, "
+                   "svca-matched for spontaneous activity, the published fit for a spectrum file.")
 @fit_range_option()
 @click.option("--n-shuffles", type=click.IntRange(min=1), default=10, show_default=True,
               help="cvPCA repeat swaps.")
@@ -102,7 +102,14 @@ def fit(path, method, fit_range, n_shuffles, seed, ci, as_json, plot, preprocess
 
 
 def _shape_line(result) -> str:
-    """The model comparison in words (MEME, cvpca-shape): does one power law describe the recording?"""
+    """The model comparison in words (MEME, cvpca-shape, svca-matched): does one power law
+    describe the recording?"""
+    if result.method == "svca-matched":
+        a = result.attrs
+        verdict = "describes" if a["p_model"] >= 0.05 else "does not describe"
+        published = "" if a["alpha_published"] is None else f"; published fit {a['alpha_published']:.3f}"
+        return (f"model: one power law + private noise {verdict} the SVCA spectrum (p = {a['p_model']:.3g}; "
+                f"noise/shared variance {a['noise_ratio']:.3g}{published})")
     if "one_power_law" not in result.attrs:
         return ""
     a = result.attrs

@@ -34,8 +34,8 @@ that size; ``"poisson"`` holds its rates in float64, 224 MB more).
 from __future__ import annotations
 
 import numpy as np
-import scipy.signal
 import scipy.fft
+import scipy.signal
 
 from v1ann._checks import check_memory, check_option
 from v1ann._loglog import DEFAULT_FIT_RANGE, clip_fit_range, wls_loglog

@@ -15,8 +15,8 @@ What the input is decides the spectrum:
 Methods:
 
 ============== ============================================================================
-``"auto"``     ``"cvpca-matched"`` for repeats, ``"pca"`` for activations, ``"svca"`` for
-               spontaneous activity, ``"wls"`` for a spectrum
+``"auto"``     ``"cvpca-matched"`` for repeats, ``"pca"`` for activations, ``"svca-matched"``
+               for spontaneous activity, ``"wls"`` for a spectrum
 ``"cvpca"``    published: cvPCA spectrum + weighted log-log fit (Stringer et al. 2019)
 ``"cvpca-matched"`` noise-bias-corrected exponent (:mod:`v1ann.spectrum.matched`)
 ``"cvpca-shape"`` the same correction with a broken-power-law signal and a test of one
@@ -69,8 +69,12 @@ from v1ann.spectrum.cvpca import (
     warn_if_uncentred,
 )
 from v1ann.spectrum.gram import REPEAT_DIMS, repeat_gram
-from v1ann.spectrum.matched import cvpca_matched_alpha, noise_halves, shape_matched_alpha
-from v1ann.spectrum.matched.spontaneous import svca_matched_alpha
+from v1ann.spectrum.matched import (
+    cvpca_matched_alpha,
+    noise_halves,
+    shape_matched_alpha,
+    svca_matched_alpha,
+)
 from v1ann.spectrum.meme import meme_alpha
 from v1ann.spectrum.pca import pca_spectrum
 from v1ann.spectrum.powerlaw import (
@@ -89,7 +93,7 @@ METHODS = ("auto", "cvpca", "cvpca-matched", "cvpca-shape", "meme", "pca", "pca-
 METHODS_FOR = {
     "repeats": ("cvpca-matched", "cvpca", "cvpca-shape", "meme"),
     "activations": ("pca", "pca-cv"),
-    "spontaneous": ("svca", "svca-matched"),
+    "spontaneous": ("svca-matched", "svca"),
     "spectrum": ("wls",),
 }
 KIND_TEXT = {
@@ -128,11 +132,14 @@ def estimate_alpha(
         DataArray; or a spectrum (1-D, by rank). A bare 2-D numpy array is read as
         activations with a :class:`~v1ann.errors.V1AnnWarning` saying so, since a
         recording's (trial, neuron) matrix has the same shape and would be silently misread.
-    method : {"auto", "cvpca", "cvpca-matched", "cvpca-shape", "meme", "pca", "pca-cv", "svca", "wls"}
+    method : {"auto", "cvpca", "cvpca-matched", "cvpca-shape", "meme", "pca", "pca-cv", "svca", "svca-matched", "wls"}
         See the module docstring. ``"auto"`` picks ``"cvpca-matched"`` for data with
         repeats (it removes the noise bias of the published fit; docs/validation.md),
-        ``"pca"`` for activations, ``"svca"`` for spontaneous activity and ``"wls"`` for a
-        spectrum. ``"svca"`` and ``"wls"`` give no interval (``alpha_ci`` is None).
+        ``"pca"`` for activations, ``"svca-matched"`` for spontaneous activity (it removes
+        the published SVCA fit's noise bias and has an interval; 7–9 s for 1,200 time
+        points × 600 neurons, 15–60 s for 2,000 × 1,000; docs/spectra-estimators.md) and
+        ``"wls"`` for a spectrum. ``"svca"`` (the published SVCA fit, < 1 s) and ``"wls"``
+        give no interval (``alpha_ci`` is None).
     %(fit_range)s
         ``"auto"`` selects the range (published fit only, see :func:`v1ann.fit_powerlaw`).
     n_shuffles : int
@@ -167,7 +174,9 @@ def estimate_alpha(
         and ``alpha_sd``; for ``"meme"``, ``meme_slopes``, ``meme_break_rank``,
         ``one_power_law`` (False when a break fits the moments better), the chi-squared
         of both fits and, where the break is kept, ``alpha_1_ci``, ``alpha_2_ci`` and
-        ``break_rank_ci``.
+        ``break_rank_ci``; for SVCA, ``reliable_fraction`` and, for ``"svca-matched"``,
+        ``alpha_published``, ``noise_ratio``, ``alpha_sd`` and ``p_model`` (its
+        goodness-of-fit test; a warning below 0.05).
 
     Warns
     -----

@@ -9,11 +9,15 @@ compared with the observed one (:mod:`.objective`), and the exponent that matche
 estimate, with an interval from the scatter of the comparison (:mod:`.interval`,
 :mod:`.estimator`). Assumes one power law over all ranks, a signal oriented at random with
 respect to the noise, and noise independent across trials (docs/spectra.md states the
-method and where it fails; docs/validation.md the measurements).
+method and where it fails; docs/validation.md the measurements). :mod:`.shape` does the
+same with a broken power law (``cvpca-shape``), :mod:`.spontaneous` for SVCA of
+spontaneous activity (``svca-matched``).
 """
 
 from v1ann.spectrum.matched.estimator import MatchedResult, cvpca_matched_alpha
 from v1ann.spectrum.matched.shape import ShapeResult, shape_matched_alpha
 from v1ann.spectrum.matched.simulation import NoiseHalves, noise_halves
+from v1ann.spectrum.matched.spontaneous import SpontaneousResult, svca_matched_alpha
 
-__all__ = ["MatchedResult", "NoiseHalves", "ShapeResult", "cvpca_matched_alpha", "noise_halves", "shape_matched_alpha"]
+__all__ = ["MatchedResult", "NoiseHalves", "ShapeResult", "SpontaneousResult", "cvpca_matched_alpha", "noise_halves",
+           "shape_matched_alpha", "svca_matched_alpha"]

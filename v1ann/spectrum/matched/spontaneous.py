@@ -36,6 +36,7 @@ from v1ann._progress import finish, progress_bar
 from v1ann._utils import make_rng, resolve_device
 from v1ann.errors import InvalidInputError
 from v1ann.recording.simulate import power_law_spectrum
+from v1ann.spectrum.matched.shape import _jacobian
 
 __all__ = ["SpontaneousResult", "svca_matched_alpha"]
 
@@ -161,7 +162,8 @@ def svca_matched_alpha(
     sizes : dict
         ``n_train``, ``n_test``, ``n_set1``, ``n_set2`` of that SVCA (its attrs).
     fit_range : (int, int)
-        0-based ``(lo, hi)``; ranks 1..hi enter the objective.
+        0-based ``(lo, hi)``; ranks 1..hi enter the objective (the exponent is that of one
+        power law, so ``lo`` does not change it).
     ci : float
         Interval level.
     seed : int, Generator or None
@@ -178,8 +180,7 @@ def svca_matched_alpha(
         If the reliable variance over the fit range sums to zero or less (no shared signal).
     """
     reliable, total = np.asarray(reliable, dtype=np.float64), np.asarray(total, dtype=np.float64)
-    lo, hi = fit_range
-    hi = min(hi, reliable.size)
+    hi = min(fit_range[1], reliable.size)  # the objective runs over ranks 1..hi
     if not reliable[:hi].sum() > 0:
         raise InvalidInputError(f"SVCA: components 1..{hi} have no reliable variance in sum; no shared signal to fit")
     rng, dev = make_rng(seed), resolve_device(device)
@@ -214,25 +215,28 @@ def svca_matched_alpha(
                                                  diff_step=STEPS / np.maximum(1, np.abs(start)), max_nfev=MAX_STEPS))
     fitted = min(fits, key=lambda f: f.cost)
     theta = fitted.x
-    jac = _jacobian(residual, theta)
+    jac = _jacobian(residual, theta, STEPS)
 
-    # the residuals' covariance: fresh recordings of the fitted model, scaled to the observed
-    # total; the fitted mean carries 1/N_ORIENTATIONS of one recording's scatter
+    # the residuals' covariance: fresh recordings of the fitted model, in the observed units;
+    # the fitted mean carries 1/N_ORIENTATIONS of one recording's scatter
     mean_r, mean_t = model(theta)
     scale = total[:hi].sum() / mean_t.sum()
+    # each draw's residual as if it were the observed recording (its own scale a included)
     draws = []
     for _ in range(N_REPLICATES):
         r, t = SpontaneousSimulator(*dims, rng, dev).spectra(*theta)
-        draws.append(np.sqrt(weight) * scale * np.concatenate([r - mean_r, t - mean_t]))
+        draws.append(residual_of(scale * r, scale * t, theta))
         bar.update(1)
     finish(bar)
-    draws = np.array(draws) * np.sqrt(1 + 1 / N_ORIENTATIONS)
+    draws = np.array(draws)
+    draws = (draws - draws.mean(axis=0)) * np.sqrt(1 + 1 / N_ORIENTATIONS)
     g = np.linalg.pinv(jac, rcond=1e-8)
     spread = draws @ g.T  # (replicates, parameters): how each draw moves theta
     alpha_sd = float(np.sqrt(np.mean(spread[:, 0] ** 2)))
-    # the fit absorbs two of the observed residual's dimensions; the draws are about the model's mean
+    # the fit absorbs two of the observed residual's dimensions; the observed residual holds
+    # one recording's scatter and the fitted mean's, as the scaled draws do
     observed_q = float(np.sum(fitted.fun ** 2))
-    draw_q = np.sum((draws - spread @ jac.T) ** 2, axis=1) / (1 + 1 / N_ORIENTATIONS)
+    draw_q = np.sum((draws - spread @ jac.T) ** 2, axis=1)
     p_model = _scaled_chi2_sf(observed_q, draw_q)
     quantile = scipy.stats.t.ppf(0.5 + ci / 2, df=N_REPLICATES - 1)
     alpha = float(theta[0])
@@ -267,14 +271,3 @@ def _scaled_chi2_sf(observed: float, draws: np.ndarray) -> float:
         return 1.0
     scale, dof = var / (2 * mean), 2 * mean**2 / var
     return float(scipy.stats.chi2.sf(observed / scale, dof))
-
-
-def _jacobian(func, x) -> np.ndarray:
-    """Central differences of ``func`` at ``x``, one column per parameter."""
-    columns = []
-    for k, h in enumerate(STEPS):
-        up, down = np.array(x, dtype=float), np.array(x, dtype=float)
-        up[k] += h
-        down[k] -= h
-        columns.append((func(up) - func(down)) / (2 * h))
-    return np.stack(columns, axis=1)
