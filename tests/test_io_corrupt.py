@@ -168,3 +168,26 @@ def test_writing_from_a_damaged_lazy_source_leaves_nothing(tmp_path):
     with pytest.raises(DataFileError, match="src.mat"):
         v1ann.save_zarr(lazy, tmp_path / "out.zarr")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src.mat"]
+
+
+def test_complex_flag_without_an_imaginary_part_is_refused_not_a_crash(tmp_path):
+    # scipy.io.loadmat segfaulted on this (found by the fuzz test above, scipy 1.17.1)
+    import numpy as np
+    import scipy.io
+
+    from v1ann.errors import DataFileError
+    from v1ann.io._matfile import read_mat
+
+    arrays = {"x": np.arange(3.0), "z": np.array([1 + 2j, 3 - 1j])}
+    for compressed in (False, True):  # complex arrays that are whole still load
+        good = tmp_path / f"good{int(compressed)}.mat"
+        scipy.io.savemat(good, arrays, do_compression=compressed)
+        assert np.allclose(read_mat(good)["z"], arrays["z"])
+    content = bytearray((tmp_path / "good0.mat").read_bytes())
+    flags_at = 128 + 8 + 8  # header, x's matrix tag, its flags element's tag
+    assert content[flags_at] == 6  # x is a double array
+    content[flags_at + 1] |= 0x08  # the complex bit of x, which has no imaginary part
+    bad = tmp_path / "bad.mat"
+    bad.write_bytes(bytes(content))
+    with pytest.raises(DataFileError, match="without its imaginary part"):
+        read_mat(bad)

@@ -158,6 +158,10 @@ def read_mat(path: str | os.PathLike) -> dict[str, Any]:
 # MATLAB v5 data-element type codes (miINT8 .. miUTF32); anything else is damage.
 _MI_TYPES = {1, 2, 3, 4, 5, 6, 7, 9, 12, 13, 14, 15, 16, 17, 18}
 _MI_MATRIX, _MI_COMPRESSED = 14, 15
+_MI_UINT32 = 6
+# array flags: the complex bit; classes: sparse, then the numeric ones up to uint64
+_COMPLEX_FLAG = 0x0800
+_MX_SPARSE, _MX_LAST_NUMERIC = 5, 15
 
 
 class _Damaged(Exception):
@@ -210,12 +214,17 @@ class _ByteStream:
 
 
 def _check_elements(stream: _ByteStream, length: int, order: str, in_matrix: bool) -> None:
-    """Walk ``length`` bytes of tagged elements, checking every type code and size."""
-    pos = 0
+    """Walk ``length`` bytes of tagged elements, checking every type code and size.
+
+    ``in_matrix``: the bytes are one matrix's sub-elements (array flags first), which must
+    hold an imaginary part where the flags say complex (scipy reads past the matrix if not).
+    """
+    pos, count, flags = 0, 0, None
     while pos < length:
         if length - pos < 8:
             raise _Damaged("trailing bytes too short for an element tag")
         mdtype, n_bytes = struct.unpack(order + "II", stream.read(8))
+        count += 1
         if mdtype >> 16:  # small data element: 4 bytes of data inside the tag
             if (mdtype >> 16) > 4 or (mdtype & 0xFFFF) not in _MI_TYPES:
                 raise _Damaged(f"bad small element (type {mdtype & 0xFFFF})")
@@ -240,9 +249,18 @@ def _check_elements(stream: _ByteStream, length: int, order: str, in_matrix: boo
             _check_elements(inner, inner_bytes, order, True)
             stream.fh.seek(start + n_bytes)
             stream.left -= n_bytes
+        elif in_matrix and count == 1 and mdtype == _MI_UINT32 and n_bytes == 8:
+            flags = struct.unpack(order + "I", stream.read(4))[0]
+            stream.skip(padded - 4)
         else:
             stream.skip(padded)
         pos += 8 + padded
+    if flags is not None and flags & _COMPLEX_FLAG:
+        cls = flags & 0xFF
+        # flags, dims, name, then real and imaginary parts (sparse: ir, jc, real, imaginary)
+        needed = {_MX_SPARSE: 7}.get(cls, 5)
+        if cls < _MX_SPARSE or (cls <= _MX_LAST_NUMERIC and count < needed):
+            raise _Damaged(f"a complex array (class {cls}) without its imaginary part")
 
 
 def _check_v5_structure(path: Path) -> None:
