@@ -532,7 +532,6 @@ def simulate_spontaneous(
     check_memory(12 * n_time * n_neurons, "simulate_spontaneous")
     rng = make_rng(seed)
     shared = _signal_spectrum(alpha, spectrum, int(n_shared), float(n_neurons))
-    spectrum = shared
     if time_courses == "gaussian":
         activity = _correlated_signal(n_time, n_neurons, shared, float(timescale), rng)
     else:
@@ -548,8 +547,8 @@ def simulate_spontaneous(
                "timescale": float(timescale),
                "seed": int(seed) if isinstance(seed, (int, np.integer)) else None},
     )
-    ds["true_shared_spectrum"] = ("rank", spectrum)
-    return ds.assign_coords(rank=np.arange(1, spectrum.size + 1))
+    ds["true_shared_spectrum"] = ("rank", shared)
+    return ds.assign_coords(rank=np.arange(1, shared.size + 1))
 
 
 def _correlated_signal(n_time: int, n_neurons: int, spectrum: np.ndarray, timescale: float,

@@ -309,6 +309,12 @@ def _from_spontaneous(x, method, fit_range, seed, ci, device, nonpositive, progr
             **fit.attrs, "n_time": spectrum.attrs["n_time"], "split": spectrum.attrs["split"],
             "reliable_fraction": reliable,
             "ci_method": "none: the published fit has no interval; method='svca-matched' has one"})
+    return _svca_matched(spectrum, total, fit_range, nonpositive, ci, rng, device, progress)
+
+
+def _svca_matched(spectrum, total, fit_range, nonpositive, ci, rng, device, progress) -> PowerLawFit:
+    """``svca-matched`` as a PowerLawFit: the published line through the fitted model's
+    expected SVCA spectrum, the published fit reported beside it."""
     try:  # reported beside the matched exponent, which needs no positive spectrum
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", V1AnnWarning)

@@ -116,8 +116,7 @@ class SpontaneousSimulator:
             noise -= noise.mean(0)
             self.parts.append((courses.to(device), noise.to(device)))
         self.loadings = loadings.T.contiguous().to(device)  # (rank, n_neurons)
-        self.mean_shared = 1.0  # eigenvalues sum to n_neurons: shared variance 1 per neuron
-        self.total = float(n_neurons)
+        self.total = float(n_neurons)  # eigenvalues sum to n_neurons: shared variance 1 per neuron
 
     def spectra(self, alpha: float, log_rho: float) -> tuple[np.ndarray, np.ndarray]:
         """Reliable and total variance, ranks 1..n_components."""
