@@ -45,8 +45,8 @@ def _describe_kind(kind: str, obj) -> str:
 @click.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--method", type=click.Choice(METHOD_CHOICES), default="auto", show_default=True,
-              help="Estimator; 'auto' = cvpca-matched for repeats, pca for activations, "
-                   "svca-matched for spontaneous activity, the published fit for a spectrum file.")
+              help="Estimator; 'auto' = cvpca-matched for repeats, pca for activations, svca for "
+                   "spontaneous activity, the published fit for a spectrum file.")
 @fit_range_option()
 @click.option("--n-shuffles", type=click.IntRange(min=1), default=10, show_default=True,
               help="cvPCA repeat swaps.")

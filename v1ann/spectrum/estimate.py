@@ -15,8 +15,8 @@ What the input is decides the spectrum:
 Methods:
 
 ============== ============================================================================
-``"auto"``     ``"cvpca-matched"`` for repeats, ``"pca"`` for activations, ``"svca-matched"``
-               for spontaneous activity, ``"wls"`` for a spectrum
+``"auto"``     ``"cvpca-matched"`` for repeats, ``"pca"`` for activations, ``"svca"`` for
+               spontaneous activity, ``"wls"`` for a spectrum
 ``"cvpca"``    published: cvPCA spectrum + weighted log-log fit (Stringer et al. 2019)
 ``"cvpca-matched"`` noise-bias-corrected exponent (:mod:`v1ann.spectrum.matched`)
 ``"cvpca-shape"`` the same correction with a broken-power-law signal and a test of one
@@ -93,7 +93,7 @@ METHODS = ("auto", "cvpca", "cvpca-matched", "cvpca-shape", "meme", "pca", "pca-
 METHODS_FOR = {
     "repeats": ("cvpca-matched", "cvpca", "cvpca-shape", "meme"),
     "activations": ("pca", "pca-cv"),
-    "spontaneous": ("svca-matched", "svca"),
+    "spontaneous": ("svca", "svca-matched"),
     "spectrum": ("wls",),
 }
 KIND_TEXT = {
@@ -135,11 +135,12 @@ def estimate_alpha(
     method : {"auto", "cvpca", "cvpca-matched", "cvpca-shape", "meme", "pca", "pca-cv", "svca", "svca-matched", "wls"}
         See the module docstring. ``"auto"`` picks ``"cvpca-matched"`` for data with
         repeats (it removes the noise bias of the published fit; docs/validation.md),
-        ``"pca"`` for activations, ``"svca-matched"`` for spontaneous activity (it removes
-        the published SVCA fit's noise bias and has an interval; 7–9 s for 1,200 time
-        points × 600 neurons, 15–60 s for 2,000 × 1,000; docs/spectra-estimators.md) and
-        ``"wls"`` for a spectrum. ``"svca"`` (the published SVCA fit, < 1 s) and ``"wls"``
-        give no interval (``alpha_ci`` is None).
+        ``"pca"`` for activations, ``"svca"`` for spontaneous activity (the published fit,
+        which warns where noise makes it steep) and ``"wls"`` for a spectrum. ``"svca"``
+        and ``"wls"`` give no interval (``alpha_ci`` is None). ``"svca-matched"`` removes
+        SVCA's noise bias and has an interval, at the cost of ~125 simulated SVCAs of the
+        recording's size (~10 s for 1,200 time points × 600 neurons, ~3 min for 4,000 ×
+        2,000 on 2 cores; docs/spectra-estimators.md), which is why it is not the default.
     %(fit_range)s
         ``"auto"`` selects the range (published fit only, see :func:`v1ann.fit_powerlaw`).
     n_shuffles : int
