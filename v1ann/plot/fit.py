@@ -13,6 +13,10 @@ __all__ = ["powerlaw_fit", "bias_study"]
 FIT_COLOR = "#c0392b"
 
 
+# the spectrum each simulation-matched estimator's fitted model predicts (fit.predicted)
+MATCHED_SPECTRA = {"cvpca-matched": "cvPCA", "cvpca-shape": "cvPCA", "svca-matched": "SVCA"}
+
+
 def powerlaw_fit(fit, *, ax=None, title: str | None = None):
     """Log-log spectrum with the fitted power law and its confidence band.
 
@@ -30,8 +34,9 @@ def powerlaw_fit(fit, *, ax=None, title: str | None = None):
         Black: the normalised spectrum (non-positive values left out, their count in the
         legend). Red: the power law ``exp(offset) rank**-alpha`` over the fit range (grey
         band), with a band spanning ``alpha_ci`` pivoted at the middle of the range (log
-        rank). For ``cvpca-matched``, dotted: the expected cvPCA spectrum of the fitted
-        model, which the data should follow.
+        rank). For the simulation-matched estimators (``cvpca-matched``, ``cvpca-shape``,
+        ``svca-matched``), dotted: the expected cvPCA or SVCA spectrum of the fitted model,
+        which the data should follow, while the red line is the signal's power law.
     """
     if ax is None:
         fig, (ax,) = new_figure(width=5.0, height=4.0)
@@ -48,7 +53,8 @@ def powerlaw_fit(fit, *, ax=None, title: str | None = None):
     r = np.arange(lo + 1, hi + 1, dtype=float)
     ci = "" if fit.alpha_ci is None else f" [{fit.alpha_ci[0]:.2f}, {fit.alpha_ci[1]:.2f}]"
     line = np.exp(fit.offset) * r ** -fit.alpha
-    what = "signal power law" if fit.method == "cvpca-matched" else "fit"
+    matched = MATCHED_SPECTRA.get(fit.method)
+    what = "signal power law" if matched else "fit"
     ax.plot(r, line, color=FIT_COLOR, lw=2.0, label=f"{what}: α = {fit.alpha:.3f}{ci} ({fit.method})",
             zorder=4)
     if fit.alpha_ci is not None:
@@ -56,11 +62,11 @@ def powerlaw_fit(fit, *, ax=None, title: str | None = None):
         bounds = [np.exp(fit.offset) * pivot ** -fit.alpha * (r / pivot) ** -a for a in fit.alpha_ci]
         ax.fill_between(r, np.minimum(*bounds), np.maximum(*bounds), color=FIT_COLOR, alpha=0.2,
                         lw=0, zorder=2, label=f"{100 * fit.attrs.get('ci_level', 0.95):.0f}% CI of α")
-    if fit.method == "cvpca-matched":
+    if matched:
         expected = np.asarray(fit.predicted.values, dtype=float)
         keep = np.isfinite(expected) & (expected > 0)
         ax.plot(ranks[keep], expected[keep], color=FIT_COLOR, lw=1.2, ls=":",
-                label="expected cvPCA of the fit", zorder=4)
+                label=f"expected {matched} of the fit", zorder=4)
     ax.set_xscale("log")
     ax.set_yscale("log")
     fitted = spectrum[lo:hi][spectrum[lo:hi] > 0]
