@@ -246,7 +246,7 @@ def svca_matched_alpha(
         noise_ratio=float(np.exp(theta[1])),
         expected=scale * mean_r,
         p_model=p_model,
-        n_simulations=len(cache) * N_ORIENTATIONS + N_REPLICATES,
+        n_simulations=len(START_ALPHAS) * len(START_NOISE_RATIOS) + len(cache) * N_ORIENTATIONS + N_REPLICATES,
     )
 
 
