@@ -50,7 +50,13 @@ def test_fit_published_method_is_reproducible(mat_file):
     args = ["fit", str(mat_file), "--json", "--method", "cvpca", "--fit-range", "5", "80",
             "--n-shuffles", "3", "--seed", "7", "--quiet"]
     first, second = (json.loads(CliRunner().invoke(cli, args).output) for _ in range(2))
-    assert first == second and first["method"] == "cvpca"
+    # the same seed gives the same result to rounding: the thread budget follows the idle cores,
+    # and threaded BLAS sums in a different order (1e-14 apart in CI)
+    numbers = ("alpha", "alpha_ci", "r2")
+    assert {k: v for k, v in first.items() if k not in numbers} == {k: v for k, v in second.items() if k not in numbers}
+    for key in numbers:
+        assert first[key] == pytest.approx(second[key], rel=1e-12)
+    assert first["method"] == "cvpca"
 
 
 def test_fit_csv_spectrum(stringer_spectrum_path):
