@@ -15,9 +15,10 @@ from v1ann.cli._options import OutputPath, fit_range_option
 from v1ann.errors import InvalidInputError
 from v1ann.plot import powerlaw_fit, save_figure
 from v1ann.recording import preprocessing
+from v1ann.spectrum.estimate import METHODS, MODEL_TEST_LEVEL
 
 # every estimator but "wls", which a spectrum file gets by itself
-METHOD_CHOICES = [m for m in v1ann.spectrum.estimate.METHODS if m != "wls"]
+METHOD_CHOICES = [m for m in METHODS if m != "wls"]
 PREPROCESS_CHOICES = ["none", "center", "paper"]
 
 
@@ -106,7 +107,7 @@ def _shape_line(result) -> str:
     describe the recording?"""
     if result.method == "svca-matched":
         a = result.attrs
-        verdict = "describes" if a["p_model"] >= 0.05 else "does not describe"
+        verdict = "describes" if a["p_model"] >= MODEL_TEST_LEVEL else "does not describe"
         published = "" if a["alpha_published"] is None else f"; published fit {a['alpha_published']:.3f}"
         return (f"model: one power law + private noise {verdict} the SVCA spectrum (p = {a['p_model']:.3g}; "
                 f"noise/shared variance {a['noise_ratio']:.3g}{published})")
