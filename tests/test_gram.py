@@ -115,7 +115,7 @@ def test_torch_accumulation_path_used_on_cuda(responses, rng, monkeypatch):
     float32 as stored, an odd number of float64 repeats, and integer counts."""
     from v1ann.spectrum import gram
 
-    monkeypatch.setattr(gram, "_accumulator", lambda size, dev: gram._TorchAccumulator(size, dev))
+    monkeypatch.setattr(gram, "_accumulator", lambda size, dev, dtype: gram._TorchAccumulator(size, dev, dtype))
     assert_gram(repeat_gram(responses, chunk_size=20, device="cpu", progress=False), responses)
     odd = rng.standard_normal((5, 12, 40))
     assert_gram(repeat_gram(odd, chunk_size=7, device="cpu", progress=False), odd)
@@ -123,3 +123,21 @@ def test_torch_accumulation_path_used_on_cuda(responses, rng, monkeypatch):
     result = repeat_gram(counts, chunk_size=8, device="cpu", progress=False)
     assert_gram(result, counts.astype(np.float64))
     assert result.gram.dtype.itemsize == 8
+
+
+@pytest.mark.parametrize("torch_path", [False, True])
+def test_float32_products_round_to_float32_and_sum_in_float64(rng, monkeypatch, torch_path):
+    """``products="float32"`` (cvpca's float32 solver): each chunk's product rounds at
+    float32 precision, not worse, and the chunks add up in float64 (CPU syrk and torch)."""
+    from v1ann.spectrum import gram
+
+    if torch_path:
+        monkeypatch.setattr(gram, "_accumulator", lambda size, dev, dtype: gram._TorchAccumulator(size, dev, dtype))
+    X = rng.standard_normal((2, 40, 300)) + 0.5
+    result = repeat_gram(X, chunk_size=37, products="float32", device="cpu", progress=False)
+    assert result.gram.dtype.itemsize == 8
+    assert_gram(result, X, rtol=1e-5)
+    exact = repeat_gram(X, chunk_size=37, device="cpu", progress=False)
+    assert not np.allclose(result.gram.numpy(), exact.gram.numpy(), rtol=1e-10, atol=0)
+    with pytest.raises(InvalidInputError, match="'products' parameter"):
+        repeat_gram(X, products="float16", progress=False)
