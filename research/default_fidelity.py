@@ -11,7 +11,7 @@ Inputs: ``standardised`` (the model's Normalize holds the training pixels' mean 
 
 Usage: python research/default_fidelity.py --out docs/data/default_fidelity.csv
            [--arch mlp] [--widths 2000] [--activations tanh] [--inputs standardised half unit]
-           [--targets 1 2 3] [--seeds 0] [--threads 1] [--extra '{"epochs": 20}']
+           [--targets 1 2 3] [--seeds 0] [--threads 1] [--layer pool2] [--extra '{"epochs": 20}']
 """
 
 from __future__ import annotations
@@ -44,14 +44,15 @@ def build(arch, width, activation, inputs, images, seed):
     return cnn(activation=activation, **stats)
 
 
-def run(arch, width, activation, inputs, target, seed, data, extra):
+def run(arch, width, activation, inputs, target, seed, data, extra, layer=None):
+    """One network; ``layer``: the regularized (and measured) layer, default ``act1`` (MLP) or ``act_fc`` (CNN)."""
     train_set, test_set = data
     model = build(arch, width, activation, inputs, train_set.tensors[0], seed)
-    reg = None if target is None else SpectralRegularizer(target, layers=["act_fc"] if arch == "cnn" else None)
+    layers = [layer or ("act_fc" if arch == "cnn" else "act1")]
+    reg = None if target is None else SpectralRegularizer(target, layers=layers)
     start = time.perf_counter()
     history = train(model, train_set, test_set, regularizer=reg, seed=seed, progress=False, **extra)
     seconds = time.perf_counter() - start
-    layers = ["act_fc"] if arch == "cnn" else list(model.representation_layers)
     fits = layer_alphas(model, test_set.tensors[0], layers=layers, progress=False)
     return [{"arch": arch, "width": width, "activation": activation, "inputs": inputs,
              "target": "" if target is None else target, "seed": seed, "layer": name,
@@ -70,6 +71,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--no-vanilla", action="store_true")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--layer", help="the regularized layer (CNN: pool1, pool2 or act_fc)")
     parser.add_argument("--extra", type=json.loads, default={}, help="JSON of extra train() arguments")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -82,7 +84,7 @@ def main() -> None:
             writer.writeheader()
         for seed, width, act, inputs, target in itertools.product(
                 args.seeds, args.widths, args.activations, args.inputs, targets):
-            for row in run(args.arch, width, act, inputs, target, seed, data, args.extra):
+            for row in run(args.arch, width, act, inputs, target, seed, data, args.extra, args.layer):
                 writer.writerow(row)
                 handle.flush()
                 print(row, flush=True)
