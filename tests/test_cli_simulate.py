@@ -50,6 +50,21 @@ def test_format_from_suffix(tmp_path, capsys, suffix, loader):
     np.testing.assert_allclose(ds["true_signal_spectrum"].values, v1ann.simulate_recording(0.9, n_stimuli=15, n_neurons=20, seed=3)["true_signal_spectrum"].values)
 
 
+def test_broken_power_law_and_signal_dependent_noise(tmp_path, capsys):
+    """Several --alpha with --break write a broken power law (its true alpha, the published
+    fit over the ranks the file has, between the pieces' slopes); every noise model is offered."""
+    out = tmp_path / "broken.mat"
+    code, captured = _run(["simulate", str(out), "--alpha", "0.5", "--alpha", "1.5", "--break", "16", "--n-neurons", "80",
+                           "--n-stimuli", "60", "--seed", "2", "--noise", "modulated-poisson"], capsys)
+    assert code == 0, captured.err
+    assert "broken power law 0.5 -> 1.5 at rank(s) 16" in captured.out
+    ds = v1ann.load_stringer(out)
+    spectrum = v1ann.recording.simulate.broken_power_law_spectrum([0.5, 1.5], [16], 59, total=80)
+    np.testing.assert_allclose(ds["true_signal_spectrum"].values, spectrum / spectrum.sum() * ds["true_signal_spectrum"].values.sum())
+    assert 0.5 < ds.attrs["true_alpha"] < 1.5
+    assert ds.attrs["true_alpha"] == pytest.approx(v1ann.recording.simulate.true_alpha(spectrum))
+
+
 def test_explicit_format_overrides_suffix(tmp_path, capsys):
     out = tmp_path / "sim.dat"
     code, captured = _run(["simulate", str(out), "--alpha", "1", "--n-neurons", "8", "--n-stimuli", "6", "--format", "mat"], capsys)
@@ -63,6 +78,8 @@ def test_explicit_format_overrides_suffix(tmp_path, capsys):
         (["--alpha", "-1"], "alpha must be a positive"),
         (["--alpha", "1", "--n-stimuli", "1"], "n-stimuli"),
         ([], "--alpha"),
+        (["--alpha", "0.5", "--break", "16"], "need 0 --break"),
+        (["--alpha", "0.5", "--alpha", "1", "--alpha", "2", "--break", "20", "--break", "10"], "breaks must be increasing"),
     ],
 )
 def test_bad_arguments_print_one_line_and_exit_2(tmp_path, capsys, args, message):
