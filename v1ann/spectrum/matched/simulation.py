@@ -100,7 +100,7 @@ class Simulator:
         gram[self.rows, self.rows] += amp**2
         # The decomposition in float32 (EIGH_DTYPE), everything else in float64: it takes half
         # the time on CPU, and moved cvpca-matched's exponent by 1e-6 where the root decides
-        # and 6e-4 (0.4 % of its sd) where the distance does, at 2,800 x 2,000 (docs/changelog.md).
+        # and 6e-4 (under 1 % of its sd) where the distance does, at 2,800 x 2,000 (docs/changelog.md).
         _, vecs = symmetric_eigh(gram.to(EIGH_DTYPE), overwrite=True)
         vecs = vecs[:, -self.n_components:].flip(1).to(torch.float64)  # (P, k), descending
         on_signal = vecs[self.rows]  # (K, k): u_i on the signal's stimulus axes
