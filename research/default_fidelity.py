@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from v1ann.nn.activations import activations
 from v1ann.nn.models import cnn, mlp
 from v1ann.nn.probe import layer_alphas
 from v1ann.nn.regularizer import SpectralRegularizer
@@ -54,6 +55,8 @@ def run(arch, width, activation, inputs, target, seed, data, extra, layer=None):
     history = train(model, train_set, test_set, regularizer=reg, seed=seed, progress=False, **extra)
     seconds = time.perf_counter() - start
     fits = layer_alphas(model, test_set.tensors[0], layers=layers, progress=False)
+    if arch == "cnn":  # the row's width is the regularized layer's number of units
+        width = activations(model, test_set.tensors[0][:2], layers=layers, progress=False)[layers[0]].sizes["unit"]
     return [{"arch": arch, "width": width, "activation": activation, "inputs": inputs,
              "target": "" if target is None else target, "seed": seed, "layer": name,
              "heldout_alpha": round(fit.alpha, 4), "accuracy": round(float(history.val_accuracy[-1]), 4),
