@@ -68,12 +68,14 @@ def cvpca(
     solver : {"exact", "float32"}
         ``"exact"``: float64 throughout, equal to the published computation with a full SVD
         to rounding (~1e-13). ``"float32"``: the Gram products and each shuffle's
-        eigendecomposition in float32 (the projections stay float64). On CPU it is about
-        1.6x faster (2,800 x 10,000, 10 shuffles, 2 cores: 15.1 s against 24.4 s; the
-        published code 74.6 s) and moves the exponent (published fit, ranks 12..500) by at
-        most 8e-5 on the recordings measured (7e-7 at that size); single ranks move by up
-        to ~1 %% where the spectrum is small (``docs/spectra-estimators.md``). No gain on a
-        GPU, where float64 is as fast.
+        eigendecomposition in float32 (the projections stay float64). On CPU it is
+        1.6-1.7x faster (2,800 x 10,000, 10 shuffles, 2 cores: 15.1 s against 24.4 s; the
+        published code 74.6 s) and moved the exponent (published fit, ranks 12..500) by at
+        most 9e-5 on the recordings measured (7e-7 at that size for alpha 1, 9e-5 for alpha 2,
+        whose tail nears zero); single ranks move by up to ~1 %% where the spectrum is small
+        (``docs/spectra-estimators.md``). Components below 1e-5 of the largest eigenvalue
+        (float32's resolution, e.g. noiseless steep spectra) are refused as beyond the
+        rank: use ``"exact"`` there. No gain on a GPU, where float64 is as fast.
     seed : int, numpy.random.Generator or None
         Seed of the swap masks; shuffle ``k`` swaps the stimuli where the ``k``-th draw of
         ``default_rng(seed).random(n_stimuli)`` exceeds 0.5.
