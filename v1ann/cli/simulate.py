@@ -37,11 +37,13 @@ def simulate(out, alpha, breaks, n_neurons, n_stimuli, n_repeats, noise_scale, n
     The file holds the ground truth too (the true signal spectrum and its alpha: the
     published fit of that spectrum, ranks 12..500), e.g.
 
+    \b
         v1ann simulate x.mat --alpha 1.2 --n-neurons 2000 --n-stimuli 500 --seed 1
 
     A broken power law (Pospisil & Pillow 2025) takes one --alpha per piece and a --break
     between each two, e.g. a flat head steepening at rank 16:
 
+    \b
         v1ann simulate x.mat --alpha 0.5 --alpha 1.2 --break 16 --n-stimuli 700 --n-neurons 2500
     """
     fmt = fmt or FORMATS.get(out.suffix.lower())
