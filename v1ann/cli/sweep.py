@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from click.core import ParameterSource
 
 from v1ann.cli._options import OutputPath, fit_range_option, per_method_default
 from v1ann.experiments.presets import PRESETS, preset
@@ -63,7 +62,8 @@ def _is_number(text: str) -> bool:
 
 
 @click.command(cls=ListOptionsCommand)
-@click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None, is_eager=True, expose_value=False,
+              callback=lambda ctx, param, name: _use_preset(ctx, name),
               help="A seed paper's experiment (docs/robustness.md); options given beside it override it.")
 @click.option("--alphas", type=float, multiple=True, metavar="A [A ...]",
               help="Target exponents of the regularized runs, e.g. --alphas 0.5 1 2 3 4.")
@@ -106,7 +106,7 @@ def _is_number(text: str) -> bool:
 @fit_range_option(" (each run's held-out alpha)")
 @click.option("--verbose", is_flag=True, help="Show dask.distributed's own log lines and warnings.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def sweep(preset, alphas, vanilla, strengths, taus, seeds, dataset, arch, hidden, epochs, batch_size, lr, method,
+def sweep(alphas, vanilla, strengths, taus, seeds, dataset, arch, hidden, epochs, batch_size, lr, method,
           attacks, eps, steps, restarts, n_eval, scheduler, workers, device, checkpoints, store, plots,
           plot_eps, fit_range, verbose, quiet):
     """Train every (alpha or vanilla, strength, tau, seed), measure alpha, attack; store each run.
@@ -115,11 +115,6 @@ def sweep(preset, alphas, vanilla, strengths, taus, seeds, dataset, arch, hidden
     once; running the same command again skips the runs already there, so an interrupted
     sweep continues where it stopped. Prints the mean and sd over seeds per condition.
     """
-    if preset is not None:
-        (alphas, vanilla, seeds, dataset, arch, hidden, epochs, attacks, eps, steps, restarts,
-         n_eval) = _apply_preset(preset, alphas=alphas, vanilla=vanilla, seeds=seeds, dataset=dataset, arch=arch,
-                                 hidden=hidden, epochs=epochs, attacks=attacks, eps=eps, steps=steps,
-                                 restarts=restarts, n_eval=n_eval)
     if not alphas and not vanilla:
         raise click.UsageError("give target exponents with --alphas and/or --vanilla")
     grid = {
@@ -148,22 +143,20 @@ def sweep(preset, alphas, vanilla, strengths, taus, seeds, dataset, arch, hidden
             click.echo(f"wrote {path}")
 
 
-def _apply_preset(name: str, **given) -> tuple:
-    """The options of a preset, except those the user gave on the command line."""
+def _use_preset(ctx: click.Context, name: str | None) -> None:
+    """``--preset`` (eager): the preset's settings become the defaults of every option not given."""
+    if name is None:
+        return
     settings = preset(name)
     targets = settings["grid"]["target_alpha"]
-    from_preset = {
+    ctx.default_map = {
+        **(ctx.default_map or {}),
         "alphas": tuple(t for t in targets if t is not None), "vanilla": None in targets,
         "seeds": settings["seeds"], "dataset": settings["dataset"], "arch": settings["arch"],
         "hidden": tuple(settings["model_kwargs"].get("hidden", ())), "epochs": settings["epochs"],
         "attacks": tuple(settings["attacks"]), "eps": tuple(settings["eps"]), "steps": settings["steps"],
         "restarts": settings["restarts"], "n_eval": settings["n_eval"],
     }
-    ctx = click.get_current_context()
-    return tuple(
-        from_preset[key] if ctx.get_parameter_source(key) in (ParameterSource.DEFAULT, None) else value
-        for key, value in given.items()
-    )
 
 
 def _write_plots(results, folder: Path, eps: float) -> list[Path]:
