@@ -22,7 +22,8 @@ def mat_file(tmp_path_factory):
 def test_json_carries_everything_the_text_shows(mat_file):
     args = ["fit", str(mat_file), "--fit-range", "5", "80", "--n-shuffles", "2", "--seed", "0", "--quiet",
             "--ci", "0.9"]
-    text = CliRunner().invoke(cli, args).output.strip().splitlines()[-1]
+    lines = CliRunner().invoke(cli, args).output.strip().splitlines()
+    text = next(line for line in lines if line.startswith("alpha = "))
     record = json.loads(CliRunner().invoke(cli, [*args, "--json"]).output.strip().splitlines()[-1])
     expected = (f"alpha = {record['alpha']:.4f}  {100 * record['ci_level']:.0f}% CI [{record['alpha_ci'][0]:.3f}, "
                 f"{record['alpha_ci'][1]:.3f}]  (ranks {record['ranks'][0]}..{record['ranks'][1]}, method "
@@ -189,3 +190,23 @@ def test_fit_svca_matched_reports_its_interval_and_the_model_test(tmp_path):
     assert record["details"]["alpha_published"] > 1.3  # the published fit, steep where noise dominates
     text = CliRunner().invoke(cli, args).output
     assert "model: one power law + private noise describes the SVCA spectrum" in text
+
+
+def test_fit_default_says_when_one_power_law_does_not_describe_the_recording(tmp_path):
+    from v1ann.recording.simulate import broken_power_law_spectrum
+
+    # a head flatter up to rank 10, the fit over ranks 11..100 (where the default reads ~1.0 for 1.2)
+    ds = v1ann.simulate_recording(spectrum=broken_power_law_spectrum([0.5, 1.2], [10], 1500), n_stimuli=400,
+                                  n_neurons=1500, noise_scale=1.0, seed=4)
+    path = v1ann.save_stringer_mat(ds, tmp_path / "broken.mat")
+    args = ["fit", str(path), "--fit-range", "10", "100", "--preprocess", "center", "--seed", "0", "--quiet"]
+    record = json.loads(CliRunner().invoke(cli, [*args, "--json"]).output.strip().splitlines()[-1])
+    assert record["method"] == "cvpca-matched" and record["details"]["p_model"] < 0.05
+    assert record["details"]["slope_mismatch"] > 0  # the tail is steeper than one law of the total allows
+    text = CliRunner().invoke(cli, args).output
+    assert "one power law does not describe this recording" in text and "--method cvpca-shape" in text
+
+
+def test_fit_default_keeps_one_power_law_where_it_describes_the_recording(mat_file):
+    text = CliRunner().invoke(cli, ["fit", str(mat_file), "--seed", "0", "--quiet"]).output
+    assert "model: one power law describes the cvPCA spectrum" in text

@@ -305,3 +305,22 @@ def test_simulated_spectra_in_float32_match_float64(steep, monkeypatch):
     # ...but the exponent they carry does not move
     alphas = {dtype: v1ann.fit_powerlaw(spectrum, fit_range=FIT_RANGE).alpha for dtype, spectrum in expected.items()}
     assert alphas[torch.float32] == pytest.approx(alphas[torch.float64], abs=1e-4)
+
+
+def test_model_test_reads_the_slope_inside_the_range_and_ignores_its_level():
+    from v1ann.spectrum.matched.objective import Score
+
+    lo, hi = 10, 200
+    ranks = np.arange(1, hi + 1, dtype=np.float64)
+    fit = ranks**-1.0
+    score = Score(fit, 0.3 * fit, 1e-4 * fit**2, lo, hi)
+    coefficients = score.slope_coefficients()
+    steeper = fit * ranks**-0.01  # a tiny extra slope
+    assert (steeper - fit)[lo:hi] @ coefficients == pytest.approx(0.01, rel=0.05)
+    assert (0.2 * fit)[lo:hi] @ coefficients == pytest.approx(0.0, abs=1e-12)
+
+
+def test_one_power_law_passes_the_model_test(steep):
+    fit = v1ann.estimate_alpha(steep, method="cvpca-matched", fit_range=FIT_RANGE, seed=0, progress=False)
+    assert fit.attrs["p_model"] > 0.05
+    assert not any("one power law does not describe" in w for w in fit.attrs["warnings"])

@@ -103,14 +103,22 @@ def fit(path, method, fit_range, n_shuffles, seed, ci, as_json, plot, preprocess
 
 
 def _shape_line(result) -> str:
-    """The model comparison in words (MEME, cvpca-shape, svca-matched): does one power law
-    describe the recording?"""
+    """The model comparison in words (cvpca-matched, MEME, cvpca-shape, svca-matched): does
+    one power law describe the recording?"""
     if result.method == "svca-matched":
         a = result.attrs
         verdict = "describes" if a["p_model"] >= MODEL_TEST_LEVEL else "does not describe"
         published = "" if a["alpha_published"] is None else f"; published fit {a['alpha_published']:.3f}"
         return (f"model: one power law + private noise {verdict} the SVCA spectrum (p = {a['p_model']:.3g}; "
                 f"noise/shared variance {a['noise_ratio']:.3g}{published})")
+    if result.method == "cvpca-matched":
+        a = result.attrs
+        if a["p_model"] >= MODEL_TEST_LEVEL:
+            return (f"model: one power law describes the cvPCA spectrum (in-range slope "
+                    f"{a['slope_mismatch']:+.3f} from the model's, p = {a['p_model']:.3g})")
+        return (f"model: one power law does not describe this recording: inside the fit range the spectrum is "
+                f"{a['slope_mismatch']:+.3f} steeper than the model (p = {a['p_model']:.3g}); "
+                "--method cvpca-shape fits a broken power law")
     if "one_power_law" not in result.attrs:
         return ""
     a = result.attrs

@@ -171,8 +171,10 @@ def estimate_alpha(
         ``method`` names the estimator; ``attrs`` hold ``ci_level``, ``ci_method``,
         ``warnings`` (the messages of every :class:`~v1ann.errors.V1AnnWarning` issued
         about this fit: uncentred input, a poor r², ...), ``fit_range_requested`` when the
-        data had fewer ranks than asked and, for ``"cvpca-matched"``, ``alpha_published``
-        and ``alpha_sd``; for ``"meme"``, ``meme_slopes``, ``meme_break_rank``,
+        data had fewer ranks than asked and, for ``"cvpca-matched"``, ``alpha_published``,
+        ``alpha_sd``, ``slope_mismatch`` and ``p_model`` (its test of one power law: how
+        much steeper the spectrum is inside the fit range than the fitted model, and that
+        difference's p-value; a warning below 0.05); for ``"meme"``, ``meme_slopes``, ``meme_break_rank``,
         ``one_power_law`` (False when a break fits the moments better), the chi-squared
         of both fits and, where the break is kept, ``alpha_1_ci``, ``alpha_2_ci`` and
         ``break_rank_ci``; for SVCA, ``reliable_fraction`` and, for ``"svca-matched"``,
@@ -183,7 +185,8 @@ def estimate_alpha(
     -----
     V1AnnWarning
         Responses not centred over stimuli; an r² below
-        :data:`~v1ann.spectrum.powerlaw.POOR_R2` (one power law is a poor summary).
+        :data:`~v1ann.spectrum.powerlaw.POOR_R2` (one power law is a poor summary); a
+        model test that rejects one power law (``"cvpca-matched"``, ``"svca-matched"``).
 
     Raises
     ------
@@ -278,7 +281,7 @@ def _input_kind(x) -> str:
     )
 
 
-MODEL_TEST_LEVEL = 0.05  # svca-matched warns when its goodness-of-fit test rejects at this level
+MODEL_TEST_LEVEL = 0.05  # cvpca-matched and svca-matched warn when their model test rejects at this level
 RELIABLE_FRACTION = 0.8  # below it, SVCA's exponent runs steep (docs/spectra-estimators.md)
 
 
@@ -508,6 +511,11 @@ def _matched(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rn
         shuffle_spectra=shuffle_spectra, ci=ci if ci is not None else 0.95, seed=rng, device=device,
         progress=progress,
     )
+    if result.p_model < MODEL_TEST_LEVEL:
+        warn(f"cvpca-matched: one power law does not describe the recording: inside the fit range the spectrum is "
+             f"{abs(result.slope_mismatch):.2f} {'steeper' if result.slope_mismatch > 0 else 'flatter'} than one "
+             f"power law of its total variance allows (p = {result.p_model:.2g}), as with a broken spectrum, so "
+             f"alpha = {result.alpha:.3f} is biased; method='cvpca-shape' fits a broken power law")
     unit = _normalising_total(spectrum, total_signal)
     normalised = spectrum / unit
     # offset: the signal power law the estimator infers, lambda_n = T n**-alpha / sum(n**-alpha)
@@ -529,6 +537,8 @@ def _matched(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rn
             "n_shuffles": int(shuffle_spectra.shape[0]),
             "n_evaluations": result.n_evaluations,
             "matched_by": result.criterion,
+            "slope_mismatch": result.slope_mismatch,
+            "p_model": result.p_model,
         },
     )
     # the fitted curve is the expected cvPCA spectrum at alpha (bent by noise), known up to hi

@@ -51,6 +51,14 @@ class MatchedResult:
         ``"repeat_noise"``, ``"orientation"`` (simulated signal orientations) and
         ``"noise_realisation"`` (spread over shuffles; 0 without per-shuffle spectra).
         ``alpha_sd`` is their root sum of squares.
+    slope_mismatch : float
+        How much steeper the observed spectrum is than the expected one inside the fit
+        range, their levels left free (:meth:`Score.slope_coefficients`); about 0 where one
+        power law describes the recording.
+    p_model : float
+        Two-sided p-value of ``slope_mismatch`` against the scatter the model predicts
+        (:func:`_slope_check`): small when one power law of the recording's total variance
+        cannot give the slope seen inside the range, as with a broken spectrum.
     """
 
     alpha: float
@@ -61,6 +69,8 @@ class MatchedResult:
     n_evaluations: int
     criterion: str
     sd_parts: dict
+    slope_mismatch: float
+    p_model: float
 
 
 def cvpca_matched_alpha(
@@ -203,6 +213,8 @@ def cvpca_matched_alpha(
         alpha = float(root + residuals.mean() / max(slope, 1e-3))
         basin = (alpha, alpha)
     slope = max(float(slope), 1e-3)
+    mismatch, p_model = _slope_check(spectrum, [at(alpha if by_distance else root, o)[4] for o in range(len(sims))],
+                                     score, shuffles)
     finish(bar)  # its total counted the most steps the search may take
     sd_parts = {k: float(np.sqrt(v)) / slope for k, v in variances.items()}
     sd = sd_f / slope
@@ -216,7 +228,35 @@ def cvpca_matched_alpha(
         n_evaluations=n_evaluations,
         criterion="distance" if by_distance else "root",
         sd_parts=sd_parts,
+        slope_mismatch=mismatch,
+        p_model=p_model,
     )
+
+
+def _slope_check(spectrum: np.ndarray, expected: list[np.ndarray], score: Score, shuffles: np.ndarray):
+    """``(slope_mismatch, p)``: the observed spectrum's slope inside the fit range against
+    the expected spectra's, one per orientation (the first, the search's, included).
+
+    Its variance has the same three parts as ``F``'s: the second repeat's noise
+    (analytic), the scatter across the extra orientations (times ``1 + 1/n`` for the mean
+    of ``n``) and the spread over shuffles; the p-value is Student's t with
+    Welch-Satterthwaite degrees of freedom, because the orientation part is estimated from
+    a few draws. No simulation beyond the estimate's: the orientations are those already
+    evaluated at the estimate (at the root, where the root decides).
+    """
+    coefficients = score.slope_coefficients()
+    per_orientation = np.array([(spectrum[score.lo : score.hi] - m[score.lo : score.hi]) @ coefficients
+                                for m in expected])
+    parts = [(float(np.sum(coefficients**2 * score.repeat_noise_var)), np.inf),
+             (float(per_orientation[1:].var(ddof=1)) * (1 + 1 / per_orientation.size), per_orientation.size - 2)]
+    if len(shuffles) > 1:
+        parts.append((float(np.var(shuffles[:, score.lo : score.hi] @ coefficients, ddof=1)), len(shuffles) - 1))
+    variance = sum(v for v, _ in parts)
+    estimated = sum(v**2 / d for v, d in parts if np.isfinite(d))
+    dof = variance**2 / estimated if estimated > 0 else np.inf
+    mismatch = float(per_orientation.mean())
+    p = float(2 * scipy.stats.t.sf(abs(mismatch) / np.sqrt(variance), dof)) if variance > 0 else 1.0
+    return mismatch, p
 
 
 def _check_shuffle_spectra(shuffle_spectra, spectrum: np.ndarray, hi: int) -> np.ndarray:

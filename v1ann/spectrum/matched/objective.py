@@ -94,6 +94,20 @@ class Score:
         """``F`` of a residual spectrum (last axis: rank); one value per leading row."""
         return np.asarray(residual)[..., self.lo : self.hi] @ self.coefficients(kappa)
 
+    def slope_coefficients(self) -> np.ndarray:
+        """Coefficients of the residual's log-log slope over the fit range with its level free.
+
+        ``-G / sum_i base_i fit_i (log i - l)**2``, ``G`` = these coefficients dotted with a
+        residual, reads ``d`` when the observed spectrum is the expected one times
+        ``i**-d``: how much steeper the data are than the model inside the range. A level
+        change (every rank times one factor) leaves it at zero, so it asks the one thing
+        the model ties and a broken spectrum breaks: the slope inside the range given the
+        amplitude set by the total over all ranks.
+        """
+        level = self.base * self.fit
+        centred = self.log_rank - np.sum(level * self.log_rank) / np.sum(level)
+        return -self.base * centred / np.sum(level * centred**2)
+
     def distance(self, residual) -> float:
         """``Q = sum_i w_i r_i**2`` over the fit range, ``w_i = 1 / (rank v_i)``."""
         r = np.asarray(residual)[self.lo : self.hi]
