@@ -11,7 +11,7 @@ Inputs: ``standardised`` (the model's Normalize holds the training pixels' mean 
 
 Usage: python research/default_fidelity.py --out docs/data/default_fidelity.csv
            [--arch mlp] [--widths 2000] [--activations tanh] [--inputs standardised half unit]
-           [--targets 1 2 3] [--seeds 0] [--threads 1] [--layer pool2] [--extra '{"epochs": 20}']
+           [--targets 1 2 3] [--seeds 0] [--threads 1] [--layer pool2] [--extra '{"epochs": 20}'] [--basis]
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from v1ann.nn.training_data import load_training_data
 
 FIELDS = ["arch", "width", "activation", "inputs", "target", "seed", "layer", "heldout_alpha", "accuracy",
           "seconds", "extra"]
+# --basis: two more measurements of the same layer (docs/training.md, "Measuring a layer's alpha")
+BASIS_FIELDS = ["heldout_alpha_train_basis", "train_alpha"]
 
 
 def build(arch, width, activation, inputs, images, seed):
@@ -45,7 +47,7 @@ def build(arch, width, activation, inputs, images, seed):
     return cnn(activation=activation, **stats)
 
 
-def run(arch, width, activation, inputs, target, seed, data, extra, layer=None):
+def run(arch, width, activation, inputs, target, seed, data, extra, layer=None, basis=False):
     """One network; ``layer``: the regularized (and measured) layer, default ``act1`` (MLP) or ``act_fc`` (CNN)."""
     train_set, test_set = data
     model = build(arch, width, activation, inputs, train_set.tensors[0], seed)
@@ -55,12 +57,19 @@ def run(arch, width, activation, inputs, target, seed, data, extra, layer=None):
     history = train(model, train_set, test_set, regularizer=reg, seed=seed, progress=False, **extra)
     seconds = time.perf_counter() - start
     fits = layer_alphas(model, test_set.tensors[0], layers=layers, progress=False)
+    more = {}
+    if basis:  # held-out variances along the training set's components; the training set's own PCA
+        in_basis = layer_alphas(model, test_set.tensors[0], basis=train_set.tensors[0], layers=layers, progress=False)
+        on_train = layer_alphas(model, train_set.tensors[0], layers=layers, progress=False)
+        more = {name: {"heldout_alpha_train_basis": round(in_basis[name].alpha, 4),
+                       "train_alpha": round(on_train[name].alpha, 4)} for name in fits}
     if arch == "cnn":  # the row's width is the regularized layer's number of units
         width = activations(model, test_set.tensors[0][:2], layers=layers, progress=False)[layers[0]].sizes["unit"]
     return [{"arch": arch, "width": width, "activation": activation, "inputs": inputs,
              "target": "" if target is None else target, "seed": seed, "layer": name,
              "heldout_alpha": round(fit.alpha, 4), "accuracy": round(float(history.val_accuracy[-1]), 4),
-             "seconds": round(seconds, 1), "extra": json.dumps(extra)} for name, fit in fits.items()]
+             "seconds": round(seconds, 1), "extra": json.dumps(extra), **more.get(name, {})}
+            for name, fit in fits.items()]
 
 
 def main() -> None:
@@ -75,6 +84,8 @@ def main() -> None:
     parser.add_argument("--no-vanilla", action="store_true")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--layer", help="the regularized layer (CNN: pool1, pool2 or act_fc)")
+    parser.add_argument("--basis", action="store_true",
+                        help="also measure the layer in the training set's components, and on the training set")
     parser.add_argument("--extra", type=json.loads, default={}, help="JSON of extra train() arguments")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -82,12 +93,12 @@ def main() -> None:
     targets = ([] if args.no_vanilla else [None]) + args.targets
     new = not args.out.exists()
     with args.out.open("a", newline="") as handle:
-        writer = csv.DictWriter(handle, FIELDS)
+        writer = csv.DictWriter(handle, FIELDS + (BASIS_FIELDS if args.basis else []))
         if new:
             writer.writeheader()
         for seed, width, act, inputs, target in itertools.product(
                 args.seeds, args.widths, args.activations, args.inputs, targets):
-            for row in run(args.arch, width, act, inputs, target, seed, data, args.extra, args.layer):
+            for row in run(args.arch, width, act, inputs, target, seed, data, args.extra, args.layer, args.basis):
                 writer.writerow(row)
                 handle.flush()
                 print(row, flush=True)

@@ -106,3 +106,51 @@ def test_low_rank_cross_validated_drops_undefined_directions(rng):
     assert got.sizes["rank"] == 5 and np.isfinite(got.values).all()
     with pytest.raises(InvalidInputError, match="exceeds the rank"):
         pca_spectrum(x, n_components=8, cross_validated=True, seed=0, device="cpu")
+
+
+def basis_reference(fit, x):
+    """Components from sklearn PCA on ``fit``, variance of ``x`` (centred on itself) along them."""
+    pca = PCA(svd_solver="full").fit(fit)
+    return (((x - x.mean(axis=0)) @ pca.components_.T) ** 2).sum(axis=0) / (x.shape[0] - 1)
+
+
+@pytest.mark.parametrize("shape", [(120, 20), (60, 200)])  # unit space and stimulus space
+def test_fit_on_matches_reference(rng, shape, monkeypatch):
+    monkeypatch.setattr(pca_module, "_CHUNK_BYTES", 8 * 2 * shape[0] * 7)  # stream over 7 units
+    fit = rng.standard_normal(shape) * np.linspace(2, 0.2, shape[1]) + 1.0
+    x = rng.standard_normal((shape[0] // 2, shape[1])) * np.linspace(2, 0.2, shape[1]) - 3.0
+    got = pca_spectrum(torch.as_tensor(x), fit_on=fit, n_components=10, device="cpu")
+    np.testing.assert_allclose(got.values, basis_reference(fit, x)[:10], rtol=1e-8)
+    assert got.attrs["method"] == "fit_on_pca" and got.attrs["n_stimuli"] == x.shape[0]
+    assert got.attrs["n_fit_stimuli"] == shape[0]
+
+
+def test_fit_on_removes_the_few_samples_bias_of_a_flat_spectrum(rng):
+    # alpha 0.5 over 300 units, 300 held-out samples: their own PCA reads steep; in the
+    # components of 3,000 other samples the held-out variances keep the exponent
+    from v1ann import fit_powerlaw
+
+    n_units = 300
+    scale = np.arange(1, n_units + 1.0) ** -0.25
+    rotation, _ = np.linalg.qr(rng.standard_normal((n_units, n_units)))
+
+    def draw(n):
+        return (rng.standard_normal((n, n_units)) * scale) @ rotation.T
+
+    train, heldout = draw(3000), draw(300)
+
+    def alpha(spectrum):
+        return fit_powerlaw(spectrum, fit_range=(11, 150)).alpha
+
+    assert alpha(pca_spectrum(heldout, device="cpu")) > 0.6
+    assert alpha(pca_spectrum(heldout, fit_on=train, device="cpu")) == pytest.approx(0.5, abs=0.04)
+
+
+def test_fit_on_refuses_other_units_and_cross_validation(rng):
+    x = rng.standard_normal((50, 10))
+    with pytest.raises(InvalidInputError, match="fit_on .* has 9 units, x .* has 10"):
+        pca_spectrum(x, fit_on=rng.standard_normal((50, 9)))
+    with pytest.raises(InvalidInputError, match="fit_on or cross_validated"):
+        pca_spectrum(x, fit_on=x, cross_validated=True)
+    with pytest.raises(InvalidInputError, match="NaN"):
+        pca_spectrum(x, fit_on=np.full((50, 10), np.nan))

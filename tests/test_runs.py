@@ -35,6 +35,20 @@ def test_layer_alphas_clips_the_range_to_the_layer_and_skips_too_narrow_layers()
     assert fits["act1"].fit_range[0] == 11 and fits["act1"].fit_range[1] <= 64
 
 
+def test_layer_alphas_in_a_basis_measure_the_inputs_along_the_basis_components():
+    torch.manual_seed(0)
+    model = mlp(hidden=(64,))
+    train, heldout = torch.rand(400, 1, 28, 28), torch.rand(100, 1, 28, 28)
+    fits = layer_alphas(model, heldout, basis=train, fit_range=(2, 50), progress=False)
+    acts = v1ann.nn.activations(model, heldout, layers=["act1"], progress=False)["act1"]
+    basis = v1ann.nn.activations(model, train, layers=["act1"], progress=False)["act1"]
+    expected = v1ann.fit_powerlaw(v1ann.pca_spectrum(acts, fit_on=basis), fit_range=(2, 50))
+    assert fits["act1"].method == "pca-basis"
+    assert fits["act1"].alpha == pytest.approx(expected.alpha, rel=1e-12)
+    assert fits["act1"].alpha != pytest.approx(layer_alphas(model, heldout, fit_range=(2, 50),
+                                                            progress=False)["act1"].alpha, abs=1e-3)
+
+
 def test_io_load_refuses_an_unknown_suffix(tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("1,2\n")

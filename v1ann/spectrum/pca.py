@@ -37,6 +37,7 @@ def pca_spectrum(
     *,
     n_components: int | None = None,
     cross_validated: bool = False,
+    fit_on=None,
     seed=None,
     device="auto",
 ) -> xr.DataArray:
@@ -55,6 +56,13 @@ def pca_spectrum(
     cross_validated : bool
         Fit the components on a random half of the stimuli (``ceil(n/2)`` of them) and
         return the variance along each one over the other half.
+    fit_on : array-like, optional
+        Other activations of the same units, shape (n_other, n_units), as ``x`` accepts:
+        the components are fitted on them and the variance along each is measured on
+        ``x`` (each set centred over its own stimuli). With the training inputs here and
+        held-out inputs as ``x``, the spectrum is that of the held-out representation in the
+        training set's principal directions, free of the upward bias of few samples' top
+        eigenvalues. Excludes ``cross_validated``.
     seed : int, numpy.random.Generator or None
         Seed of the stimulus split (cross-validated only).
     %(device)s
@@ -63,8 +71,9 @@ def pca_spectrum(
     -------
     xarray.DataArray
         ``variance`` over ``rank`` (1-based), float64, in activation units², sorted by
-        the fitted components' order. Attrs ``method`` (``"pca"`` or ``"cv_pca"``),
-        ``n_stimuli``, ``n_units``, ``cross_validated``, ``seed``, ``numerical_rank``.
+        the fitted components' order. Attrs ``method`` (``"pca"``, ``"cv_pca"``, or
+        ``"fit_on_pca"`` with ``fit_on``), ``n_stimuli`` (of ``x``), ``n_units``,
+        ``cross_validated``, ``n_fit_stimuli``, ``seed``, ``numerical_rank``.
 
         Eigenvalues at most ``max(n_stimuli, n_units) · eps · λ₁`` (float64 ``eps``: the
         rounding error of the eigendecomposition, as ``numpy.linalg.matrix_rank`` uses for
@@ -76,8 +85,17 @@ def pca_spectrum(
     Raises
     ------
     InvalidInputError
-        Wrong shape or dims, NaN/Inf, fewer than 2 (4 when cross-validated) stimuli, or
-        ``n_components`` larger than the data allow.
+        Wrong shape or dims, NaN/Inf, fewer than 2 (4 when cross-validated) stimuli,
+        ``fit_on`` with other units or beside ``cross_validated``, or ``n_components``
+        larger than the data allow.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> train, heldout = rng.standard_normal((400, 50)), rng.standard_normal((100, 50))
+    >>> pca_spectrum(heldout, fit_on=train).sizes["rank"]
+    50
     """
 
     data, source = _activation_array(x)
@@ -86,7 +104,9 @@ def pca_spectrum(
     if n_stimuli < least:
         raise InvalidInputError(f"x ({source}) needs at least {least} stimuli, got {n_stimuli}")
     dev = resolve_device(device)
-    if cross_validated:
+    if fit_on is not None:
+        data, fit_rows, test_rows = _stacked(fit_on, data, cross_validated, source)
+    elif cross_validated:
         fit_rows, test_rows = cv_halves(n_stimuli, seed)
     else:
         fit_rows, test_rows = np.arange(n_stimuli), None
@@ -97,10 +117,11 @@ def pca_spectrum(
     variance = _variance(data, fit_rows, test_rows, n_components, requested, dev, source)
     n_components = variance.size
     attrs = {
-        "method": "cv_pca" if cross_validated else "pca",
+        "method": "fit_on_pca" if fit_on is not None else "cv_pca" if cross_validated else "pca",
         "n_stimuli": n_stimuli,
         "n_units": n_units,
         "cross_validated": bool(cross_validated),
+        "n_fit_stimuli": int(fit_rows.size),
         "seed": seed if cross_validated and isinstance(seed, (int, np.integer)) else None,
         "source": source,
         "numerical_rank": int(np.count_nonzero(variance)),
@@ -108,6 +129,23 @@ def pca_spectrum(
     return xr.DataArray(
         variance, dims=("rank",), coords={"rank": np.arange(1, n_components + 1)}, name="variance", attrs=attrs
     )
+
+
+def _stacked(fit_on, data, cross_validated: bool, source: str):
+    """``[fit_on; x]`` as one array (numpy or torch, as ``x``), with the rows of each."""
+    if cross_validated:
+        raise InvalidInputError("pass fit_on or cross_validated=True, not both: fit_on already holds the "
+                                "stimuli that fit the components")
+    other, other_source = _activation_array(fit_on)
+    if other.shape[1] != data.shape[1]:
+        raise InvalidInputError(f"fit_on ({other_source}) has {other.shape[1]} units, x ({source}) has "
+                                f"{data.shape[1]}: they must be activations of the same units")
+    if other.shape[0] < 2:
+        raise InvalidInputError(f"fit_on ({other_source}) needs at least 2 stimuli, got {other.shape[0]}")
+    parts = [torch.as_tensor(np.asarray(p) if hasattr(p, "compute") else p, dtype=torch.float64)
+             for p in (other, data)]
+    n_fit = parts[0].shape[0]
+    return torch.cat(parts), np.arange(n_fit), np.arange(n_fit, n_fit + parts[1].shape[0])
 
 
 def cv_halves(n_stimuli: int, seed) -> tuple[np.ndarray, np.ndarray]:
