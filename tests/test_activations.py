@@ -230,3 +230,8 @@ def test_bad_arguments(small_mlp, images):
         activations(small_mlp, images[:0], progress=False)
     with pytest.raises(InvalidInputError, match="empty"):
         activations(small_mlp, images, layers=[])
+
+
+def test_inputs_the_model_cannot_take_name_their_shape(small_mlp):
+    with pytest.raises(InvalidInputError, match=r"inputs of shape \(1, 14, 14\) per stimulus"):
+        activations(small_mlp, torch.rand(10, 1, 14, 14), progress=False)

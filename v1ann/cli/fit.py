@@ -116,8 +116,9 @@ def _shape_line(result) -> str:
         if a["p_model"] >= MODEL_TEST_LEVEL:
             return (f"model: one power law describes the cvPCA spectrum (in-range slope "
                     f"{a['slope_mismatch']:+.3f} from the model's, p = {a['p_model']:.3g})")
+        direction = "steeper" if a["slope_mismatch"] > 0 else "flatter"
         return (f"model: one power law does not describe this recording: inside the fit range the spectrum is "
-                f"{a['slope_mismatch']:+.3f} steeper than the model (p = {a['p_model']:.3g}); "
+                f"{abs(a['slope_mismatch']):.3f} {direction} than the model (p = {a['p_model']:.3g}); "
                 "--method cvpca-shape fits a broken power law")
     if "one_power_law" not in result.attrs:
         return ""

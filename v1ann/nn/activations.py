@@ -110,7 +110,15 @@ def activations(
         for batch in _progress(batches, n_stimuli, int(batch_size), progress):
             batch = _as_tensor(batch, dtype, start)
             recorder.clear()
-            model(batch.to(dev, non_blocking=True))
+            try:
+                model(batch.to(dev, non_blocking=True))
+            except torch.cuda.OutOfMemoryError:  # not a shape problem (torch >= 2.2 has this name)
+                raise
+            except RuntimeError as err:
+                if start:  # the first batch ran: not the inputs' shape, the model's own error
+                    raise
+                raise InvalidInputError(f"model could not run on inputs of shape {tuple(batch.shape[1:])} per "
+                                        f"stimulus (check the inputs against the model): {err}") from err
             stop = start + batch.shape[0]
             for name in names:
                 out = recorder.take(name)
