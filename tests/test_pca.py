@@ -154,3 +154,11 @@ def test_fit_on_refuses_other_units_and_cross_validation(rng):
         pca_spectrum(x, fit_on=x, cross_validated=True)
     with pytest.raises(InvalidInputError, match="NaN"):
         pca_spectrum(x, fit_on=np.full((50, 10), np.nan))
+
+
+def test_fit_on_keeps_dask_inputs_lazy_and_agrees_with_numpy(rng):
+    import dask.array as da
+
+    fit, x = rng.standard_normal((200, 30)), rng.standard_normal((60, 30))
+    lazy = pca_spectrum(da.from_array(x, chunks=(60, 7)), fit_on=da.from_array(fit, chunks=(200, 7)), device="cpu")
+    np.testing.assert_allclose(lazy.values, pca_spectrum(x, fit_on=fit, device="cpu").values, rtol=1e-10)

@@ -142,10 +142,15 @@ def _stacked(fit_on, data, cross_validated: bool, source: str):
                                 f"{data.shape[1]}: they must be activations of the same units")
     if other.shape[0] < 2:
         raise InvalidInputError(f"fit_on ({other_source}) needs at least 2 stimuli, got {other.shape[0]}")
-    parts = [torch.as_tensor(np.asarray(p) if hasattr(p, "compute") else p, dtype=torch.float64)
-             for p in (other, data)]
-    n_fit = parts[0].shape[0]
-    return torch.cat(parts), np.arange(n_fit), np.arange(n_fit, n_fit + parts[1].shape[0])
+    n_fit, n = int(other.shape[0]), int(data.shape[0])
+    rows = np.arange(n_fit), np.arange(n_fit, n_fit + n)
+    # stacked in the inputs' own kind: dask stays lazy, so the unit chunks still stream
+    parts = [p.detach().cpu().numpy() if hasattr(p, "detach") else p for p in (other, data)]
+    if any(hasattr(p, "compute") for p in parts):
+        import dask.array as da
+
+        return da.concatenate([da.asarray(p) for p in parts]), *rows
+    return np.concatenate(parts), *rows
 
 
 def cv_halves(n_stimuli: int, seed) -> tuple[np.ndarray, np.ndarray]:
