@@ -32,9 +32,9 @@ def test_train_writes_model_history_config_and_figures(tmp_path):
     model.load_state_dict(torch.load(tmp_path / "model.pt", weights_only=True))
     history = load_history(tmp_path)
     assert history.sizes["epoch"] == 2 and "alpha" in history
-    assert set(config["heldout_alpha"]) == set(config["heldout_alpha_pca"]) == {"act1"}
-    # held-out alpha in the training images' components, beside the plain PCA of the held-out images
-    assert config["heldout_alpha"]["act1"] != config["heldout_alpha_pca"]["act1"]
+    assert set(config["heldout_alpha"]) == set(config["heldout_alpha_train_basis"]) == {"act1"}
+    # the held-out images' own PCA, and their variances along the training images' components
+    assert config["heldout_alpha"]["act1"] != config["heldout_alpha_train_basis"]["act1"]
 
 
 def test_vanilla_run_without_a_target(tmp_path):

@@ -412,7 +412,7 @@ def _summary(pipe: _Pipeline, config: DemoConfig, figures: list[str], seconds: f
                 "val_accuracy": _json(float(h["val_accuracy"][-1])),
                 "train_loss": _json(float(h["train_loss"][-1])),
                 "train_penalty": _json(float(h["train_penalty"][-1])),
-                # measured on the held-out test digits along the training digits' components (the recipe's), not the training subset
+                # measured on the held-out test digits (the recipe's layer_alphas), not the training subset
                 "alpha": {str(layer): _json(fit.alpha) for layer, fit in r["heldout"][name].items()},
                 "alpha_training_digits": {str(layer): _json(float(h["alpha"].sel(layer=layer)[-1]))
                                           for layer in h["layer"].values} if "alpha" in h else {},

@@ -43,16 +43,15 @@ class TrainedNetwork:
     history : xarray.Dataset
         The training history (see :func:`v1ann.nn.train`).
     heldout : dict of str to PowerLawFit
-        Each measured layer's exponent on the held-out images, along the training images'
-        principal components (:func:`v1ann.nn.probe.layer_alphas` with ``basis``: free
-        of the steep bias of a PCA of few images; docs/training.md, *Measuring a layer's
-        alpha*).
+        Each measured layer's exponent on the held-out images (:func:`v1ann.nn.probe.layer_alphas`).
     config : dict
         JSON-ready description of the run: the architecture (``arch``, ``arch_kwargs``, as
         :func:`v1ann.nn.models.save_run` needs), every setting, ``measured_layers`` (the
         regularized layers, else the representation layers), ``heldout_alpha`` (as
-        ``heldout``) and ``heldout_alpha_pca`` (the plain PCA of the held-out images, as
-        reported before 2026-12-07).
+        ``heldout``) and ``heldout_alpha_train_basis`` (the held-out images' variances
+        along the training images' components: free of the steep bias a PCA of few images
+        has on shallow spectra, but reading steep spectra low; docs/training.md,
+        *Measuring a layer's alpha*).
     """
 
     model: nn.Module
@@ -62,7 +61,7 @@ class TrainedNetwork:
 
     @property
     def heldout_spectra(self) -> dict[str, xr.DataArray]:
-        """Layer name → normalised spectrum of the held-out images along the training images' components."""
+        """Layer name → normalised PCA spectrum on the held-out images."""
         return {name: fit.spectrum for name, fit in self.heldout.items()}
 
 
@@ -157,10 +156,10 @@ def train_network(
     run_config = json.loads(history.attrs["config"])
     reg_config = run_config["regularizer"] or {}
     measured = regularizer.layers if regularized else model.representation_layers
-    heldout = layer_alphas(model, test_set.tensors[0], basis=images, layers=list(measured), fit_range=fit_range,
+    heldout = layer_alphas(model, test_set.tensors[0], layers=list(measured), fit_range=fit_range,
                            device=device, progress=progress)
-    heldout_pca = layer_alphas(model, test_set.tensors[0], layers=list(measured), fit_range=fit_range,
-                               device=device, progress=False)
+    in_train_basis = layer_alphas(model, test_set.tensors[0], basis=images, layers=list(measured),
+                                  fit_range=fit_range, device=device, progress=False)
     config = {
         "arch": arch, "arch_kwargs": arch_kwargs, "target_alpha": target, "method": method,
         "strength": reg_config.get("strength"), "tau": reg_config.get("tau", METHOD_DEFAULTS[method]["tau"]),
@@ -169,6 +168,6 @@ def train_network(
         "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "fit_range": list(fit_range),
         "device": str(resolve_device(device)), "measured_layers": list(measured),
         "heldout_alpha": {name: fit.alpha for name, fit in heldout.items()},
-        "heldout_alpha_pca": {name: fit.alpha for name, fit in heldout_pca.items()},
+        "heldout_alpha_train_basis": {name: fit.alpha for name, fit in in_train_basis.items()},
     }
     return TrainedNetwork(model=model, history=history, heldout=heldout, config=config)

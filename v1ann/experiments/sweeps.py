@@ -289,8 +289,7 @@ def train_and_evaluate(point: RunPoint, config: dict) -> xr.Dataset:
     -------
     xarray.Dataset
         ``accuracy`` (``attack``, ``eps``), ``clean_accuracy``, ``alpha``, ``alpha_r2`` and
-        ``alpha_fit_hi`` (``layer``: held-out α along the training images' components, as
-        :func:`~v1ann.experiments.recipe.train_network` measures it, its r² and the last rank fitted; NaN where
+        ``alpha_fit_hi`` (``layer``: held-out α, its r² and the last rank fitted; NaN where
         a layer ends before the fit range starts), ``history_*``
         (``epoch`` [, ``layer``]), ``attack_checks``, ``host``, ``seconds``.
     """

@@ -45,7 +45,10 @@ def layer_alphas(
     digits read 1.08 with 1,000 of them and 1.01 with all 4,000 (target 1), 0.70 and 0.55
     (target 0.5). ``basis`` removes that: the components come from other inputs (the
     training set) and the variance along each is measured on ``inputs`` (held-out),
-    :func:`v1ann.pca_spectrum`'s ``fit_on`` (docs/training.md, *Measuring a layer's alpha*).
+    :func:`v1ann.pca_spectrum`'s ``fit_on``. It reads steep spectra low instead (variance
+    of the large components leaks into the estimated small ones: 0.08-0.23 at alpha 3-4 on
+    those networks), so neither reading is right at both ends (docs/training.md,
+    *Measuring a layer's alpha*).
 
     Parameters
     ----------

@@ -62,7 +62,8 @@ def pca_spectrum(
         ``x`` (each set centred over its own stimuli). With the training inputs here and
         held-out inputs as ``x``, the spectrum is that of the held-out representation in the
         training set's principal directions, free of the upward bias of few samples' top
-        eigenvalues. Excludes ``cross_validated``.
+        eigenvalues; the large components' variance leaking into the estimated small ones
+        makes steep spectra read flatter instead. Excludes ``cross_validated``.
     seed : int, numpy.random.Generator or None
         Seed of the stimulus split (cross-validated only).
     %(device)s
