@@ -202,6 +202,7 @@ def test_fit_default_says_when_one_power_law_does_not_describe_the_recording(tmp
     args = ["fit", str(path), "--fit-range", "10", "100", "--preprocess", "center", "--seed", "0", "--quiet"]
     record = json.loads(CliRunner().invoke(cli, [*args, "--json"]).output.strip().splitlines()[-1])
     assert record["method"] == "cvpca-matched" and record["details"]["p_model"] < 0.05
+    assert record["details"]["one_power_law"] is False
     assert record["details"]["slope_mismatch"] > 0  # the tail is steeper than one law of the total allows
     text = CliRunner().invoke(cli, args).output
     assert "one power law does not describe this recording" in text and "--method cvpca-shape" in text

@@ -322,5 +322,5 @@ def test_model_test_reads_the_slope_inside_the_range_and_ignores_its_level():
 
 def test_one_power_law_passes_the_model_test(steep):
     fit = v1ann.estimate_alpha(steep, method="cvpca-matched", fit_range=FIT_RANGE, seed=0, progress=False)
-    assert fit.attrs["p_model"] > 0.05
+    assert fit.attrs["p_model"] > 0.05 and fit.attrs["one_power_law"] is True
     assert not any("one power law does not describe" in w for w in fit.attrs["warnings"])

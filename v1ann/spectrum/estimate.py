@@ -172,9 +172,10 @@ def estimate_alpha(
         ``warnings`` (the messages of every :class:`~v1ann.errors.V1AnnWarning` issued
         about this fit: uncentred input, a poor r², ...), ``fit_range_requested`` when the
         data had fewer ranks than asked and, for ``"cvpca-matched"``, ``alpha_published``,
-        ``alpha_sd``, ``slope_mismatch`` and ``p_model`` (its test of one power law: how
-        much steeper the spectrum is inside the fit range than the fitted model, and that
-        difference's p-value; a warning below 0.05); for ``"meme"``, ``meme_slopes``, ``meme_break_rank``,
+        ``alpha_sd``, ``slope_mismatch``, ``p_model`` and ``one_power_law`` (its test of
+        one power law: how much steeper the spectrum is inside the fit range than the
+        fitted model, that difference's p-value, and whether it is at least 0.05; a
+        warning below); for ``"meme"``, ``meme_slopes``, ``meme_break_rank``,
         ``one_power_law`` (False when a break fits the moments better), the chi-squared
         of both fits and, where the break is kept, ``alpha_1_ci``, ``alpha_2_ci`` and
         ``break_rank_ci``; for SVCA, ``reliable_fraction`` and, for ``"svca-matched"``,
@@ -539,6 +540,7 @@ def _matched(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rn
             "matched_by": result.criterion,
             "slope_mismatch": result.slope_mismatch,
             "p_model": result.p_model,
+            "one_power_law": result.p_model >= MODEL_TEST_LEVEL,
         },
     )
     # the fitted curve is the expected cvPCA spectrum at alpha (bent by noise), known up to hi
