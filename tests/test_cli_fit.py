@@ -192,18 +192,39 @@ def test_fit_svca_matched_reports_its_interval_and_the_model_test(tmp_path):
     assert "model: one power law + private noise describes the SVCA spectrum" in text
 
 
-def test_fit_default_says_when_one_power_law_does_not_describe_the_recording(tmp_path):
-    from v1ann.recording.simulate import broken_power_law_spectrum
+def test_fit_default_refits_a_broken_spectrum_and_says_one_power_law_does_not_fit(tmp_path):
+    from v1ann.recording.simulate import broken_power_law_spectrum, true_alpha
 
-    # a head flatter up to rank 10, the fit over ranks 11..100 (where the default reads ~1.0 for 1.2)
-    ds = v1ann.simulate_recording(spectrum=broken_power_law_spectrum([0.5, 1.2], [10], 1500), n_stimuli=400,
-                                  n_neurons=1500, noise_scale=1.0, seed=4)
+    # a head flatter up to rank 10, the fit over ranks 11..100 (where one law reads ~1.0 for 1.2)
+    spectrum = broken_power_law_spectrum([0.5, 1.2], [10], 1500)
+    ds = v1ann.simulate_recording(spectrum=spectrum, n_stimuli=400, n_neurons=1500, noise_scale=1.0, seed=4)
     path = v1ann.save_stringer_mat(ds, tmp_path / "broken.mat")
     args = ["fit", str(path), "--fit-range", "10", "100", "--preprocess", "center", "--seed", "0", "--quiet"]
     record = json.loads(CliRunner().invoke(cli, [*args, "--json"]).output.strip().splitlines()[-1])
-    assert record["method"] == "cvpca-matched" and record["details"]["p_model"] < 0.05
-    assert record["details"]["one_power_law"] is False
-    assert record["details"]["slope_mismatch"] > 0  # the tail is steeper than one law of the total allows
+    details = record["details"]
+    truth = true_alpha(ds["true_signal_spectrum"].values, tuple(record["fit_range"]))
+    # the one-law fit is rejected (its tail steeper than one law of the total allows) and kept
+    assert details["refit_from"] == "cvpca-matched" and details["p_model"] < 0.05
+    assert details["slope_mismatch"] > 0
+    low, high = details["matched_alpha_ci"]
+    assert not low <= truth <= high
+    # the refit: a broken law whose interval covers the truth
+    assert record["method"] == "cvpca-shape" and details["one_power_law"] is False
+    assert record["alpha_ci"][0] <= truth <= record["alpha_ci"][1]
+    assert abs(record["alpha"] - truth) < abs(details["matched_alpha"] - truth)
+    text = CliRunner().invoke(cli, args).output
+    assert "model: one power law does not describe this recording (cvpca-matched" in text
+    assert "refitted as a broken power law" in text and "shape: one power law does not describe" in text
+
+
+def test_fit_cvpca_matched_warns_where_one_power_law_does_not_fit(tmp_path):
+    from v1ann.recording.simulate import broken_power_law_spectrum
+
+    ds = v1ann.simulate_recording(spectrum=broken_power_law_spectrum([0.5, 1.2], [10], 1500), n_stimuli=400,
+                                  n_neurons=1500, noise_scale=1.0, seed=4)
+    path = v1ann.save_stringer_mat(ds, tmp_path / "broken.mat")
+    args = ["fit", str(path), "--method", "cvpca-matched", "--fit-range", "10", "100", "--preprocess", "center",
+            "--seed", "0", "--quiet"]
     text = CliRunner().invoke(cli, args).output
     assert "one power law does not describe this recording" in text and "--method cvpca-shape" in text
 

@@ -324,3 +324,30 @@ def test_one_power_law_passes_the_model_test(steep):
     fit = v1ann.estimate_alpha(steep, method="cvpca-matched", fit_range=FIT_RANGE, seed=0, progress=False)
     assert fit.attrs["p_model"] > 0.05 and fit.attrs["one_power_law"] is True
     assert not any("one power law does not describe" in w for w in fit.attrs["warnings"])
+
+
+def test_model_test_is_blind_to_the_fitted_exponent():
+    # The exponent was fitted to the same spectrum: a residual along the expected spectrum's
+    # change per unit of exponent is what the fit absorbs, so it must not count as misfit,
+    # while a change of slope that the fit cannot absorb still does.
+    from v1ann.spectrum.matched.estimator import _slope_check
+    from v1ann.spectrum.matched.objective import Score
+
+    lo, hi = 10, 200
+    ranks = np.arange(1, hi + 1, dtype=np.float64)
+    fit = ranks**-1.0
+    score = Score(fit, 0.3 * fit, 1e-4 * fit**2, lo, hi)
+    kappa = 2.0
+    derivative = (fit * (kappa - np.log(ranks)))[lo:hi]
+    direction = score.coefficients(kappa)
+    rng = np.random.default_rng(0)
+    expected = [fit * (1 + 0.01 * rng.standard_normal(hi)) for _ in range(4)]
+    observed = fit * ranks**-0.05
+    shuffles = np.empty((0, hi))
+    base, _ = _slope_check(observed, expected, score, shuffles, derivative, direction)
+    shifted = [m.copy() for m in expected]
+    for m in shifted:
+        m[lo:hi] += 0.3 * derivative  # the same expected spectra at another exponent
+    moved, _ = _slope_check(observed, shifted, score, shuffles, derivative, direction)
+    assert moved == pytest.approx(base, abs=1e-9)
+    assert abs(base) > 0.01  # the extra slope still shows

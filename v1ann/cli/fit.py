@@ -46,8 +46,9 @@ def _describe_kind(kind: str, obj) -> str:
 @click.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--method", type=click.Choice(METHOD_CHOICES), default="auto", show_default=True,
-              help="Estimator; 'auto' = cvpca-matched for repeats, pca for activations, svca for "
-                   "spontaneous activity, the published fit for a spectrum file.")
+              help="Estimator; 'auto' = cvpca-matched for repeats (refitted as cvpca-shape where its "
+                   "test rejects one power law), pca for activations, svca for spontaneous activity, "
+                   "the published fit for a spectrum file.")
 @fit_range_option()
 @click.option("--n-shuffles", type=click.IntRange(min=1), default=10, show_default=True,
               help="cvPCA repeat swaps.")
@@ -123,6 +124,13 @@ def _shape_line(result) -> str:
     if "one_power_law" not in result.attrs:
         return ""
     a = result.attrs
+    refit = ""
+    if a.get("refit_from") == "cvpca-matched":
+        low, high = a["matched_alpha_ci"] or (float("nan"), float("nan"))
+        direction = "steeper" if a["slope_mismatch"] > 0 else "flatter"
+        refit = (f"model: one power law does not describe this recording (cvpca-matched: {a['matched_alpha']:.3f} "
+                 f"[{low:.3f}, {high:.3f}], the spectrum {abs(a['slope_mismatch']):.3f} {direction} inside the "
+                 f"fit range, p = {a['p_model']:.3g}); refitted as a broken power law (cvpca-shape)\n")
     if result.method == "meme":
         slopes, break_rank, evidence = a["meme_slopes"], a["meme_break_rank"], "signal eigenmoments"
         comparison = f"chi2 {a['chi2_single']:.1f}" + ("" if a["one_power_law"] else f" -> {a['chi2_broken']:.1f}")
@@ -131,8 +139,8 @@ def _shape_line(result) -> str:
         comparison = f"p = {a['p_one_power_law']:.3g} for one power law"
     if a["one_power_law"]:
         slope = a.get("alpha_one_power_law", slopes[0])
-        return f"shape: one power law describes the {evidence} (slope {slope:.2f}; {comparison})"
-    line = (f"shape: one power law does not describe this recording: a break at rank {break_rank:.0f} "
+        return f"{refit}shape: one power law describes the {evidence} (slope {slope:.2f}; {comparison})"
+    line = (f"{refit}shape: one power law does not describe this recording: a break at rank {break_rank:.0f} "
             f"fits the {evidence} better (slopes {', '.join(f'{v:.2f}' for v in slopes)}; {comparison})")
     if "alpha_1_ci" in a:
         (a1, b1), (a2, b2), (r1, r2) = a["alpha_1_ci"], a["alpha_2_ci"], a["break_rank_ci"]

@@ -15,7 +15,8 @@ What the input is decides the spectrum:
 Methods:
 
 ============== ============================================================================
-``"auto"``     ``"cvpca-matched"`` for repeats, ``"pca"`` for activations, ``"svca"`` for
+``"auto"``     for repeats ``"cvpca-matched"``, refitted as ``"cvpca-shape"`` where its test
+               rejects one power law; ``"pca"`` for activations, ``"svca"`` for
                spontaneous activity, ``"wls"`` for a spectrum
 ``"cvpca"``    published: cvPCA spectrum + weighted log-log fit (Stringer et al. 2019)
 ``"cvpca-matched"`` noise-bias-corrected exponent (:mod:`v1ann.spectrum.matched`)
@@ -134,8 +135,11 @@ def estimate_alpha(
         recording's (trial, neuron) matrix has the same shape and would be silently misread.
     method : {"auto", "cvpca", "cvpca-matched", "cvpca-shape", "meme", "pca", "pca-cv", "svca", "svca-matched", "wls"}
         See the module docstring. ``"auto"`` picks ``"cvpca-matched"`` for data with
-        repeats (it removes the noise bias of the published fit; docs/validation.md),
-        ``"pca"`` for activations, ``"svca"`` for spontaneous activity (the published fit,
+        repeats (it removes the noise bias of the published fit; docs/validation.md) and,
+        where its test rejects one power law (``p_model`` < 0.05), fits the recording again
+        with ``"cvpca-shape"``, whose broken power law removes most of the bias a flatter
+        or steeper head leaves in one law (``method`` then reads ``"cvpca-shape"``; the
+        refit costs about 20 times the first fit); ``"pca"`` for activations, ``"svca"`` for spontaneous activity (the published fit,
         which warns where noise makes it steep) and ``"wls"`` for a spectrum. ``"svca"``
         and ``"wls"`` give no interval (``alpha_ci`` is None). ``"svca-matched"`` removes
         SVCA's noise bias and has an interval, at the cost of ~125 simulated SVCAs of the
@@ -175,7 +179,11 @@ def estimate_alpha(
         ``alpha_sd``, ``slope_mismatch``, ``p_model`` and ``one_power_law`` (its test of
         one power law: how much steeper the spectrum is inside the fit range than the
         fitted model, that difference's p-value, and whether it is at least 0.05; a
-        warning below); for ``"meme"``, ``meme_slopes``, ``meme_break_rank``,
+        warning below, unless ``"auto"`` refits); after that refit, ``refit_from``,
+        ``matched_alpha`` and ``matched_alpha_ci`` (the rejected one-law fit), its
+        ``p_model`` and ``slope_mismatch``, with ``cvpca-shape``'s own keys
+        (``one_power_law``, ``p_one_power_law``, ``broken_slopes``, ``broken_break_rank``
+        and their intervals); for ``"meme"``, ``meme_slopes``, ``meme_break_rank``,
         ``one_power_law`` (False when a break fits the moments better), the chi-squared
         of both fits and, where the break is kept, ``alpha_1_ci``, ``alpha_2_ci`` and
         ``break_rank_ci``; for SVCA, ``reliable_fraction`` and, for ``"svca-matched"``,
@@ -222,6 +230,8 @@ def estimate_alpha(
     with collected_warnings() as messages:
         kind = _input_kind(x)
         allowed = METHODS_FOR[kind]
+        # for repeats "auto" is cvpca-matched that refits a broken law where one law fails
+        refit_broken = kind == "repeats" and method == "auto"
         method = allowed[0] if method == "auto" else method
         if method not in allowed:
             raise InvalidInputError(
@@ -229,7 +239,7 @@ def estimate_alpha(
             )
         if kind == "repeats":
             fit = _from_repeats(x, method, fit_range, n_shuffles, seed, ci, device, ci_method,
-                                n_bootstrap, nonpositive or "raise", progress)
+                                n_bootstrap, nonpositive or "raise", progress, refit_broken=refit_broken)
         elif kind == "activations":
             fit = _from_activations(x, method, fit_range, seed, ci, device, ci_method, n_bootstrap,
                                     nonpositive or "raise", progress)
@@ -377,7 +387,7 @@ def _repeat_responses(x):
 
 
 def _from_repeats(x, method, fit_range, n_shuffles, seed, ci, device, ci_method, n_bootstrap,
-                  nonpositive, progress) -> PowerLawFit:
+                  nonpositive, progress, *, refit_broken=False) -> PowerLawFit:
 
     rng = make_rng(seed)
     responses = _repeat_responses(x)
@@ -417,8 +427,29 @@ def _from_repeats(x, method, fit_range, n_shuffles, seed, ci, device, ci_method,
     if method == "cvpca-shape":
         fit = _shape(responses, gram, signal, noise.mean(0), fit_range, ci, rng, device, progress, sizes)
     else:
-        fit = _matched(responses, gram, signal, noise.mean(0), fit_range, ci, rng, device, progress, sizes)
+        fit = _matched(responses, gram, signal, noise.mean(0), fit_range, ci, rng, device, progress, sizes,
+                       warn_biased=not refit_broken)
+        if refit_broken and not fit.attrs["one_power_law"]:
+            fit = _refit_broken(fit, responses, gram, signal, noise.mean(0), fit_range, ci, rng, device,
+                                progress, sizes)
     return dataclasses.replace(fit, attrs={**fit.attrs, **requested})
+
+
+def _refit_broken(matched, responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rng, device, progress,
+                  sizes) -> PowerLawFit:
+    """``cvpca-shape`` on a recording whose ``cvpca-matched`` test rejected one power law,
+    with the rejected fit kept in ``attrs`` (``refit_from`` and the ``matched_*`` keys)."""
+    fit = _shape(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rng, device, progress, sizes)
+    rejected = matched.attrs
+    kept = {
+        "refit_from": "cvpca-matched",
+        "matched_alpha": matched.alpha,
+        "matched_alpha_ci": None if matched.alpha_ci is None else list(matched.alpha_ci),
+        "alpha_published": rejected["alpha_published"],
+        "slope_mismatch": rejected["slope_mismatch"],
+        "p_model": rejected["p_model"],
+    }
+    return dataclasses.replace(fit, attrs={**fit.attrs, **kept})
 
 
 def _shape(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rng, device, progress,
@@ -504,7 +535,7 @@ def _cvpca_interval(signal, gram, fit_range, ci, ci_method, n_bootstrap, nonposi
 
 
 def _matched(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rng, device, progress,
-             sizes) -> PowerLawFit:
+             sizes, *, warn_biased=True) -> PowerLawFit:
     spectrum, (lo, hi), noise, noise_gram, total_signal = _simulation_inputs(responses, gram, shuffle_spectra,
                                                                              fit_range)
     result = cvpca_matched_alpha(
@@ -512,7 +543,7 @@ def _matched(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rn
         shuffle_spectra=shuffle_spectra, ci=ci if ci is not None else 0.95, seed=rng, device=device,
         progress=progress,
     )
-    if result.p_model < MODEL_TEST_LEVEL:
+    if warn_biased and result.p_model < MODEL_TEST_LEVEL:
         warn(f"cvpca-matched: one power law does not describe the recording: inside the fit range the spectrum is "
              f"{abs(result.slope_mismatch):.2f} {'steeper' if result.slope_mismatch > 0 else 'flatter'} than one "
              f"power law of its total variance allows (p = {result.p_model:.2g}), as with a broken spectrum, so "
