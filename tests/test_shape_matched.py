@@ -68,3 +68,29 @@ def test_small_recordings_use_the_ranks_there_are(n_stimuli, n_neurons):
     fit = v1ann.estimate_alpha(rec, method="cvpca-shape", n_shuffles=3, seed=0, progress=False)
     assert np.isfinite(fit.alpha) and fit.alpha_ci[0] <= fit.alpha <= fit.alpha_ci[1]
     assert fit.fit_range[1] <= min(n_stimuli, n_neurons)
+
+
+def test_the_default_refits_a_broken_spectrum_and_keeps_the_one_law_fit(flat_head):
+    # from rank 11 the head's share of the total drags one law off (over ranks 6.. its
+    # interval is wide enough to cover, and the test keeps it)
+    kwargs = {**FIT, "fit_range": (10, 100)}
+    truth = true_alpha(flat_head["true_signal_spectrum"].values, kwargs["fit_range"])
+    default = v1ann.estimate_alpha(flat_head, seed=0, **{**kwargs, "method": "auto"})
+    matched = v1ann.estimate_alpha(flat_head, seed=0, **{**kwargs, "method": "cvpca-matched"})
+    assert not matched.attrs["one_power_law"]
+    assert not matched.alpha_ci[0] <= truth <= matched.alpha_ci[1]
+    assert default.method == "cvpca-shape" and default.attrs["refit_from"] == "cvpca-matched"
+    # the same random draws up to the refit: the one-law fit kept is cvpca-matched's
+    assert default.attrs["matched_alpha"] == matched.alpha
+    assert default.attrs["p_model"] == matched.attrs["p_model"]
+    assert default.alpha == pytest.approx(truth, abs=TOLERANCE)
+    assert default.alpha_ci[0] <= truth <= default.alpha_ci[1]
+    # the refit says so instead of warning that its estimate is biased
+    assert not any("is biased" in w for w in default.attrs["warnings"])
+
+
+def test_the_default_keeps_cvpca_matched_where_one_power_law_fits():
+    rec = mean_center(v1ann.simulate_recording(1.0, seed=2, **SIZE))
+    fit = v1ann.estimate_alpha(rec, seed=1, **{**FIT, "method": "auto"})
+    assert fit.method == "cvpca-matched" and fit.attrs["one_power_law"]
+    assert "refit_from" not in fit.attrs
