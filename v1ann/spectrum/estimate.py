@@ -139,8 +139,10 @@ def estimate_alpha(
         where its test rejects one power law (``p_model`` < 0.05), fits the recording again
         with ``"cvpca-shape"``, whose broken power law removes most of the bias a flatter
         or steeper head leaves in one law (``method`` then reads ``"cvpca-shape"``; the
-        refit costs about 20 times the first fit); ``"pca"`` for activations, ``"svca"`` for spontaneous activity (the published fit,
-        which warns where noise makes it steep) and ``"wls"`` for a spectrum. ``"svca"``
+        refit costs about 15 times the first fit at 700 stimuli, tens of minutes at 2,800 on
+        two CPU cores; ``"cvpca-matched"`` skips it); ``"pca"`` for activations,
+        ``"svca"`` for spontaneous activity (the published fit, which warns where noise
+        makes it steep) and ``"wls"`` for a spectrum. ``"svca"``
         and ``"wls"`` give no interval (``alpha_ci`` is None). ``"svca-matched"`` removes
         SVCA's noise bias and has an interval, at the cost of ~125 simulated SVCAs of the
         recording's size (~10 s for 1,200 time points × 600 neurons, ~3 min for 4,000 ×
