@@ -53,8 +53,9 @@ class MatchedResult:
         ``alpha_sd`` is their root sum of squares.
     slope_mismatch : float
         How much steeper the observed spectrum is than the expected one inside the fit
-        range, their levels left free (:meth:`Score.slope_coefficients`); about 0 where one
-        power law describes the recording.
+        range, their levels left free (:meth:`Score.slope_coefficients`) and read blind to
+        the fitted exponent (:func:`_slope_check`); about 0 where one power law describes
+        the recording.
     p_model : float
         Two-sided p-value of ``slope_mismatch`` against the scatter the model predicts
         (:func:`_slope_check`): small when one power law of the recording's total variance
