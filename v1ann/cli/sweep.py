@@ -78,7 +78,7 @@ def _is_number(text: str) -> bool:
 @click.option("--arch", type=click.Choice(["mlp", "cnn"]), default="mlp", show_default=True)
 @click.option("--hidden", type=int, multiple=True, metavar="W [W ...]",
               help="Hidden widths of the MLP [default: 2000].")
-@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
 @click.option("--lr", type=float, default=2e-3, show_default=True)
 @click.option("--method", type=click.Choice(METHODS), default="loglog", show_default=True,

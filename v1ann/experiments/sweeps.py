@@ -154,7 +154,7 @@ def sweep(
     *,
     dataset: str = "mnist5k",
     arch: str = "mlp",
-    epochs: int = 10,
+    epochs: int = 20,
     seeds: int | Iterable[int] = 3,
     client=None,
     store: str | os.PathLike = "sweep.nc",

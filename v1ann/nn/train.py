@@ -60,7 +60,7 @@ def train(
     val_data=None,
     *,
     regularizer: SpectralRegularizer | None = None,
-    epochs: int = 10,
+    epochs: int = 20,
     batch_size: int | None = None,
     optimizer: str = "adam",
     lr: float = 1e-3,
