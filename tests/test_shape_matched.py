@@ -80,9 +80,10 @@ def test_the_default_refits_a_broken_spectrum_and_keeps_the_one_law_fit(flat_hea
     assert not matched.attrs["one_power_law"]
     assert not matched.alpha_ci[0] <= truth <= matched.alpha_ci[1]
     assert default.method == "cvpca-shape" and default.attrs["refit_from"] == "cvpca-matched"
-    # the same random draws up to the refit: the one-law fit kept is cvpca-matched's
-    assert default.attrs["matched_alpha"] == matched.alpha
-    assert default.attrs["p_model"] == matched.attrs["p_model"]
+    # the same random draws up to the refit: the one-law fit kept is cvpca-matched's (up to
+    # round-off, which threaded LAPACK leaves and the distance search carries to ~3e-7)
+    assert default.attrs["matched_alpha"] == pytest.approx(matched.alpha, abs=1e-5)
+    assert default.attrs["p_model"] == pytest.approx(matched.attrs["p_model"], rel=1e-3)
     assert default.alpha == pytest.approx(truth, abs=TOLERANCE)
     assert default.alpha_ci[0] <= truth <= default.alpha_ci[1]
     # the refit says so instead of warning that its estimate is biased

@@ -47,7 +47,10 @@ def test_reproducible_with_a_seed_and_the_same_from_a_dataarray():
                                      time_courses="gaussian")
     first = v1ann.estimate_alpha(rec, seed=3, **FIT)
     again = v1ann.estimate_alpha(rec["activity"], seed=3, **FIT)
-    assert first.alpha == again.alpha and first.alpha_ci == again.alpha_ci
+    # equal up to round-off: threaded LAPACK results depend on the arrays' memory alignment
+    # (1e-12 apart in one CI run); a change of random draws moves alpha by ~1e-2
+    assert first.alpha == pytest.approx(again.alpha, rel=1e-9)
+    assert first.alpha_ci == pytest.approx(again.alpha_ci, rel=1e-9)
     assert np.isfinite(first.predicted.values[: first.fit_range[1]]).all()
 
 
