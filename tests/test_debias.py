@@ -3,11 +3,13 @@ published fit does not."""
 
 import numpy as np
 import pytest
+import scipy.stats
 
 import v1ann
 from v1ann.errors import InvalidInputError
 from v1ann.spectrum.gram import repeat_gram
 from v1ann.spectrum.matched import noise_halves
+from v1ann.spectrum.matched.interval import effective_dof
 
 # 400 stimuli x 1,500 neurons, ranks 6..100: small enough for a test, noisy enough that the
 # published fit is clearly biased for steep spectra.
@@ -260,7 +262,22 @@ def test_interval_adds_the_noise_realisation_from_the_shuffle_spread(matched_inp
         parts = np.array(list(result.sd_parts.values()))
         assert result.alpha_sd == pytest.approx(np.sqrt(np.sum(parts**2)), rel=1e-12)
     assert spread.sd_parts["repeat_noise"] == without.sd_parts["repeat_noise"]
-    assert spread.alpha_ci[1] - spread.alpha_ci[0] > without.alpha_ci[1] - without.alpha_ci[0]
+    assert spread.alpha_sd > without.alpha_sd
+
+
+def test_interval_quantile_has_the_welch_satterthwaite_degrees_of_freedom(matched_inputs):
+    signal = matched_inputs[0]
+    for shuffles in (None, signal):
+        result = _matched(matched_inputs, shuffles)
+        assert result.criterion == "root"  # no second basin widens it
+        n_shuffles = 0 if shuffles is None else len(shuffles)
+        variances = {k: (v * v, d) for (k, v), d in
+                     zip(result.sd_parts.items(), (np.inf, 3 - 1, max(n_shuffles - 1, 0)))}
+        # the few-draw orientation part alone would give t(2) = 4.30; the others pull it down
+        dof = effective_dof(list(variances.values()))
+        assert 2 <= dof
+        half_width = scipy.stats.t.ppf(0.975, dof) * result.alpha_sd
+        assert np.subtract(result.alpha_ci, result.alpha) == pytest.approx([-half_width, half_width], rel=1e-9)
 
 
 @pytest.mark.parametrize("bad, message", [

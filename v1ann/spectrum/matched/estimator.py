@@ -11,7 +11,7 @@ from v1ann._loglog import DEFAULT_FIT_RANGE, weighted_lstsq
 from v1ann._progress import finish, progress_bar
 from v1ann._utils import make_rng, resolve_device
 from v1ann.errors import InvalidInputError
-from v1ann.spectrum.matched.interval import ALPHA_MAX, ALPHA_MIN, SLOPE_HALF_WIDTH, secant_slope
+from v1ann.spectrum.matched.interval import ALPHA_MAX, ALPHA_MIN, SLOPE_HALF_WIDTH, effective_dof, secant_slope
 from v1ann.spectrum.matched.objective import (
     Evaluation,
     Score,
@@ -31,7 +31,9 @@ class MatchedResult:
     alpha : float
         Bias-corrected exponent.
     alpha_ci : tuple of float
-        Interval at ``ci`` level: ``alpha +- t * alpha_sd``, widened where ``Q`` decides to
+        Interval at ``ci`` level: ``alpha +- t * alpha_sd`` (Student's t on the
+        Welch-Satterthwaite degrees of freedom of ``alpha_sd``'s parts:
+        :func:`~v1ann.spectrum.matched.interval.effective_dof`), widened where ``Q`` decides to
         every scanned exponent that fits about as well as ``alpha`` (another basin the
         simulations cannot tell apart; see :func:`_basin`).
     alpha_sd : float
@@ -195,8 +197,12 @@ def cvpca_matched_alpha(
         "orientation": between * (1 + 1 / residuals.size),
         "noise_realisation": float(np.var(score(shuffles, kappa), ddof=1)) / scale**2 if len(shuffles) > 1 else 0.0,
     }
+    dofs = {"repeat_noise": np.inf, "orientation": n_seeds - 1, "noise_realisation": max(len(shuffles) - 1, 0)}
     sd_f = float(np.sqrt(sum(variances.values())))
+    # The distance search reaches every exponent F does not reject even on the few-draw
+    # part's own degrees of freedom (wide on purpose: a search, not the interval).
     quantile = scipy.stats.t.ppf(0.5 + ci / 2, df=n_seeds - 1)
+    interval_quantile = scipy.stats.t.ppf(0.5 + ci / 2, df=effective_dof([(variances[k], dofs[k]) for k in variances]))
     # The root is kept while its expected spectrum fits the observed one as well as the
     # model's own scatter allows, E[Q] = sum_i w_i v_i = sum of 1/rank over the fit range
     # (module docstring, step 4).
@@ -230,7 +236,7 @@ def cvpca_matched_alpha(
     n_evaluations = len(cache)
     return MatchedResult(
         alpha=alpha,
-        alpha_ci=(min(alpha - quantile * sd, basin[0]), max(alpha + quantile * sd, basin[1])),
+        alpha_ci=(min(alpha - interval_quantile * sd, basin[0]), max(alpha + interval_quantile * sd, basin[1])),
         alpha_sd=sd,
         alpha_published=float(alpha_pub),
         expected=expected,
@@ -274,10 +280,8 @@ def _slope_check(spectrum: np.ndarray, expected: list[np.ndarray], score: Score,
     if len(shuffles) > 1:
         parts.append((float(np.var(shuffles[:, score.lo : score.hi] @ coefficients, ddof=1)), len(shuffles) - 1))
     variance = sum(v for v, _ in parts)
-    estimated = sum(v**2 / d for v, d in parts if np.isfinite(d))
-    dof = variance**2 / estimated if estimated > 0 else np.inf
     mismatch = float(per_orientation.mean())
-    p = float(2 * scipy.stats.t.sf(abs(mismatch) / np.sqrt(variance), dof)) if variance > 0 else 1.0
+    p = float(2 * scipy.stats.t.sf(abs(mismatch) / np.sqrt(variance), effective_dof(parts))) if variance > 0 else 1.0
     return mismatch, p
 
 
