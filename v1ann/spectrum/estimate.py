@@ -441,7 +441,9 @@ def _refit_broken(matched, responses, gram, shuffle_spectra, noise_variance, fit
                   sizes) -> PowerLawFit:
     """``cvpca-shape`` on a recording whose ``cvpca-matched`` test rejected one power law,
     with the rejected fit kept in ``attrs`` (``refit_from`` and the ``matched_*`` keys)."""
-    fit = _shape(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rng, device, progress, sizes)
+    # one law was rejected: shape's own test not rejecting it too is no evidence for it
+    fit = _shape(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rng, device, progress, sizes,
+                 allow_single=False)
     rejected = matched.attrs
     kept = {
         "refit_from": "cvpca-matched",
@@ -455,13 +457,13 @@ def _refit_broken(matched, responses, gram, shuffle_spectra, noise_variance, fit
 
 
 def _shape(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rng, device, progress,
-           sizes) -> PowerLawFit:
+           sizes, allow_single: bool = True) -> PowerLawFit:
     """``cvpca-shape`` as a PowerLawFit: the published line through its fitted signal spectrum."""
     spectrum, (lo, hi), noise, noise_gram, total_signal = _simulation_inputs(responses, gram, shuffle_spectra,
                                                                              fit_range)
     result = shape_matched_alpha(spectrum, noise_variance, noise, noise_gram, total_signal, (lo, hi),
                                  ci=ci if ci is not None else 0.95, shuffle_spectra=shuffle_spectra,
-                                 seed=rng, device=device, progress=progress)
+                                 allow_single=allow_single, seed=rng, device=device, progress=progress)
     unit = _normalising_total(spectrum, total_signal)
     normalised = spectrum / unit
     fitted = result.spectrum / unit
@@ -567,7 +569,8 @@ def _matched(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rn
             "alpha_sd": result.alpha_sd,
             **{f"alpha_sd_{k}": v for k, v in result.sd_parts.items()},
             "ci_level": ci,
-            "ci_method": "repeat noise + simulated orientations + noise realisation (shuffle spread)",
+            "ci_method": ("repeat noise + simulated orientations + noise realisation (shuffle spread), "
+                          "t on their Welch-Satterthwaite degrees of freedom"),
             "n_shuffles": int(shuffle_spectra.shape[0]),
             "n_evaluations": result.n_evaluations,
             "matched_by": result.criterion,

@@ -75,7 +75,8 @@ class ShapeResult:
     expected : ndarray
         Its expected cvPCA spectrum, ranks 1..hi.
     one_power_law : bool
-        Whether one power law was kept (the test did not reject it at 5 %).
+        Whether one power law was kept: the test did not reject it at 5 % and
+        ``allow_single`` was true.
     p_single : float
         p-value of one power law against the broken law.
     alpha_single : float
@@ -116,6 +117,7 @@ def shape_matched_alpha(
     n_orientations: int = N_ORIENTATIONS,
     n_replicates: int = N_REPLICATES,
     shuffle_spectra=None,
+    allow_single: bool = True,
     seed=None,
     device="auto",
     progress: bool = False,
@@ -138,6 +140,14 @@ def shape_matched_alpha(
         Interval level.
     n_orientations, n_replicates : int
         Orientations averaged in the fitted mean; fresh ones that measure the covariance.
+    shuffle_spectra : ndarray, (n_shuffles, n_components), optional
+        Per-shuffle spectra whose mean is ``spectrum``: their spread adds the noise
+        realisation to the interval.
+    allow_single : bool
+        Report one power law where the test does not reject it. False always reports the
+        broken law (``p_single`` is still computed): for a recording whose one power law
+        another test already rejected (the default's refit after ``cvpca-matched``'s
+        test), where this test failing to reject on the same data is no evidence for it.
     seed : int, Generator or None
         Random orientations.
     device : str
@@ -224,7 +234,7 @@ def shape_matched_alpha(
                                 realisation])
 
     p_single = _p_single(2 * (single.cost - broken.cost), jac_single, jac_broken, factors_single, repeat_sd, rng)
-    one_power_law = p_single >= TEST_LEVEL
+    one_power_law = bool(allow_single) and p_single >= TEST_LEVEL
     quantile = scipy.stats.t.ppf(0.5 + ci / 2, df=n_replicates - 1)
     cov_single = _sandwich(jac_single, factors_single, repeat_sd)
     cov_broken = _sandwich(jac_broken, factors_broken, repeat_sd)
