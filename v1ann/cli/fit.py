@@ -140,8 +140,12 @@ def _shape_line(result) -> str:
     if a["one_power_law"]:
         slope = a.get("alpha_one_power_law", slopes[0])
         return f"{refit}shape: one power law describes the {evidence} (slope {slope:.2f}; {comparison})"
-    line = (f"{refit}shape: one power law does not describe this recording: a break at rank {break_rank:.0f} "
-            f"fits the {evidence} better (slopes {', '.join(f'{v:.2f}' for v in slopes)}; {comparison})")
+    slope_text = ", ".join(f"{v:.2f}" for v in slopes)
+    if refit:  # the broken law is kept because cvpca-matched's test rejected one law, whatever this p
+        line = f"{refit}shape: a break at rank {break_rank:.0f} (slopes {slope_text}; {comparison})"
+    else:
+        line = (f"shape: one power law does not describe this recording: a break at rank {break_rank:.0f} "
+                f"fits the {evidence} better (slopes {slope_text}; {comparison})")
     if "alpha_1_ci" in a:
         (a1, b1), (a2, b2), (r1, r2) = a["alpha_1_ci"], a["alpha_2_ci"], a["break_rank_ci"]
         line += f"\n       alpha_1 [{a1:.2f}, {b1:.2f}], alpha_2 [{a2:.2f}, {b2:.2f}], break rank [{r1:.0f}, {r2:.0f}]"
