@@ -12,7 +12,13 @@ are the reported set, run once with the code as committed (docs/validation.md). 
 ``docs/data/model_check.csv`` and prints the rejection rate, the default's error and its
 coverage per cell.
 
+Seeds 110-113 (``docs/data/model_check_seeds110-113.csv``) report two later changes chosen
+after seeds 54-57: ``cvpca-matched``'s interval on Welch-Satterthwaite degrees of freedom
+(one-law cells, 7845e86) and the refit keeping the broken law (broken cells, aa510e6; the
+same cells run before it are in docs/validation.md).
+
     python research/model_check.py --seeds 54 55 56 57 [--n-stimuli 700 --n-neurons 2500]
+    python research/model_check.py --seeds 110 111 112 113 --out docs/data/model_check_seeds110-113.csv
 """
 
 from __future__ import annotations
