@@ -184,8 +184,9 @@ def estimate_alpha(
         warning below, unless ``"auto"`` refits); after that refit, ``refit_from``,
         ``matched_alpha`` and ``matched_alpha_ci`` (the rejected one-law fit), its
         ``p_model`` and ``slope_mismatch``, with ``cvpca-shape``'s own keys
-        (``one_power_law``, ``p_one_power_law``, ``broken_slopes``, ``broken_break_rank``
-        and their intervals); for ``"meme"``, ``meme_slopes``, ``meme_break_rank``,
+        (``one_power_law``, False: the refit keeps the broken law whatever its own test's
+        ``p_one_power_law``; ``broken_slopes``, ``broken_break_rank`` and their
+        intervals); for ``"meme"``, ``meme_slopes``, ``meme_break_rank``,
         ``one_power_law`` (False when a break fits the moments better), the chi-squared
         of both fits and, where the break is kept, ``alpha_1_ci``, ``alpha_2_ci`` and
         ``break_rank_ci``; for SVCA, ``reliable_fraction`` and, for ``"svca-matched"``,

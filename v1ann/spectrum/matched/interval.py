@@ -20,6 +20,7 @@ ALPHA_MIN, ALPHA_MAX = 0.05, 8.0  # exponents searched: every search, scan and s
 # 1.17.
 SLOPE_HALF_WIDTH = 0.05
 
+
 def effective_dof(parts) -> float:
     """Welch-Satterthwaite degrees of freedom of a sum of variance estimates.
 
