@@ -81,18 +81,19 @@ def main() -> None:
                         fit = v1ann.estimate_alpha(rec, seed=seed, progress=False)  # the default, "auto"
                     a = fit.attrs
                     alpha, (low, high), method = fit.alpha, fit.alpha_ci, fit.method
-                    mismatch, p = a["slope_mismatch"], a["p_model"]
+                    mismatch, p, criterion = a["slope_mismatch"], a["p_model"], a.get("matched_by", "")
                     matched, (matched_low, matched_high) = (
                         (a["matched_alpha"], a["matched_alpha_ci"]) if "refit_from" in a else (alpha, (low, high)))
                 except InvalidInputError:
                     alpha = low = high = mismatch = p = matched = matched_low = matched_high = nan
-                    method = "refused"
+                    method, criterion = "refused", ""
                 truth = rec.attrs["true_alpha"]
                 rows.append(dict(cell=name, one_power_law=single, seed=seed, noise_scale=noise,
                                  true_alpha=truth, alpha_hat=alpha, ci_low=low, ci_high=high,
                                  covered=low <= truth <= high, method=method, matched_alpha=matched,
                                  matched_ci_low=matched_low, matched_ci_high=matched_high,
-                                 slope_mismatch=mismatch, p_model=p, seconds=time.perf_counter() - started,
+                                 slope_mismatch=mismatch, p_model=p, matched_by=criterion,
+                                 seconds=time.perf_counter() - started,
                                  n_stimuli=args.n_stimuli, n_neurons=args.n_neurons))
                 print(f"{name:34s} seed {seed} truth {truth:.3f} one law {matched:.3f} mismatch {mismatch:+.3f} "
                       f"p {p:.3g} -> {method} {alpha:.3f} [{low:.3f}, {high:.3f}] "

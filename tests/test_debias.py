@@ -7,6 +7,7 @@ import scipy.stats
 
 import v1ann
 from v1ann.errors import InvalidInputError
+from v1ann.recording.preprocessing import mean_center
 from v1ann.spectrum.gram import repeat_gram
 from v1ann.spectrum.matched import noise_halves
 from v1ann.spectrum.matched.interval import effective_dof
@@ -368,3 +369,13 @@ def test_model_test_is_blind_to_the_fitted_exponent():
     moved, _ = _slope_check(observed, shifted, score, shuffles, derivative, direction)
     assert moved == pytest.approx(base, abs=1e-9)
     assert abs(base) > 0.01  # the extra slope still shows
+
+
+def test_where_q_decides_the_interval_keeps_the_orientation_parts_quantile():
+    # Q's minimiser does not scatter as F's parts say (docs/validation.md): t(n_seeds - 1)
+    rec = mean_center(v1ann.simulate_recording(3.0, n_stimuli=300, n_neurons=1000, noise_scale=2.0, seed=0))
+    fit = v1ann.estimate_alpha(rec, method="cvpca-matched", fit_range=(5, 100), n_shuffles=3, seed=0, progress=False)
+    assert fit.attrs["matched_by"] == "distance"
+    half_width = scipy.stats.t.ppf(0.975, 3 - 1) * fit.attrs["alpha_sd"]
+    # the basin may widen it further
+    assert fit.alpha_ci[0] <= fit.alpha - half_width + 1e-12 and fit.alpha_ci[1] >= fit.alpha + half_width - 1e-12

@@ -31,9 +31,10 @@ class MatchedResult:
     alpha : float
         Bias-corrected exponent.
     alpha_ci : tuple of float
-        Interval at ``ci`` level: ``alpha +- t * alpha_sd`` (Student's t on the
-        Welch-Satterthwaite degrees of freedom of ``alpha_sd``'s parts:
-        :func:`~v1ann.spectrum.matched.interval.effective_dof`), widened where ``Q`` decides to
+        Interval at ``ci`` level: ``alpha +- t * alpha_sd``. Where the root decides, t has
+        the Welch-Satterthwaite degrees of freedom of ``alpha_sd``'s parts
+        (:func:`~v1ann.spectrum.matched.interval.effective_dof`); where ``Q`` decides, the
+        orientation part's ``n_seeds - 1``, and the interval is widened to
         every scanned exponent that fits about as well as ``alpha`` (another basin the
         simulations cannot tell apart; see :func:`_basin`).
     alpha_sd : float
@@ -202,11 +203,15 @@ def cvpca_matched_alpha(
     # The distance search reaches every exponent F does not reject even on the few-draw
     # part's own degrees of freedom (wide on purpose: a search, not the interval).
     quantile = scipy.stats.t.ppf(0.5 + ci / 2, df=n_seeds - 1)
-    interval_quantile = scipy.stats.t.ppf(0.5 + ci / 2, df=effective_dof([(variances[k], dofs[k]) for k in variances]))
     # The root is kept while its expected spectrum fits the observed one as well as the
     # model's own scatter allows, E[Q] = sum_i w_i v_i = sum of 1/rank over the fit range
     # (module docstring, step 4).
     by_distance = at(root)[3] > float(np.sum(1.0 / np.arange(lo + 1, hi + 1)))
+    # The root's error is F's scatter through its slope: t on the parts' Welch-Satterthwaite
+    # degrees of freedom. Q's minimiser scatters otherwise, not measured by these parts
+    # (docs/validation.md), so there the conservative quantile stays.
+    interval_quantile = quantile if by_distance else scipy.stats.t.ppf(
+        0.5 + ci / 2, df=effective_dof([(variances[k], dofs[k]) for k in variances]))
     if by_distance:
         bar.total += len(sims) * (len(scan_grid(root)) + 8)  # the first scan, in every orientation, and Brent
         bar.refresh()

@@ -2,8 +2,9 @@
 
 The variance of ``F`` (repeat noise, simulated orientations, noise realisation) maps to α
 through ``dF/dα`` (:func:`secant_slope`), with Student's t on the degrees of freedom of
-that sum (:func:`effective_dof`); where ``Q`` decides, the interval also reaches every
-searched exponent the orientations cannot tell from the estimate (:func:`basin`).
+that sum where the root decides (:func:`effective_dof`); where ``Q`` decides, t keeps the
+orientation part's degrees of freedom and the interval also reaches every searched
+exponent the orientations cannot tell from the estimate (:func:`basin`).
 """
 
 from __future__ import annotations
