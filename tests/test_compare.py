@@ -89,9 +89,12 @@ def test_shared_api_one_call_for_neurons_and_layers(recording):
     for fit in fits.values():
         assert isinstance(fit, v1ann.PowerLawFit) and np.isfinite(fit.alpha)
     table = compare({"sim": recording}, {"act1": layer}, **same_call).set_index("layer")
+    # the same call, up to round-off: threaded LAPACK results depend on memory alignment
+    # (1 ulp seen on a fresh clone); other random draws move alpha by ~1e-2
     for row, fit in (("brain", fits["neurons"]), ("act1", fits["act1"])):
-        assert table.loc[row, "alpha"] == fit.alpha
-        assert (table.loc[row, "alpha_ci_low"], table.loc[row, "alpha_ci_high"]) == fit.alpha_ci
+        assert table.loc[row, "alpha"] == pytest.approx(fit.alpha, rel=1e-9)
+        assert [table.loc[row, "alpha_ci_low"], table.loc[row, "alpha_ci_high"]] == pytest.approx(fit.alpha_ci,
+                                                                                                  rel=1e-9)
         assert table.loc[row, "alpha_ci_low"] < table.loc[row, "alpha_ci_high"]
     assert table.loc["brain", "method"] == fits["neurons"].method
     assert table.loc["act1", "method"] == fits["act1"].method
