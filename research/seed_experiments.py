@@ -52,12 +52,15 @@ FIELDS = ["arch", "width", "target", "seed", "heldout_alpha", "clean_accuracy", 
           "steps", "restarts", "accuracy", "checks", "train_seconds", "eval_seconds"]
 
 
-def network(train_set, test_set, arch, width, target, seed):
-    hidden = [width] if arch == "mlp" else None
+def network(train_set, test_set, args, target, seed):
+    shape = {"hidden": [args.width]} if args.arch == "mlp" else {"channels": args.channels}
     start = time.perf_counter()
     penalty = {"target_alpha": 1.0, "strength": 0.0} if target == "control" else {"target_alpha": target}
-    run = train_network(train_set, test_set, arch=arch, hidden=hidden, seed=seed, progress=False, **penalty)
-    (alpha,) = run.config["heldout_alpha"].values()
+    run = train_network(train_set, test_set, arch=args.arch, layers=[args.layer] if args.layer else None,
+                        seed=seed, progress=False, **shape, **penalty)
+    heldout = run.config["heldout_alpha"]
+    # vanilla networks measure every representation layer; the regularized one decides
+    alpha = heldout[args.layer] if args.layer else next(iter(heldout.values()))
     return run, alpha, time.perf_counter() - start
 
 
@@ -100,26 +103,27 @@ def run(args) -> None:
     torch.set_num_threads(args.threads)
     train_set, test_set = load_training_data("mnist5k", seed=0)
     finished = done(args.out)
+    width = args.width if args.arch == "mlp" else "-".join(map(str, args.channels))
     vanilla_models = {}
     for seed in args.seeds:
         # the transfer rows need the vanilla network of the seed: kept beside the CSV
-        saved = args.out.parent / "seed_experiments_vanilla" / f"{args.arch}{args.width}_seed{seed}"
+        saved = args.out.parent / "seed_experiments_vanilla" / f"{args.arch}{width}_seed{seed}"
         if saved.exists():
             vanilla_models[seed] = load_run(saved)[0]
         for target in args.targets:
-            key = (args.arch, str(args.width), "" if target is None else str(target), str(seed))
+            key = (args.arch, str(width), "" if target is None else str(target), str(seed))
             if key in finished:
                 continue
             if target is not None and seed not in vanilla_models:
                 raise SystemExit(f"seed {seed}: train the vanilla network first (put 'none' first in --targets)")
-            trained, alpha, train_seconds = network(train_set, test_set, args.arch, args.width, target, seed)
+            trained, alpha, train_seconds = network(train_set, test_set, args, target, seed)
             model = trained.model
             if target is None:
                 vanilla_models[seed] = model
                 save_run(model, saved, trained.config)
             start = time.perf_counter()
             rows, clean = evaluate(model, None if target is None else vanilla_models[seed], test_set, seed)
-            common = {"arch": args.arch, "width": args.width, "target": "" if target is None else target,
+            common = {"arch": args.arch, "width": width, "target": "" if target is None else target,
                       "seed": seed, "heldout_alpha": round(alpha, 4), "clean_accuracy": clean,
                       "train_seconds": round(train_seconds, 1),
                       "eval_seconds": round(time.perf_counter() - start, 1)}
@@ -143,7 +147,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--arch", choices=["mlp", "cnn"], default="mlp")
-    parser.add_argument("--width", type=int, default=1000)
+    parser.add_argument("--width", type=int, default=1000, help="MLP: hidden width")
+    parser.add_argument("--channels", type=int, nargs="+", default=[8, 16], help="CNN: conv channels")
+    parser.add_argument("--layer", default=None,
+                        help="the layer to regularize and measure (default: the model's representation layers)")
     parser.add_argument("--targets", type=_target, nargs="+",
                         default=[None, 1.0, 2.0, 3.0, 0.5, 4.0, "control"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])

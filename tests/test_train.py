@@ -306,3 +306,11 @@ def test_centred_inputs_leave_the_function_and_a_plain_model(digits):
     torch.testing.assert_close(model(x), centred, rtol=1e-5, atol=1e-5)
     assert not torch.allclose(centred, before)
     assert set(model.state_dict()) == set(small_model().state_dict()) and not model.fc1._forward_pre_hooks
+
+
+@pytest.mark.parametrize("arch, option", [("mlp", {"channels": [4]}), ("cnn", {"hidden": [16]})])
+def test_the_recipe_refuses_a_shape_option_of_the_other_architecture(digits, arch, option):
+    from v1ann.experiments.recipe import train_network
+
+    with pytest.raises(InvalidInputError, match=f"{next(iter(option))} applies to arch="):
+        train_network(*digits, arch=arch, epochs=1, progress=False, **option)

@@ -22,6 +22,8 @@ from v1ann.plot.training import layer_spectrum_vs_target, training_history
               help="Training images (mnist5k and digits8x8 need no network).")
 @click.option("--arch", type=click.Choice(["mlp", "cnn"]), default="mlp", show_default=True)
 @click.option("--hidden", type=int, multiple=True, help="Hidden widths of the MLP (repeat for depth) [default: 2000].")
+@click.option("--channels", type=int, multiple=True,
+              help="Output channels of the CNN's conv blocks (repeat per block) [default: 32, 64].")
 @click.option("--activation", type=click.Choice(["tanh", "relu", "gelu"]), default="tanh", show_default=True,
               help="Hidden nonlinearity (regularized ReLU layers can die: docs/training.md).")
 @click.option("--target-alpha", type=float, default=None, help="Target exponent of the hidden spectrum.")
@@ -55,7 +57,7 @@ from v1ann.plot.training import layer_spectrum_vs_target, training_history
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="Continue from RUN_DIR/checkpoint.pt when it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(dataset, arch, hidden, activation, target_alpha, match, strength, tau, method, n_components, weight_norm,
+def train(dataset, arch, hidden, channels, activation, target_alpha, match, strength, tau, method, n_components, weight_norm,
           basis_every, fit_range, layers, epochs, batch_size, lr, seed, device, out, resume, quiet):
     """Train a classifier on DATASET, its hidden spectrum pulled towards n^-alpha.
 
@@ -66,6 +68,8 @@ def train(dataset, arch, hidden, activation, target_alpha, match, strength, tau,
         raise click.UsageError("give --target-alpha or --match, not both")
     if hidden and arch != "mlp":
         raise click.UsageError("--hidden applies to --arch mlp only")
+    if channels and arch != "cnn":
+        raise click.UsageError("--channels applies to --arch cnn only")
     if layers and target_alpha is None and match is None:
         raise click.UsageError("--layer needs --target-alpha or --match")
     matched = None
@@ -78,7 +82,8 @@ def train(dataset, arch, hidden, activation, target_alpha, match, strength, tau,
     train_set, test_set = load_training_data(dataset, seed=seed)
     out.mkdir(exist_ok=True)
     run = train_network(
-        train_set, test_set, target_alpha=target_alpha, arch=arch, hidden=hidden or None, activation=activation,
+        train_set, test_set, target_alpha=target_alpha, arch=arch, hidden=hidden or None, channels=channels or None,
+        activation=activation,
         method=method, strength=strength, tau=tau, n_components="all" if n_components == 0 else n_components,
         weight_norm="auto" if weight_norm is None else weight_norm,
         basis_every="auto" if basis_every is None else basis_every or None, fit_range=fit_range, layers=layers or None, epochs=epochs, batch_size=batch_size, lr=lr,

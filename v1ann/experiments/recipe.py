@@ -77,6 +77,7 @@ def train_network(
     target_alpha: float | PowerLawFit | None = None,
     arch: str = "mlp",
     hidden: Sequence[int] | None = None,
+    channels: Sequence[int] | None = None,
     activation: str = "tanh",
     method: str = "loglog",
     strength: float | None = None,
@@ -106,6 +107,9 @@ def train_network(
     arch : {"mlp", "cnn"}
     hidden : sequence of int, optional
         Hidden widths of the MLP (default: :func:`v1ann.nn.models.mlp`'s, one layer of 2000); CNN: not allowed.
+    channels : sequence of int, optional
+        Output channels of the CNN's conv blocks (default: :func:`v1ann.nn.models.cnn`'s,
+        32 and 64); MLP: not allowed.
     activation : str
         Hidden nonlinearity (:mod:`v1ann.nn.models`).
     method, strength, tau, n_components : regularizer settings
@@ -138,6 +142,10 @@ def train_network(
         arch_kwargs["hidden"] = [int(h) for h in hidden]
     elif arch == "mlp":
         arch_kwargs["hidden"] = list(inspect.signature(models.mlp).parameters["hidden"].default)
+    if channels is not None:
+        if arch != "cnn":
+            raise InvalidInputError("channels applies to arch='cnn' only")
+        arch_kwargs["channels"] = [int(c) for c in channels]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = models.build(arch, **arch_kwargs)
