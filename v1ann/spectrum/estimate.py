@@ -39,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 import xarray as xr
@@ -427,24 +428,21 @@ def _from_repeats(x, method, fit_range, n_shuffles, seed, ci, device, ci_method,
                                        n_bootstrap, nonpositive, rng, progress)
             attrs.update(ci_level=ci, ci_method=f"bootstrap over {ci_method}")
         return dataclasses.replace(fit, method="cvpca", alpha_ci=interval, attrs=attrs)
+    inputs = _simulation_inputs(responses, gram, signal, noise.mean(0), fit_range)
     if method == "cvpca-shape":
-        fit = _shape(responses, gram, signal, noise.mean(0), fit_range, ci, rng, device, progress, sizes)
+        fit = _shape(inputs, ci, rng, device, progress, sizes)
     else:
-        fit = _matched(responses, gram, signal, noise.mean(0), fit_range, ci, rng, device, progress, sizes,
-                       warn_biased=not refit_broken)
+        fit = _matched(inputs, ci, rng, device, progress, sizes, warn_biased=not refit_broken)
         if refit_broken and not fit.attrs["one_power_law"]:
-            fit = _refit_broken(fit, responses, gram, signal, noise.mean(0), fit_range, ci, rng, device,
-                                progress, sizes)
+            fit = _refit_broken(fit, inputs, ci, rng, device, progress, sizes)
     return dataclasses.replace(fit, attrs={**fit.attrs, **requested})
 
 
-def _refit_broken(matched, responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rng, device, progress,
-                  sizes) -> PowerLawFit:
+def _refit_broken(matched, inputs, ci, rng, device, progress, sizes) -> PowerLawFit:
     """``cvpca-shape`` on a recording whose ``cvpca-matched`` test rejected one power law,
     with the rejected fit kept in ``attrs`` (``refit_from`` and the ``matched_*`` keys)."""
     # one law was rejected: shape's own test not rejecting it too is no evidence for it
-    fit = _shape(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rng, device, progress, sizes,
-                 allow_single=False)
+    fit = _shape(inputs, ci, rng, device, progress, sizes, allow_single=False)
     rejected = matched.attrs
     kept = {
         "refit_from": "cvpca-matched",
@@ -457,13 +455,11 @@ def _refit_broken(matched, responses, gram, shuffle_spectra, noise_variance, fit
     return dataclasses.replace(fit, attrs={**fit.attrs, **kept})
 
 
-def _shape(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rng, device, progress,
-           sizes, allow_single: bool = True) -> PowerLawFit:
+def _shape(inputs, ci, rng, device, progress, sizes, allow_single: bool = True) -> PowerLawFit:
     """``cvpca-shape`` as a PowerLawFit: the published line through its fitted signal spectrum."""
-    spectrum, (lo, hi), noise, noise_gram, total_signal = _simulation_inputs(responses, gram, shuffle_spectra,
-                                                                             fit_range)
-    result = shape_matched_alpha(spectrum, noise_variance, noise, noise_gram, total_signal, (lo, hi),
-                                 ci=ci if ci is not None else 0.95, shuffle_spectra=shuffle_spectra,
+    spectrum, total_signal, (lo, hi) = inputs.spectrum, inputs.total_signal, inputs.fit_range
+    result = shape_matched_alpha(spectrum, inputs.noise_variance, inputs.noise, inputs.noise_gram, total_signal,
+                                 (lo, hi), ci=ci if ci is not None else 0.95, shuffle_spectra=inputs.shuffle_spectra,
                                  allow_single=allow_single, seed=rng, device=device, progress=progress)
     unit = _normalising_total(spectrum, total_signal)
     normalised = spectrum / unit
@@ -539,13 +535,11 @@ def _cvpca_interval(signal, gram, fit_range, ci, ci_method, n_bootstrap, nonposi
                                  nonpositive=nonpositive, progress=progress)
 
 
-def _matched(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rng, device, progress,
-             sizes, *, warn_biased=True) -> PowerLawFit:
-    spectrum, (lo, hi), noise, noise_gram, total_signal = _simulation_inputs(responses, gram, shuffle_spectra,
-                                                                             fit_range)
+def _matched(inputs, ci, rng, device, progress, sizes, *, warn_biased=True) -> PowerLawFit:
+    spectrum, total_signal, (lo, hi) = inputs.spectrum, inputs.total_signal, inputs.fit_range
     result = cvpca_matched_alpha(
-        spectrum, noise_variance, noise, noise_gram, total_signal, (lo, hi),
-        shuffle_spectra=shuffle_spectra, ci=ci if ci is not None else 0.95, seed=rng, device=device,
+        spectrum, inputs.noise_variance, inputs.noise, inputs.noise_gram, total_signal, (lo, hi),
+        shuffle_spectra=inputs.shuffle_spectra, ci=ci if ci is not None else 0.95, seed=rng, device=device,
         progress=progress,
     )
     if warn_biased and result.p_model < MODEL_TEST_LEVEL:
@@ -572,7 +566,7 @@ def _matched(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rn
             "ci_level": ci,
             "ci_method": ("repeat noise + simulated orientations + noise realisation (shuffle spread), "
                           "t on their Welch-Satterthwaite degrees of freedom"),
-            "n_shuffles": int(shuffle_spectra.shape[0]),
+            "n_shuffles": int(inputs.shuffle_spectra.shape[0]),
             "n_evaluations": result.n_evaluations,
             "matched_by": result.criterion,
             "slope_mismatch": result.slope_mismatch,
@@ -588,14 +582,26 @@ def _matched(responses, gram, shuffle_spectra, noise_variance, fit_range, ci, rn
     return fit
 
 
-def _simulation_inputs(responses, gram, shuffle_spectra, fit_range):
-    """What the simulation-matched estimators take: the mean spectrum, the clipped fit range,
-    one half's noise, its Gram and the total signal variance."""
+class SimulationInputs(NamedTuple):
+    """What the simulation-matched estimators take from one recording (built once, shared by
+    ``cvpca-matched`` and the default's ``cvpca-shape`` refit)."""
+
+    spectrum: np.ndarray  # (n_components,) mean cvPCA spectrum over shuffles
+    shuffle_spectra: np.ndarray  # (n_shuffles, n_components)
+    noise_variance: np.ndarray  # (n_components,) per-stimulus noise variance along each component
+    fit_range: tuple[int, int]  # clipped to the spectrum
+    noise: np.ndarray  # (n_stimuli, n_neurons) one half's noise, float32
+    noise_gram: np.ndarray  # (n_stimuli, n_stimuli) its Gram, float64
+    total_signal: float
+
+
+def _simulation_inputs(responses, gram, shuffle_spectra, noise_variance, fit_range) -> SimulationInputs:
     if isinstance(fit_range, str):
         raise InvalidInputError("fit_range='auto' applies to the published fit (method='cvpca')")
     spectrum = shuffle_spectra.mean(0)
     noise_gram, total_signal = noise_halves(gram)
-    return spectrum, clip_fit_range(fit_range, spectrum.size), _noise_half(responses), noise_gram, total_signal
+    return SimulationInputs(spectrum, shuffle_spectra, noise_variance, clip_fit_range(fit_range, spectrum.size),
+                            _noise_half(responses), noise_gram, total_signal)
 
 
 def _normalising_total(spectrum: np.ndarray, total_signal: float) -> float:
