@@ -53,7 +53,7 @@ FIELDS = ["arch", "width", "target", "seed", "heldout_alpha", "clean_accuracy", 
 
 
 def network(train_set, test_set, args, target, seed):
-    shape = {"hidden": [args.width]} if args.arch == "mlp" else {"channels": args.channels}
+    shape = {"hidden": [args.width]} if args.arch == "mlp" else {"channels": args.channels, "hidden": [args.hidden]}
     start = time.perf_counter()
     penalty = {"target_alpha": 1.0, "strength": 0.0} if target == "control" else {"target_alpha": target}
     run = train_network(train_set, test_set, arch=args.arch, layers=[args.layer] if args.layer else None,
@@ -64,7 +64,7 @@ def network(train_set, test_set, args, target, seed):
     return run, alpha, time.perf_counter() - start
 
 
-def evaluate(model, vanilla, test_set, seed):
+def evaluate(model, vanilla, test_set, seed, convergence=True):
     """Long rows (kind, attack, eps, steps, restarts, accuracy, checks) for one network."""
     rows = []
     white = robustness(model, test_set, attacks=ATTACKS, eps=EPS, steps=40, restarts=3, queries=1000,
@@ -74,14 +74,15 @@ def evaluate(model, vanilla, test_set, seed):
             rows.append({"kind": "attack", "attack": attack, "eps": eps, "steps": 40, "restarts": 3,
                          "accuracy": float(white["accuracy"].sel(attack=attack, eps=eps)),
                          "checks": white.attrs["checks"]})
-    converge = pgd_convergence(model, test_set, eps=0.1, steps=(10, 20, 50, 100), restarts=(1, 5),
-                               n_samples=1000, seed=seed, progress=False)
-    for steps in converge["steps"].values:
-        for restarts in converge["restarts"].values:
-            rows.append({"kind": "convergence", "attack": "pgd", "eps": 0.1, "steps": int(steps),
-                         "restarts": int(restarts),
-                         "accuracy": float(converge["accuracy"].sel(steps=steps, restarts=restarts)),
-                         "checks": converge.attrs["checks"]})
+    if convergence:
+        converge = pgd_convergence(model, test_set, eps=0.1, steps=(10, 20, 50, 100), restarts=(1, 5),
+                                   n_samples=1000, seed=seed, progress=False)
+        for steps in converge["steps"].values:
+            for restarts in converge["restarts"].values:
+                rows.append({"kind": "convergence", "attack": "pgd", "eps": 0.1, "steps": int(steps),
+                             "restarts": int(restarts),
+                             "accuracy": float(converge["accuracy"].sel(steps=steps, restarts=restarts)),
+                             "checks": converge.attrs["checks"]})
     if vanilla is not None:
         moved = robustness(model, test_set, attacks=("pgd",), eps=EPS[1:], steps=40, restarts=3,
                            source=vanilla, n_samples=1000, seed=seed, progress=False)
@@ -103,7 +104,7 @@ def run(args) -> None:
     torch.set_num_threads(args.threads)
     train_set, test_set = load_training_data("mnist5k", seed=0)
     finished = done(args.out)
-    width = args.width if args.arch == "mlp" else "-".join(map(str, args.channels))
+    width = args.width if args.arch == "mlp" else "-".join(map(str, [*args.channels, args.hidden]))
     vanilla_models = {}
     for seed in args.seeds:
         # the transfer rows need the vanilla network of the seed: kept beside the CSV
@@ -122,7 +123,8 @@ def run(args) -> None:
                 vanilla_models[seed] = model
                 save_run(model, saved, trained.config)
             start = time.perf_counter()
-            rows, clean = evaluate(model, None if target is None else vanilla_models[seed], test_set, seed)
+            rows, clean = evaluate(model, None if target is None else vanilla_models[seed], test_set, seed,
+                                   convergence=args.convergence_seeds is None or seed in args.convergence_seeds)
             common = {"arch": args.arch, "width": width, "target": "" if target is None else target,
                       "seed": seed, "heldout_alpha": round(alpha, 4), "clean_accuracy": clean,
                       "train_seconds": round(train_seconds, 1),
@@ -149,6 +151,9 @@ def main() -> None:
     parser.add_argument("--arch", choices=["mlp", "cnn"], default="mlp")
     parser.add_argument("--width", type=int, default=1000, help="MLP: hidden width")
     parser.add_argument("--channels", type=int, nargs="+", default=[8, 16], help="CNN: conv channels")
+    parser.add_argument("--hidden", type=int, default=1000, help="CNN: width of the dense hidden layer")
+    parser.add_argument("--convergence-seeds", type=int, nargs="+", default=None,
+                        help="seeds whose networks get the PGD steps x restarts check (default: all)")
     parser.add_argument("--layer", default=None,
                         help="the layer to regularize and measure (default: the model's representation layers)")
     parser.add_argument("--targets", type=_target, nargs="+",

@@ -84,13 +84,15 @@ def test_errors_are_one_line_and_exit_2(tmp_path, capsys):
 
 
 def test_channels_set_the_cnns_conv_blocks(tmp_path, capsys):
-    args = ["train", "--dataset", "digits8x8", "--arch", "cnn", "--channels", "4", "--channels", "6", "--epochs", "1",
+    args = ["train", "--dataset", "digits8x8", "--arch", "cnn", "--channels", "4", "--channels", "6", "--hidden", "20",
+            "--epochs", "1",
             "--batch-size", "64", "--tau", "5", "--target-alpha", "1.5", "--layer", "pool2", "--quiet",
             "--out", str(tmp_path / "cnn")]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     config = json.loads((tmp_path / "cnn" / "config.json").read_text())
-    assert config["arch_kwargs"]["channels"] == [4, 6] and config["measured_layers"] == ["pool2"]
+    assert config["arch_kwargs"]["channels"] == [4, 6] and config["arch_kwargs"]["hidden"] == 20
+    assert config["measured_layers"] == ["pool2"]
     with pytest.raises(SystemExit) as exit_info:
         main(["train", *SMALL, "--channels", "4", "--out", str(tmp_path / "mlp")])
     assert exit_info.value.code == 2

@@ -308,9 +308,12 @@ def test_centred_inputs_leave_the_function_and_a_plain_model(digits):
     assert set(model.state_dict()) == set(small_model().state_dict()) and not model.fc1._forward_pre_hooks
 
 
-@pytest.mark.parametrize("arch, option", [("mlp", {"channels": [4]}), ("cnn", {"hidden": [16]})])
-def test_the_recipe_refuses_a_shape_option_of_the_other_architecture(digits, arch, option):
+@pytest.mark.parametrize("arch, option, message", [
+    ("mlp", {"channels": [4]}, "channels applies to arch='cnn' only"),
+    ("cnn", {"hidden": [16, 16]}, "a CNN has one dense hidden layer"),
+])
+def test_the_recipe_refuses_shape_options_the_architecture_does_not_have(digits, arch, option, message):
     from v1ann.experiments.recipe import train_network
 
-    with pytest.raises(InvalidInputError, match=f"{next(iter(option))} applies to arch="):
+    with pytest.raises(InvalidInputError, match=message):
         train_network(*digits, arch=arch, epochs=1, progress=False, **option)

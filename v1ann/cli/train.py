@@ -21,7 +21,8 @@ from v1ann.plot.training import layer_spectrum_vs_target, training_history
               type=click.Choice(["mnist5k", "digits8x8", "mnist", "fashion-mnist", "cifar10"]),
               help="Training images (mnist5k and digits8x8 need no network).")
 @click.option("--arch", type=click.Choice(["mlp", "cnn"]), default="mlp", show_default=True)
-@click.option("--hidden", type=int, multiple=True, help="Hidden widths of the MLP (repeat for depth) [default: 2000].")
+@click.option("--hidden", type=int, multiple=True, help="Hidden widths of the MLP (repeat for depth) [default: 2000], or the width of the CNN's "
+                   "dense layer [default: 128].")
 @click.option("--channels", type=int, multiple=True,
               help="Output channels of the CNN's conv blocks (repeat per block) [default: 32, 64].")
 @click.option("--activation", type=click.Choice(["tanh", "relu", "gelu"]), default="tanh", show_default=True,
@@ -66,8 +67,8 @@ def train(dataset, arch, hidden, channels, activation, target_alpha, match, stre
     """
     if target_alpha is not None and match is not None:
         raise click.UsageError("give --target-alpha or --match, not both")
-    if hidden and arch != "mlp":
-        raise click.UsageError("--hidden applies to --arch mlp only")
+    if len(hidden) > 1 and arch != "mlp":
+        raise click.UsageError("--hidden: a CNN has one dense hidden layer")
     if channels and arch != "cnn":
         raise click.UsageError("--channels applies to --arch cnn only")
     if layers and target_alpha is None and match is None:

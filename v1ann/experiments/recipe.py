@@ -106,7 +106,8 @@ def train_network(
         Target exponent (a fit: its ``alpha``); None trains without the regularizer.
     arch : {"mlp", "cnn"}
     hidden : sequence of int, optional
-        Hidden widths of the MLP (default: :func:`v1ann.nn.models.mlp`'s, one layer of 2000); CNN: not allowed.
+        Hidden widths of the MLP (default: :func:`v1ann.nn.models.mlp`'s, one layer of 2000), or
+        the one width of the CNN's dense layer (default: :func:`v1ann.nn.models.cnn`'s, 128).
     channels : sequence of int, optional
         Output channels of the CNN's conv blocks (default: :func:`v1ann.nn.models.cnn`'s,
         32 and 64); MLP: not allowed.
@@ -137,9 +138,10 @@ def train_network(
     arch_kwargs = {"in_shape": list(images.shape[1:]), "n_classes": int(labels.max()) + 1,
                    "activation": activation, **standardising_stats(images)}
     if hidden is not None:
-        if arch != "mlp":
-            raise InvalidInputError("hidden applies to arch='mlp' only")
-        arch_kwargs["hidden"] = [int(h) for h in hidden]
+        hidden = [int(h) for h in hidden]
+        if arch == "cnn" and len(hidden) != 1:
+            raise InvalidInputError(f"hidden: a CNN has one dense hidden layer, got widths {hidden}")
+        arch_kwargs["hidden"] = hidden if arch == "mlp" else hidden[0]
     elif arch == "mlp":
         arch_kwargs["hidden"] = list(inspect.signature(models.mlp).parameters["hidden"].default)
     if channels is not None:
