@@ -48,8 +48,8 @@ from v1ann.nn.training_data import load_training_data
 EPS = (0.0, 0.02, 0.05, 0.1, 0.2)
 ATTACKS = ("fgsm", "pgd", "apgd-ce", "square")
 WHITE_BOX = ("fgsm", "pgd", "apgd-ce")
-FIELDS = ["arch", "width", "target", "seed", "heldout_alpha", "clean_accuracy", "kind", "attack", "eps",
-          "steps", "restarts", "accuracy", "checks", "train_seconds", "eval_seconds"]
+FIELDS = ["arch", "width", "target", "seed", "heldout_alpha", "heldout_alpha_train_basis", "clean_accuracy", "kind",
+          "attack", "eps", "steps", "restarts", "accuracy", "checks", "train_seconds", "eval_seconds"]
 
 
 def network(train_set, test_set, args, target, seed):
@@ -58,10 +58,10 @@ def network(train_set, test_set, args, target, seed):
     penalty = {"target_alpha": 1.0, "strength": 0.0} if target == "control" else {"target_alpha": target}
     run = train_network(train_set, test_set, arch=args.arch, layers=[args.layer] if args.layer else None,
                         seed=seed, progress=False, **shape, **penalty)
-    heldout = run.config["heldout_alpha"]
     # vanilla networks measure every representation layer; the regularized one decides
-    alpha = heldout[args.layer] if args.layer else next(iter(heldout.values()))
-    return run, alpha, time.perf_counter() - start
+    alphas = [run.config[key][args.layer] if args.layer else next(iter(run.config[key].values()))
+              for key in ("heldout_alpha", "heldout_alpha_train_basis")]
+    return run, alphas, time.perf_counter() - start
 
 
 def evaluate(model, vanilla, test_set, seed, convergence=True):
@@ -117,7 +117,7 @@ def run(args) -> None:
                 continue
             if target is not None and seed not in vanilla_models:
                 raise SystemExit(f"seed {seed}: train the vanilla network first (put 'none' first in --targets)")
-            trained, alpha, train_seconds = network(train_set, test_set, args, target, seed)
+            trained, (alpha, alpha_basis), train_seconds = network(train_set, test_set, args, target, seed)
             model = trained.model
             if target is None:
                 vanilla_models[seed] = model
@@ -126,7 +126,8 @@ def run(args) -> None:
             rows, clean = evaluate(model, None if target is None else vanilla_models[seed], test_set, seed,
                                    convergence=args.convergence_seeds is None or seed in args.convergence_seeds)
             common = {"arch": args.arch, "width": width, "target": "" if target is None else target,
-                      "seed": seed, "heldout_alpha": round(alpha, 4), "clean_accuracy": clean,
+                      "seed": seed, "heldout_alpha": round(alpha, 4),
+                      "heldout_alpha_train_basis": round(alpha_basis, 4), "clean_accuracy": clean,
                       "train_seconds": round(train_seconds, 1),
                       "eval_seconds": round(time.perf_counter() - start, 1)}
             new = not args.out.exists()
