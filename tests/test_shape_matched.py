@@ -52,7 +52,10 @@ def test_the_same_seed_gives_the_same_estimate():
     rec = mean_center(v1ann.simulate_recording(1.5, n_stimuli=200, n_neurons=600, seed=0))
     kwargs = {**FIT, "fit_range": (5, 60)}
     first, second = (v1ann.estimate_alpha(rec, seed=3, **kwargs) for _ in range(2))
-    assert first.alpha == second.alpha and first.alpha_ci == second.alpha_ci
+    # up to round-off: threaded LAPACK's last bit depends on memory alignment (another seed moves
+    # alpha by ~1e-2)
+    assert first.alpha == pytest.approx(second.alpha, rel=1e-9)
+    assert first.alpha_ci == pytest.approx(second.alpha_ci, rel=1e-9)
 
 
 def test_no_shared_variance_is_refused():
