@@ -64,10 +64,22 @@ def test_a_preset_sets_the_grid_and_options_given_beside_it_win(tmp_path, schedu
     assert '"hidden": [32]' in config and '"n_eval": 50' in config
 
 
+def test_a_cnn_preset_regularizes_the_dense_layer_of_the_cnn(tmp_path, scheduler):
+    store = tmp_path / "nassar_cnn.nc"
+    main(["sweep", "--preset", "nassar2020-cnn", "--seeds", "1", "--dataset", "digits8x8", "--channels", "2", "3",
+          "--hidden", "24", "--epochs", "1", "--eps", "0", "0.1", "--steps", "2", "--restarts", "1", "--n-eval", "50",
+          "--attacks", "fgsm", "--scheduler", scheduler, "--store", str(store), "--quiet"])
+    results = xr.load_dataset(store, engine="h5netcdf")
+    assert sorted(results["run"].values) == ["alpha=1|strength=30|tau=10|seed=0", "vanilla|seed=0"]
+    assert list(results["layer"].values) == ["act_fc"]  # the preset's layer, for vanilla too
+    config = results.attrs["sweep_config"]
+    assert '"arch": "cnn"' in config and '"channels": [2, 3]' in config and '"hidden": [24]' in config
+
+
 def test_the_presets_attack_with_white_and_black_box_attacks():
     from v1ann.experiments.presets import preset
 
-    for name in ("nassar2020", "gerum2022"):
+    for name in ("nassar2020", "gerum2022", "nassar2020-cnn", "gerum2022-cnn"):
         settings = preset(name)
         assert {"pgd", "apgd-ce", "square"} <= set(settings["attacks"]) and settings["seeds"] >= 5
         assert settings["n_eval"] >= 1000 and None in settings["grid"]["target_alpha"]

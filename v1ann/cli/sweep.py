@@ -20,7 +20,7 @@ from v1ann.plot.robustness import (
 )
 
 # Options that take several values after one flag, e.g. ``--alphas 0.5 1 2``.
-LIST_OPTIONS = ("--alphas", "--strengths", "--taus", "--eps", "--attacks", "--hidden")
+LIST_OPTIONS = ("--alphas", "--strengths", "--taus", "--eps", "--attacks", "--hidden", "--channels", "--layer")
 
 
 class ListOptionsCommand(click.Command):
@@ -77,7 +77,11 @@ def _is_number(text: str) -> bool:
               type=click.Choice(["mnist5k", "digits8x8", "mnist", "fashion-mnist", "cifar10"]))
 @click.option("--arch", type=click.Choice(["mlp", "cnn"]), default="mlp", show_default=True)
 @click.option("--hidden", type=int, multiple=True, metavar="W [W ...]",
-              help="Hidden widths of the MLP [default: 2000].")
+              help="Hidden widths of the MLP [default: 2000], or the width of the CNN's dense layer [default: 128].")
+@click.option("--channels", type=int, multiple=True, metavar="C [C ...]",
+              help="Output channels of the CNN's conv blocks [default: 32 64].")
+@click.option("--layer", "layers", multiple=True, metavar="NAME [NAME ...]",
+              help="Layers to regularize and measure [default: the model's representation layers].")
 @click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
 @click.option("--lr", type=float, default=2e-3, show_default=True)
@@ -106,8 +110,8 @@ def _is_number(text: str) -> bool:
 @fit_range_option(" (each run's held-out alpha)")
 @click.option("--verbose", is_flag=True, help="Show dask.distributed's own log lines and warnings.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def sweep(alphas, vanilla, strengths, taus, seeds, dataset, arch, hidden, epochs, batch_size, lr, method,
-          attacks, eps, steps, restarts, n_eval, scheduler, workers, device, checkpoints, store, plots,
+def sweep(alphas, vanilla, strengths, taus, seeds, dataset, arch, hidden, channels, layers, epochs, batch_size, lr,
+          method, attacks, eps, steps, restarts, n_eval, scheduler, workers, device, checkpoints, store, plots,
           plot_eps, fit_range, verbose, quiet):
     """Train every (alpha or vanilla, strength, tau, seed), measure alpha, attack; store each run.
 
@@ -117,6 +121,9 @@ def sweep(alphas, vanilla, strengths, taus, seeds, dataset, arch, hidden, epochs
     """
     if not alphas and not vanilla:
         raise click.UsageError("give target exponents with --alphas and/or --vanilla")
+    if channels and arch != "cnn":
+        raise click.UsageError("--channels applies to --arch cnn only")
+    model_kwargs = {name: list(values) for name, values in (("hidden", hidden), ("channels", channels)) if values}
     grid = {
         "target_alpha": ([None] if vanilla else []) + list(alphas),
         "strength": list(strengths) or [METHOD_DEFAULTS[method]["strength"]],
@@ -130,7 +137,8 @@ def sweep(alphas, vanilla, strengths, taus, seeds, dataset, arch, hidden, epochs
     results = run_sweep(
         grid, dataset=dataset, arch=arch, epochs=epochs, seeds=seeds, client=scheduler, store=store,
         workers=workers, steps=steps, restarts=restarts, n_eval=n_eval, method=method,
-        batch_size=batch_size, lr=lr, model_kwargs={"hidden": list(hidden)} if hidden else None,
+        batch_size=batch_size, lr=lr, model_kwargs=model_kwargs or None,
+        train_kwargs={"layers": list(layers)} if layers else None,
         device=device, checkpoint_dir=checkpoints, fit_range=fit_range, progress=not quiet, verbose=verbose,
         **options,
     )
@@ -153,7 +161,9 @@ def _use_preset(ctx: click.Context, name: str | None) -> None:
         **(ctx.default_map or {}),
         "alphas": tuple(t for t in targets if t is not None), "vanilla": None in targets,
         "seeds": settings["seeds"], "dataset": settings["dataset"], "arch": settings["arch"],
-        "hidden": tuple(settings["model_kwargs"].get("hidden", ())), "epochs": settings["epochs"],
+        "hidden": tuple(settings["model_kwargs"].get("hidden", ())),
+        "channels": tuple(settings["model_kwargs"].get("channels", ())),
+        "layers": tuple(settings.get("train_kwargs", {}).get("layers", ())), "epochs": settings["epochs"],
         "attacks": tuple(settings["attacks"]), "eps": tuple(settings["eps"]), "steps": settings["steps"],
         "restarts": settings["restarts"], "n_eval": settings["n_eval"],
     }

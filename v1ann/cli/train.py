@@ -21,8 +21,9 @@ from v1ann.plot.training import layer_spectrum_vs_target, training_history
               type=click.Choice(["mnist5k", "digits8x8", "mnist", "fashion-mnist", "cifar10"]),
               help="Training images (mnist5k and digits8x8 need no network).")
 @click.option("--arch", type=click.Choice(["mlp", "cnn"]), default="mlp", show_default=True)
-@click.option("--hidden", type=int, multiple=True, help="Hidden widths of the MLP (repeat for depth) [default: 2000], or the width of the CNN's "
-                   "dense layer [default: 128].")
+@click.option("--hidden", type=int, multiple=True,
+              help="Hidden widths of the MLP (repeat for depth) [default: 2000], or the width of the CNN's dense "
+                   "layer [default: 128].")
 @click.option("--channels", type=int, multiple=True,
               help="Output channels of the CNN's conv blocks (repeat per block) [default: 32, 64].")
 @click.option("--activation", type=click.Choice(["tanh", "relu", "gelu"]), default="tanh", show_default=True,
@@ -87,7 +88,8 @@ def train(dataset, arch, hidden, channels, activation, target_alpha, match, stre
         activation=activation,
         method=method, strength=strength, tau=tau, n_components="all" if n_components == 0 else n_components,
         weight_norm="auto" if weight_norm is None else weight_norm,
-        basis_every="auto" if basis_every is None else basis_every or None, fit_range=fit_range, layers=layers or None, epochs=epochs, batch_size=batch_size, lr=lr,
+        basis_every="auto" if basis_every is None else basis_every or None, fit_range=fit_range,
+        layers=layers or None, epochs=epochs, batch_size=batch_size, lr=lr,
         seed=seed, device=device, checkpoint_dir=out, resume=resume, progress=not quiet,
     )
     save_run(run.model, out, {"dataset": dataset, "matched_recording": matched, **run.config})

@@ -46,8 +46,8 @@ class TrainedNetwork:
         Each measured layer's exponent on the held-out images (:func:`v1ann.nn.probe.layer_alphas`).
     config : dict
         JSON-ready description of the run: the architecture (``arch``, ``arch_kwargs``, as
-        :func:`v1ann.nn.models.save_run` needs), every setting, ``measured_layers`` (the
-        regularized layers, else the representation layers), ``heldout_alpha`` (as
+        :func:`v1ann.nn.models.save_run` needs), every setting, ``measured_layers`` (``layers``
+        where given, else the regularized layers, else the representation layers), ``heldout_alpha`` (as
         ``heldout``) and ``heldout_alpha_train_basis`` (the held-out images' variances
         along the training images' components: free of the steep bias a PCA of few images
         has on shallow spectra, but reading steep spectra low; docs/training.md,
@@ -120,7 +120,8 @@ def train_network(
         As in :func:`v1ann.nn.train` (``"auto"``: the recipe for ``loglog``, the published
         code's habits otherwise); regularized runs only.
     layers : sequence of str, optional
-        Layers to regularize; default the model's representation layers.
+        Layers to regularize and measure (a vanilla run measures them too, for comparison);
+        default the model's representation layers.
     epochs, batch_size, lr, seed, device, checkpoint_dir, resume, progress :
         As in :func:`v1ann.nn.train`.
     fit_range : (int, int)
@@ -165,7 +166,7 @@ def train_network(
     )
     run_config = json.loads(history.attrs["config"])
     reg_config = run_config["regularizer"] or {}
-    measured = regularizer.layers if regularized else model.representation_layers
+    measured = list(layers) if layers else (regularizer.layers if regularized else model.representation_layers)
     heldout = layer_alphas(model, test_set.tensors[0], layers=list(measured), fit_range=fit_range,
                            device=device, progress=progress)
     in_train_basis = layer_alphas(model, test_set.tensors[0], basis=images, layers=list(measured),
