@@ -82,7 +82,7 @@ CLAIMS = {
         ("Gerum 2022: dense networks at α ≈ 2–3 are more robust than at α ≈ 1", [2.0, 3.0], [1.0]),
     ],
     "cnn": [
-        ("Nassar 2020: a 1/n conv representation makes the CNN more robust than vanilla", [1.0], "vanilla"),
+        ("Nassar 2020: a 1/n dense hidden layer makes the CNN more robust than vanilla", [1.0], "vanilla"),
         ("Nassar 2020, the spectrum's share: 1/n against the same recipe at strength 0", [1.0], "control"),
         ("Gerum 2022's dense-network claim in a CNN (theirs: it depends): α ≈ 2–3 more robust than α ≈ 1",
          [2.0, 3.0], [1.0]),
