@@ -24,11 +24,16 @@ Usage:
     python research/seed_experiments.py --out docs/data/seed_experiments.csv [--seeds 0 1 2 3 4] \\
         [--targets none 1 2 3 0.5 4 control] [--width 1000] [--threads 1]
 
+    python research/seed_experiments.py --out docs/data/seed_experiments_cnn.csv --arch cnn \\
+        --channels 8 16 --hidden 1000 --layer act_fc --convergence-seeds 0 --targets none 1 2 3 control
+
     python research/seed_experiments.py --out docs/data/seed_experiments.csv --summary \\
         --figures docs/img
 
-About 4 min per network on one thread of a 2-core CPU (35 networks: ~2.5 h); processes on
-disjoint ``--seeds`` can run side by side into separate CSVs, concatenated afterwards.
+MLP: about 4 min per network on one thread of a 2-core CPU (35 networks: ~2.5 h); the CNN
+about 10 CPU-minutes per network (25 networks: ~4 CPU-hours). Processes on disjoint
+``--seeds`` can run side by side into separate CSVs, concatenated afterwards (one
+architecture per CSV).
 """
 
 from __future__ import annotations
