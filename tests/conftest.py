@@ -28,3 +28,21 @@ def stringer_spectrum_path() -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def simulation_inputs():
+    """Builder ``(recording, n_shuffles, fit_range, seed=0) -> SimulationInputs``: what the
+    simulation-matched estimators take, made as ``estimate_alpha`` makes it."""
+    from v1ann.recording import stimulus_responses
+    from v1ann.spectrum.cvpca import cvpca_from_gram, shuffle_masks
+    from v1ann.spectrum.estimate import _simulation_inputs
+    from v1ann.spectrum.gram import repeat_gram
+
+    def build(recording, n_shuffles, fit_range, seed=0):
+        gram = repeat_gram(recording, progress=False)
+        masks = shuffle_masks(n_shuffles, gram.n_stimuli, seed)
+        signal, noise_variance = cvpca_from_gram(gram, masks, fit_range[1], progress=False)
+        return _simulation_inputs(stimulus_responses(recording), gram, signal, noise_variance.mean(0), fit_range)
+
+    return build

@@ -224,27 +224,19 @@ def test_matched_fit_reports_its_criterion(steep):
 
 
 @pytest.fixture(scope="module")
-def matched_inputs(steep):
-    """(per-shuffle spectra, noise variance, noise half, noise Gram, total signal) of ``steep``."""
-    from v1ann.spectrum.cvpca import cvpca_from_gram, shuffle_masks
-    from v1ann.spectrum.estimate import _noise_half
-
-    gram = repeat_gram(steep, progress=False)
-    signal, noise_variance = cvpca_from_gram(gram, shuffle_masks(4, SIZE["n_stimuli"], 0), FIT_RANGE[1],
-                                             progress=False)
-    noise_gram, total = noise_halves(gram)
-    return signal, noise_variance.mean(0), _noise_half(v1ann.stimulus_responses(steep)), noise_gram, total
+def matched_inputs(steep, simulation_inputs):
+    return simulation_inputs(steep, 4, FIT_RANGE)
 
 
 def _matched(inputs, shuffle_spectra):
     from v1ann.spectrum.matched import cvpca_matched_alpha
 
-    signal, *rest = inputs
-    return cvpca_matched_alpha(signal.mean(0), *rest, FIT_RANGE, shuffle_spectra=shuffle_spectra, seed=0)
+    return cvpca_matched_alpha(inputs.spectrum, inputs.noise_variance, inputs.noise, inputs.noise_gram,
+                               inputs.total_signal, FIT_RANGE, shuffle_spectra=shuffle_spectra, seed=0)
 
 
 def test_interval_adds_the_noise_realisation_from_the_shuffle_spread(matched_inputs):
-    signal = matched_inputs[0]
+    signal = matched_inputs.shuffle_spectra
     mean = signal.mean(0)
     without = _matched(matched_inputs, None)
     spread = _matched(matched_inputs, signal)
@@ -268,7 +260,7 @@ def test_interval_adds_the_noise_realisation_from_the_shuffle_spread(matched_inp
 
 
 def test_interval_quantile_has_the_welch_satterthwaite_degrees_of_freedom(matched_inputs):
-    signal = matched_inputs[0]
+    signal = matched_inputs.shuffle_spectra
     for shuffles in (None, signal):
         result = _matched(matched_inputs, shuffles)
         assert result.criterion == "root"  # no second basin widens it
@@ -290,7 +282,7 @@ def test_interval_quantile_has_the_welch_satterthwaite_degrees_of_freedom(matche
 ])
 def test_shuffle_spectra_must_belong_to_the_spectrum(matched_inputs, bad, message):
     with pytest.raises(InvalidInputError, match=message):
-        _matched(matched_inputs, bad(matched_inputs[0]))
+        _matched(matched_inputs, bad(matched_inputs.shuffle_spectra))
 
 
 def test_estimate_alpha_reports_the_parts_of_its_interval(steep):

@@ -100,21 +100,13 @@ def test_the_default_keeps_cvpca_matched_where_one_power_law_fits():
     assert "refit_from" not in fit.attrs
 
 
-def test_allow_single_false_reports_the_broken_law_where_the_test_keeps_one():
-    from v1ann.recording import stimulus_responses
-    from v1ann.spectrum.cvpca import cvpca_from_gram, shuffle_masks
-    from v1ann.spectrum.estimate import _noise_half
-    from v1ann.spectrum.gram import repeat_gram
-    from v1ann.spectrum.matched import noise_halves
-
+def test_allow_single_false_reports_the_broken_law_where_the_test_keeps_one(simulation_inputs):
     rec = mean_center(v1ann.simulate_recording(1.5, n_stimuli=200, n_neurons=600, seed=0))
     fit_range = (5, 60)
-    gram = repeat_gram(rec, progress=False)
-    signal, noise_variance = cvpca_from_gram(gram, shuffle_masks(3, 200, 0), fit_range[1], progress=False)
-    noise_gram, total = noise_halves(gram)
-    inputs = (signal.mean(0), noise_variance.mean(0), _noise_half(stimulus_responses(rec)), noise_gram, total,
-              fit_range)
-    kept, broken = (shape_matched_alpha(*inputs, shuffle_spectra=signal, allow_single=allow, seed=1)
+    inputs = simulation_inputs(rec, 3, fit_range)
+    kept, broken = (shape_matched_alpha(inputs.spectrum, inputs.noise_variance, inputs.noise, inputs.noise_gram,
+                                        inputs.total_signal, fit_range, shuffle_spectra=inputs.shuffle_spectra,
+                                        allow_single=allow, seed=1)
                     for allow in (True, False))
     assert kept.one_power_law and kept.alpha == kept.alpha_single
     # the same fits and test; only the model reported differs
