@@ -121,7 +121,11 @@ def run(args) -> None:
             if key in finished:
                 continue
             if target is not None and seed not in vanilla_models:
-                raise SystemExit(f"seed {seed}: train the vanilla network first (put 'none' first in --targets)")
+                # its rows may be in the CSV without the saved network (another machine):
+                # training is deterministic for a seed, so train it again
+                trained = network(train_set, test_set, args, None, seed)[0]
+                vanilla_models[seed] = trained.model
+                save_run(trained.model, saved, trained.config)
             trained, (alpha, alpha_basis), train_seconds = network(train_set, test_set, args, target, seed)
             model = trained.model
             if target is None:
