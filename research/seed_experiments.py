@@ -121,8 +121,8 @@ def run(args) -> None:
             if key in finished:
                 continue
             if target is not None and seed not in vanilla_models:
-                # its rows may be in the CSV without the saved network (another machine):
-                # training is deterministic for a seed, so train it again
+                # its rows may be in the CSV without the saved network (another machine): train
+                # it again (deterministic for a seed on one build; on another, a close twin)
                 trained = network(train_set, test_set, args, None, seed)[0]
                 vanilla_models[seed] = trained.model
                 save_run(trained.model, saved, trained.config)
