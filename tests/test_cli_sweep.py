@@ -84,7 +84,7 @@ def test_the_presets_attack_with_white_and_black_box_attacks():
         assert {"pgd", "apgd-ce", "square"} <= set(settings["attacks"]) and settings["seeds"] >= 5
         assert settings["n_eval"] >= 1000 and None in settings["grid"]["target_alpha"]
     settings["grid"]["target_alpha"].append(9.0)  # a copy: the preset itself is unchanged
-    assert 9.0 not in preset("gerum2022")["grid"]["target_alpha"]
+    assert 9.0 not in preset(name)["grid"]["target_alpha"]
 
 
 @pytest.mark.parametrize(
@@ -93,6 +93,9 @@ def test_the_presets_attack_with_white_and_black_box_attacks():
         (["sweep", "--seeds", "1"], "--alphas"),
         (["sweep", "--alphas", "-1", "--store", "{tmp}/s.nc"], "target_alpha"),
         (["sweep", "--vanilla", "--scheduler", "tcp://127.0.0.1:9", "--store", "{tmp}/s.nc"], "scheduler"),
+        (["sweep", "--vanilla", "--channels", "4", "--store", "{tmp}/s.nc"], "--channels applies to --arch cnn"),
+        (["sweep", "--vanilla", "--arch", "cnn", "--hidden", "3", "4", "--store", "{tmp}/s.nc"],
+         "one dense hidden layer"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(tmp_path, args, message):

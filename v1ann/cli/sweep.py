@@ -123,6 +123,8 @@ def sweep(alphas, vanilla, strengths, taus, seeds, dataset, arch, hidden, channe
         raise click.UsageError("give target exponents with --alphas and/or --vanilla")
     if channels and arch != "cnn":
         raise click.UsageError("--channels applies to --arch cnn only")
+    if len(hidden) > 1 and arch == "cnn":
+        raise click.UsageError("--hidden: a CNN has one dense hidden layer")
     model_kwargs = {name: list(values) for name, values in (("hidden", hidden), ("channels", channels)) if values}
     grid = {
         "target_alpha": ([None] if vanilla else []) + list(alphas),
