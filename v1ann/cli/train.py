@@ -59,8 +59,8 @@ from v1ann.plot.training import layer_spectrum_vs_target, training_history
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="Continue from RUN_DIR/checkpoint.pt when it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(dataset, arch, hidden, channels, activation, target_alpha, match, strength, tau, method, n_components, weight_norm,
-          basis_every, fit_range, layers, epochs, batch_size, lr, seed, device, out, resume, quiet):
+def train(dataset, arch, hidden, channels, activation, target_alpha, match, strength, tau, method, n_components,
+          weight_norm, basis_every, fit_range, layers, epochs, batch_size, lr, seed, device, out, resume, quiet):
     """Train a classifier on DATASET, its hidden spectrum pulled towards n^-alpha.
 
     The target is --target-alpha, or the alpha measured in the recording given to --match
@@ -85,8 +85,8 @@ def train(dataset, arch, hidden, channels, activation, target_alpha, match, stre
     out.mkdir(exist_ok=True)
     run = train_network(
         train_set, test_set, target_alpha=target_alpha, arch=arch, hidden=hidden or None, channels=channels or None,
-        activation=activation,
-        method=method, strength=strength, tau=tau, n_components="all" if n_components == 0 else n_components,
+        activation=activation, method=method, strength=strength, tau=tau,
+        n_components="all" if n_components == 0 else n_components,
         weight_norm="auto" if weight_norm is None else weight_norm,
         basis_every="auto" if basis_every is None else basis_every or None, fit_range=fit_range,
         layers=layers or None, epochs=epochs, batch_size=batch_size, lr=lr,

@@ -27,7 +27,9 @@ _ATTACKED = {
     "restarts": 3, "n_eval": 1000,
 }
 
-_CNN = {"arch": "cnn", "model_kwargs": {"channels": [8, 16], "hidden": [1000]}, "train_kwargs": {"layers": ["act_fc"]}}
+_CNN = {
+    "arch": "cnn", "model_kwargs": {"channels": [8, 16], "hidden": [1000]}, "train_kwargs": {"layers": ["act_fc"]},
+}
 
 PRESETS: dict[str, dict] = {
     # Nassar et al. 2020: a vanilla MLP against one whose hidden layer is regularized towards 1/n.

@@ -46,9 +46,9 @@ class TrainedNetwork:
         Each measured layer's exponent on the held-out images (:func:`v1ann.nn.probe.layer_alphas`).
     config : dict
         JSON-ready description of the run: the architecture (``arch``, ``arch_kwargs``, as
-        :func:`v1ann.nn.models.save_run` needs), every setting, ``measured_layers`` (``layers``
-        where given, else the regularized layers, else the representation layers), ``heldout_alpha`` (as
-        ``heldout``) and ``heldout_alpha_train_basis`` (the held-out images' variances
+        :func:`v1ann.nn.models.save_run` needs), every setting, ``measured_layers``
+        (``layers`` where given, else the regularized layers, else the representation
+        layers), ``heldout_alpha`` (as ``heldout``) and ``heldout_alpha_train_basis`` (the held-out images' variances
         along the training images' components: free of the steep bias a PCA of few images
         has on shallow spectra, but reading steep spectra low; docs/training.md,
         *Measuring a layer's alpha*).
