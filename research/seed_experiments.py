@@ -63,7 +63,7 @@ def network(train_set, test_set, args, target, seed):
     penalty = {"target_alpha": 1.0, "strength": 0.0} if target == "control" else {"target_alpha": target}
     run = train_network(train_set, test_set, arch=args.arch, layers=[args.layer] if args.layer else None,
                         seed=seed, progress=False, **shape, **penalty)
-    # vanilla networks measure every representation layer; the regularized one decides
+    # with --layer every network (vanilla too) measures that layer; without, the MLP's one hidden layer
     alphas = [run.config[key][args.layer] if args.layer else next(iter(run.config[key].values()))
               for key in ("heldout_alpha", "heldout_alpha_train_basis")]
     return run, alphas, time.perf_counter() - start

@@ -85,9 +85,8 @@ def test_errors_are_one_line_and_exit_2(tmp_path, capsys):
 
 def test_channels_set_the_cnns_conv_blocks(tmp_path, capsys):
     args = ["train", "--dataset", "digits8x8", "--arch", "cnn", "--channels", "4", "--channels", "6", "--hidden", "20",
-            "--epochs", "1",
-            "--batch-size", "64", "--tau", "5", "--target-alpha", "1.5", "--layer", "pool2", "--quiet",
-            "--out", str(tmp_path / "cnn")]
+            "--epochs", "1", "--batch-size", "64", "--tau", "5", "--target-alpha", "1.5", "--layer", "pool2",
+            "--quiet", "--out", str(tmp_path / "cnn")]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     config = json.loads((tmp_path / "cnn" / "config.json").read_text())
