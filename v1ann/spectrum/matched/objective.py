@@ -32,6 +32,8 @@ SCAN_HALF_WIDTH = 0.2
 # scanning the whole range: of 12 recordings examined over root +- 0.52 (2,800 stimuli),
 # ten grew by at most 0.32 at either end and two reached the edge of that window.
 GROWTH_LIMIT = 1.0
+# Weight of (mean F / s)**2 in J; see penalised_distance_minimum.
+PENALTY_WEIGHT = 0.25
 
 
 
@@ -184,7 +186,7 @@ def grow_while_consistent(func, grid: list[float], threshold: float, lower=ALPHA
 
 
 def penalised_distance_minimum(at, root: float, n_orientations: int, sd_f: float, quantile: float, tol: float,
-                                level: float = 0.95):
+                                level: float = 0.95, weight: float = PENALTY_WEIGHT):
     """The estimate where ``Q`` decides: the minimum of ``J = mean Q + (mean F / 2s)**2``.
 
     ``Q`` alone can have two basins of equal depth where noise dominates a steep spectrum
@@ -224,7 +226,7 @@ def penalised_distance_minimum(at, root: float, n_orientations: int, sd_f: float
         roughness = float(np.std(f_scan - np.polyval(np.polyfit(grid, f_scan, 1), grid), ddof=2))
     variance = sd_f**2 + roughness**2
     searched = grow_while_consistent(mean_f, grid, quantile * np.sqrt(variance))
-    penalty = lambda a: mean_f(a) ** 2 / (4 * variance)  # noqa: E731
+    penalty = lambda a: weight * mean_f(a) ** 2 / variance  # noqa: E731
     alpha = minimise_distance(lambda a: mean_distance(at, a, n_orientations) + penalty(a), searched, tol)
     return alpha, grid, basin(at, alpha, searched, n_orientations, penalty, level)
 
