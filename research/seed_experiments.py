@@ -25,13 +25,13 @@ Usage:
         [--targets none 1 2 3 0.5 4 control] [--width 1000] [--threads 1]
 
     python research/seed_experiments.py --out docs/data/seed_experiments_cnn.csv --arch cnn \\
-        --channels 8 16 --hidden 1000 --layer act_fc --convergence-seeds 0 --targets none 1 2 3 control
+        --channels 8 16 --hidden 1000 --layer act_fc --convergence-seeds 0 --targets none 0.5 1 2 3 4 control
 
     python research/seed_experiments.py --out docs/data/seed_experiments.csv --summary \\
         --figures docs/img
 
 MLP: about 4 min per network on one thread of a 2-core CPU (35 networks: ~2.5 h); the CNN
-about 10 CPU-minutes per network (25 networks: ~4 CPU-hours). Processes on disjoint
+about 10 CPU-minutes per network (35 networks: ~6 CPU-hours). Processes on disjoint
 ``--seeds`` can run side by side into separate CSVs, concatenated afterwards (one
 architecture per CSV).
 """
