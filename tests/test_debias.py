@@ -118,6 +118,20 @@ def test_where_q_has_two_basins_the_one_where_f_vanishes_wins():
     assert basin[1] < 3.3
 
 
+def test_a_deeper_basin_of_q_where_f_rejects_it_does_not_win():
+    from v1ann.spectrum.matched.objective import penalised_distance_minimum
+
+    # alpha = 3, noise/signal 2, 2,000 neurons, seed 8 (docs/changelog.md): mean Q 4.3 at 3.07
+    # and 2.3 at 3.52, where mean F is 2.35 of its standard deviations from zero
+    def at(alpha, orientation=0):
+        f = 0.1 * (-0.04 - 5.13 * (alpha - 3.07))
+        q = min(4.3 + 200 * (alpha - 3.07) ** 2, 2.3 + 200 * (alpha - 3.52) ** 2)
+        return f, 1.0, 0.0, q, None
+
+    alpha, _, _ = penalised_distance_minimum(at, 3.3, 4, sd_f=0.1, quantile=4.3, tol=1e-3)
+    assert alpha == pytest.approx(3.07, abs=0.01)
+
+
 @pytest.mark.parametrize("scatter, spans", [(2.0, True), (0.5, False)])
 def test_basin_spans_a_second_minimum_only_where_the_orientations_cannot_tell_them_apart(scatter, spans):
     from v1ann.spectrum.matched.interval import basin

@@ -32,8 +32,6 @@ SCAN_HALF_WIDTH = 0.2
 # scanning the whole range: of 12 recordings examined over root +- 0.52 (2,800 stimuli),
 # ten grew by at most 0.32 at either end and two reached the edge of that window.
 GROWTH_LIMIT = 1.0
-# Weight of (mean F / s)**2 in J; see penalised_distance_minimum.
-PENALTY_WEIGHT = 0.25
 
 
 
@@ -186,28 +184,23 @@ def grow_while_consistent(func, grid: list[float], threshold: float, lower=ALPHA
 
 
 def penalised_distance_minimum(at, root: float, n_orientations: int, sd_f: float, quantile: float, tol: float,
-                                level: float = 0.95, weight: float = PENALTY_WEIGHT):
-    """The estimate where ``Q`` decides: the minimum of ``J = mean Q + (mean F / 2s)**2``.
+                                level: float = 0.95, weight: float = 1.0):
+    """The estimate where ``Q`` decides: the minimum of ``J = mean Q + (mean F / s)**2``.
 
     ``Q`` alone can have two basins of equal depth where noise dominates a steep spectrum
     (2,800 x 10,000, alpha = 3, noise/signal 4: mean ``Q`` 7.8 at 3.01 and 7.9 at 3.57), and
     the root of ``F`` that starts the scan can sit between or beyond them (3.33 there).
-    ``F`` averaged over orientations is within 0.9 ``s`` of zero at the truth and 3.5-4.9
+    ``F`` averaged over orientations is within 0.9 ``s`` of zero at the truth and 2.3-4.9
     ``s`` from it in the wrong basins, so it breaks the tie. ``s**2`` is ``F``'s variance
     ``sd_f**2`` plus its roughness over the scan (its scatter about a line), because near ranks
     where noise components trade places with signal components ``F`` is stepped and
     biased by more than its variance (alpha = 2 at 2,800 x 2,000: mean ``F`` -0.035 at
-    the truth against ``sd_f`` 0.008). The penalty has a quarter of the weight of
-    ``(mean F / s)**2``: at full weight it pulled two alpha = 3 recordings at 2,800 x 2,000
-    (noise/signal 2 and 4) to 2.95 and 2.93, where mean ``F``'s zero sits 0.07-0.09 below
-    the truth, while the wrong basins above still carry penalties of 3-6 against at most
-    2.4 of ``Q`` advantage. Out of sample (fresh seeds 5-8) that weight did worse: two
-    alpha = 3 recordings at noise/signal 2 went to ``Q``'s other basin (3.369 at 10,000
-    neurons, 3.521 at 2,000; the interval still covers), where full weight picks the
-    truth's basin at the grid's resolution (docs/validation.md, "Fresh seeds 5-8 with the
-    three rules"). The scan around the root grows while mean ``F`` at its ends (or
-    one point beyond) is within ``quantile * s`` of zero, so that every exponent ``F`` does
-    not reject is searched (docs/validation.md).
+    the truth against ``sd_f`` 0.008). The penalty is the squared z-score of mean ``F``, with
+    no constant chosen (``weight`` 1; other weights are for studies). A quarter of it, chosen
+    on seeds 0-2, put three alpha = 3 recordings of fresh seeds in ``Q``'s other basin (3.369,
+    3.521, 3.341), where full weight finds the truth's (docs/validation.md). The scan around the root grows while mean ``F`` at
+    its ends (or one point beyond) is within ``quantile * s`` of zero, so that every exponent
+    ``F`` does not reject is searched (docs/validation.md).
 
     Returns
     -------
