@@ -105,7 +105,8 @@ def summary(table: pd.DataFrame) -> str:
         err = rows.error.abs()
         lines.append(f"| {w:g} | {len(rows)} | {err.median():.3f} | {(err > 0.05).sum()} | {rows.covered.sum()} | "
                      f"{err.max():.3f} |")
-    lines += ["", "| alpha | noise/signal | neurons | seed | " + " | ".join(f"w = {w:g}" for w in WEIGHTS) + " |",
+    weights = " | ".join(f"w = {w:g}" for w in sorted(WEIGHTS))
+    lines += ["", f"| alpha | noise/signal | neurons | seed | {weights} |",
               "|---|---|---|---|" + "---|" * len(WEIGHTS)]
     for key, rows in decided.groupby(["true_alpha", "noise_ratio", "n_neurons", "seed"]):
         cells = [f"{r.alpha_hat:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]{'' if r.covered else ' ✗'}"
