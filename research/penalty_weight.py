@@ -87,9 +87,10 @@ def one_recording(alpha, ratio, n_stimuli, n_neurons, seed):
     half = scipy.stats.t.ppf(0.975, df=N_ORIENTATION_SEEDS - 1) * result.alpha_sd
     rows = []
     for w, (a, _, (low, high)) in found.items():
-        rows.append({**base, "weight": w, "alpha_hat": a, "ci_low": min(a - half, low), "ci_high": max(a + half, high)})
+        rows.append({**base, "weight": w, "alpha_hat": a, "ci_low": min(a - half, low),
+                     "ci_high": max(a + half, high)})
     # the estimator ran on the first weight: its own interval must be the one rebuilt here
-    assert np.allclose(rows[0]["ci_low"], result.alpha_ci[0]) and np.allclose(rows[0]["ci_high"], result.alpha_ci[1])
+    assert np.allclose([rows[0]["ci_low"], rows[0]["ci_high"]], result.alpha_ci)
     return rows
 
 

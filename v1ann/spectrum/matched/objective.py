@@ -198,9 +198,11 @@ def penalised_distance_minimum(at, root: float, n_orientations: int, sd_f: float
     the truth against ``sd_f`` 0.008). The penalty is the squared z-score of mean ``F``, with
     no constant chosen (``weight`` 1; other weights are for studies). A quarter of it, chosen
     on seeds 0-2, put three alpha = 3 recordings of fresh seeds in ``Q``'s other basin (3.369,
-    3.521, 3.341), where full weight finds the truth's (docs/validation.md). The scan around the root grows while mean ``F`` at
-    its ends (or one point beyond) is within ``quantile * s`` of zero, so that every exponent
-    ``F`` does not reject is searched (docs/validation.md).
+    3.521, 3.341), where full weight finds the truth's (docs/validation.md); its known cost,
+    in sample, is two alpha = 3 recordings at 2,000 neurons read 0.05-0.07 low, where mean
+    ``F``'s zero sits below the truth. The scan around the root grows while mean ``F`` at its
+    ends (or one point beyond) is within ``quantile * s`` of zero, so that every exponent ``F``
+    does not reject is searched (docs/validation.md).
 
     Returns
     -------
