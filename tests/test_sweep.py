@@ -85,6 +85,20 @@ def test_bad_grid_is_named(grid, seeds, message):
         expand_grid(grid, seeds)
 
 
+@pytest.mark.parametrize("arch, model_kwargs, message", [
+    ("cnn", {"hidden": [30, 40]}, "one dense hidden layer"),
+    ("mlp", {"channels": [4]}, "channels applies to arch='cnn'"),
+])
+def test_a_size_the_architecture_cannot_take_fails_before_any_run(tmp_path, arch, model_kwargs, message):
+    def refuse(point, config):
+        raise AssertionError("a run was submitted")
+
+    with pytest.raises(InvalidInputError, match=message):
+        sweep(GRID, seeds=1, store=tmp_path / "s.nc", runner=refuse, progress=False,
+              **(TINY | {"arch": arch, "model_kwargs": model_kwargs}))
+    assert not (tmp_path / "s.nc").exists()
+
+
 def test_rerun_skips_finished_runs_and_settings_must_match(tmp_path, threads_client):
     store = tmp_path / "sweep.nc"
     first = sweep(GRID, seeds=2, client=threads_client, store=store, runner=_stand_in, progress=False, **TINY)

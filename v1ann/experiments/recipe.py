@@ -70,6 +70,30 @@ def standardising_stats(images: torch.Tensor) -> dict[str, list[float]]:
     return {"mean": images.mean(dim=(0, 2, 3)).tolist(), "std": images.std(dim=(0, 2, 3)).clamp_min(1e-6).tolist()}
 
 
+def shape_kwargs(arch: str, *, hidden=None, channels=None) -> dict:
+    """The built-in model's size arguments from :func:`train_network`'s ``hidden`` and ``channels``.
+
+    An MLP takes ``hidden`` as its widths (default: :func:`v1ann.nn.models.mlp`'s); a CNN takes
+    one width, its dense layer's, and ``channels`` for its conv blocks, which only a CNN has.
+
+    >>> shape_kwargs("cnn", hidden=[1000], channels=[8, 16])
+    {'hidden': 1000, 'channels': [8, 16]}
+    """
+    kwargs = {}
+    if hidden is not None:
+        hidden = [int(h) for h in hidden]
+        if arch == "cnn" and len(hidden) != 1:
+            raise InvalidInputError(f"hidden: a CNN has one dense hidden layer, got widths {hidden}")
+        kwargs["hidden"] = hidden if arch == "mlp" else hidden[0]
+    elif arch == "mlp":
+        kwargs["hidden"] = list(inspect.signature(models.mlp).parameters["hidden"].default)
+    if channels is not None:
+        if arch != "cnn":
+            raise InvalidInputError("channels applies to arch='cnn' only")
+        kwargs["channels"] = [int(c) for c in channels]
+    return kwargs
+
+
 def train_network(
     train_set,
     test_set,
@@ -138,17 +162,7 @@ def train_network(
     images, labels = train_set.tensors
     arch_kwargs = {"in_shape": list(images.shape[1:]), "n_classes": int(labels.max()) + 1,
                    "activation": activation, **standardising_stats(images)}
-    if hidden is not None:
-        hidden = [int(h) for h in hidden]
-        if arch == "cnn" and len(hidden) != 1:
-            raise InvalidInputError(f"hidden: a CNN has one dense hidden layer, got widths {hidden}")
-        arch_kwargs["hidden"] = hidden if arch == "mlp" else hidden[0]
-    elif arch == "mlp":
-        arch_kwargs["hidden"] = list(inspect.signature(models.mlp).parameters["hidden"].default)
-    if channels is not None:
-        if arch != "cnn":
-            raise InvalidInputError("channels applies to arch='cnn' only")
-        arch_kwargs["channels"] = [int(c) for c in channels]
+    arch_kwargs.update(shape_kwargs(arch, hidden=hidden, channels=channels))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = models.build(arch, **arch_kwargs)

@@ -48,7 +48,7 @@ from v1ann.errors import (
     V1AnnWarning,
     warn,
 )
-from v1ann.experiments.recipe import train_network
+from v1ann.experiments.recipe import shape_kwargs, train_network
 from v1ann.nn.regularizer import METHOD_DEFAULTS
 from v1ann.nn.robustness import robustness
 from v1ann.nn.training_data import load_training_data
@@ -255,6 +255,8 @@ def sweep(
         When every run submitted failed (the first failure is chained).
     """
     check_option("method", method, METHOD_DEFAULTS)
+    # a size the architecture cannot take fails here, not in every submitted run
+    shape_kwargs(arch, **{k: v for k, v in (model_kwargs or {}).items() if k in ("hidden", "channels")})
     defaults = METHOD_DEFAULTS[method]
     points = expand_grid(grid, seeds, default_strength=defaults["strength"], default_tau=defaults["tau"])
     config = _config(
