@@ -11,7 +11,8 @@ Inputs: ``standardised`` (the model's Normalize holds the training pixels' mean 
 
 Usage: python research/default_fidelity.py --out docs/data/default_fidelity.csv
            [--arch mlp] [--widths 2000] [--activations tanh] [--inputs standardised half unit]
-           [--targets 1 2 3] [--seeds 0] [--threads 1] [--layer pool2] [--extra '{"epochs": 20}'] [--basis]
+           [--targets 1 2 3] [--seeds 0] [--threads 1] [--layer pool2] [--cnn-hidden 1000]
+           [--extra '{"epochs": 20}'] [--basis]
 """
 
 from __future__ import annotations
@@ -38,19 +39,19 @@ FIELDS = ["arch", "width", "activation", "inputs", "target", "seed", "layer", "h
 BASIS_FIELDS = ["heldout_alpha_train_basis", "train_alpha"]
 
 
-def build(arch, width, activation, inputs, images, seed):
+def build(arch, width, activation, inputs, images, seed, cnn_hidden=None):
     stats = {"standardised": {"mean": float(images.mean()), "std": float(images.std())},
              "half": {}, "unit": {"mean": 0.0, "std": 1.0}}[inputs]
     torch.manual_seed(seed)
     if arch == "mlp":
         return mlp(hidden=(width,), activation=activation, **stats)
-    return cnn(activation=activation, **stats)
+    return cnn(activation=activation, **stats, **({"hidden": cnn_hidden} if cnn_hidden else {}))
 
 
-def run(arch, width, activation, inputs, target, seed, data, extra, layer=None, basis=False):
+def run(arch, width, activation, inputs, target, seed, data, extra, layer=None, basis=False, cnn_hidden=None):
     """One network; ``layer``: the regularized (and measured) layer, default ``act1`` (MLP) or ``act_fc`` (CNN)."""
     train_set, test_set = data
-    model = build(arch, width, activation, inputs, train_set.tensors[0], seed)
+    model = build(arch, width, activation, inputs, train_set.tensors[0], seed, cnn_hidden)
     layers = [layer or ("act_fc" if arch == "cnn" else "act1")]
     reg = None if target is None else SpectralRegularizer(target, layers=layers)
     start = time.perf_counter()
@@ -84,6 +85,7 @@ def main() -> None:
     parser.add_argument("--no-vanilla", action="store_true")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--layer", help="the regularized layer (CNN: pool1, pool2 or act_fc)")
+    parser.add_argument("--cnn-hidden", type=int, help="the CNN's dense layer width (default: cnn()'s 128)")
     parser.add_argument("--basis", action="store_true",
                         help="also measure the layer in the training set's components, and on the training set")
     parser.add_argument("--extra", type=json.loads, default={}, help="JSON of extra train() arguments")
@@ -98,7 +100,8 @@ def main() -> None:
             writer.writeheader()
         for seed, width, act, inputs, target in itertools.product(
                 args.seeds, args.widths, args.activations, args.inputs, targets):
-            for row in run(args.arch, width, act, inputs, target, seed, data, args.extra, args.layer, args.basis):
+            for row in run(args.arch, width, act, inputs, target, seed, data, args.extra, args.layer, args.basis,
+                           args.cnn_hidden):
                 writer.writerow(row)
                 handle.flush()
                 print(row, flush=True)
