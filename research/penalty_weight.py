@@ -40,6 +40,7 @@ from v1ann.spectrum.cvpca import cvpca_from_gram, shuffle_masks
 from v1ann.spectrum.estimate import _noise_half
 from v1ann.spectrum.gram import repeat_gram
 from v1ann.spectrum.matched import cvpca_matched_alpha, estimator, noise_halves
+from v1ann.spectrum.matched.interval import effective_dof
 
 WEIGHTS = (1.0, 0.25)  # the first is what the estimator goes on with (its default)
 FIT_RANGE = (11, 500)
@@ -83,10 +84,16 @@ def one_recording(alpha, ratio, n_stimuli, n_neurons, seed):
     if result.criterion != "distance":
         return [{**base, "weight": np.nan, "alpha_hat": result.alpha, "ci_low": result.alpha_ci[0],
                  "ci_high": result.alpha_ci[1]}]
-    # the estimator's interval where Q decides: alpha +- t(n_seeds - 1) sd, widened to the basin
-    half = scipy.stats.t.ppf(0.975, df=N_ORIENTATION_SEEDS - 1) * result.alpha_sd
+    # the estimator's interval where Q decides: alpha +- t sd, widened to the basin. Until
+    # 2026-12-08 (when the rows of docs/data/penalty_weight.csv were made) t had 2 degrees of
+    # freedom and sd was F's scatter through F's slope; now sd is the minimiser's and t has the
+    # parts' Welch-Satterthwaite degrees of freedom (research/distance_interval.py). The other
+    # weight's interval borrows the first weight's sd.
+    dofs = {"repeat_noise": np.inf, "orientation": N_ORIENTATION_SEEDS, "noise_realisation": N_SHUFFLES - 1}
+    dof = effective_dof([(v**2, dofs[k]) for k, v in result.sd_parts.items()])
+    half = scipy.stats.t.ppf(0.975, df=dof) * result.alpha_sd
     rows = []
-    for w, (a, _, (low, high)) in found.items():
+    for w, (a, _, (low, high), _) in found.items():
         rows.append({**base, "weight": w, "alpha_hat": a, "ci_low": min(a - half, low),
                      "ci_high": max(a + half, high)})
     # the estimator ran on the first weight: its own interval must be the one rebuilt here

@@ -3,6 +3,7 @@ published fit does not."""
 
 import numpy as np
 import pytest
+import scipy.optimize
 import scipy.stats
 
 import v1ann
@@ -111,7 +112,7 @@ def test_where_q_has_two_basins_the_one_where_f_vanishes_wins():
     # Q alone, scanned from the root of F at 3.33, goes to the deeper, wrong basin
     q_only = minimise_distance(lambda a: mean_distance(at, a, 4), scan_grid(3.33), 1e-3)
     assert q_only == pytest.approx(3.55, abs=0.01)
-    alpha, grid, basin = penalised_distance_minimum(at, 3.33, 4, sd_f=0.02, quantile=4.3, tol=1e-3)
+    alpha, grid, basin, _ = penalised_distance_minimum(at, 3.33, 4, sd_f=0.02, quantile=4.3, tol=1e-3)
     assert alpha == pytest.approx(3.0, abs=0.01)
     assert grid == scan_grid(3.33)  # the slope's grid is the first scan, not the grown one
     # every orientation agrees that the wrong basin is worse once F's penalty is added
@@ -128,7 +129,7 @@ def test_a_deeper_basin_of_q_where_f_rejects_it_does_not_win():
         q = min(4.3 + 200 * (alpha - 3.07) ** 2, 2.3 + 200 * (alpha - 3.52) ** 2)
         return f, 1.0, 0.0, q, None
 
-    alpha, _, _ = penalised_distance_minimum(at, 3.3, 4, sd_f=0.1, quantile=4.3, tol=1e-3)
+    alpha, *_ = penalised_distance_minimum(at, 3.3, 4, sd_f=0.1, quantile=4.3, tol=1e-3)
     assert alpha == pytest.approx(3.07, abs=0.01)
 
 
@@ -378,11 +379,36 @@ def test_model_test_is_blind_to_the_fitted_exponent():
     assert abs(base) > 0.01  # the extra slope still shows
 
 
-def test_where_q_decides_the_interval_keeps_the_orientation_parts_quantile():
-    # Q's minimiser does not scatter as F's parts say (docs/validation.md): t(n_seeds - 1)
+def test_where_q_decides_the_interval_is_the_minimisers_with_welch_satterthwaite_t():
     rec = mean_center(v1ann.simulate_recording(3.0, n_stimuli=300, n_neurons=1000, noise_scale=2.0, seed=0))
     fit = v1ann.estimate_alpha(rec, method="cvpca-matched", fit_range=(5, 100), n_shuffles=3, seed=0, progress=False)
     assert fit.attrs["matched_by"] == "distance"
-    half_width = scipy.stats.t.ppf(0.975, 3 - 1) * fit.attrs["alpha_sd"]
+    parts = {k: fit.attrs[f"alpha_sd_{k}"] for k in ("repeat_noise", "orientation", "noise_realisation")}
+    assert fit.attrs["alpha_sd"] == pytest.approx(np.sqrt(sum(v * v for v in parts.values())), rel=1e-12)
+    # every one of the 1 + 3 orientations measures the scatter of the minimised mean
+    dof = effective_dof([(parts["repeat_noise"] ** 2, np.inf), (parts["orientation"] ** 2, 3),
+                         (parts["noise_realisation"] ** 2, 3 - 1)])
+    half_width = scipy.stats.t.ppf(0.975, dof) * fit.attrs["alpha_sd"]
     # the basin may widen it further
     assert fit.alpha_ci[0] <= fit.alpha - half_width + 1e-12 and fit.alpha_ci[1] >= fit.alpha + half_width - 1e-12
+
+
+def test_minimiser_coefficients_give_the_move_of_the_penalised_least_squares_minimum():
+    from v1ann.spectrum.matched.interval import minimiser_coefficients
+
+    rng = np.random.default_rng(0)
+    n = 40
+    base, derivative = rng.normal(size=n), rng.normal(size=n)
+    weight, c, variance = rng.uniform(0.5, 2.0, n), rng.normal(size=n), 0.3
+    observed = base + 1.5 * derivative  # the model m(alpha) = base + alpha * derivative fits at 1.5
+
+    def minimum(s):
+        j = lambda a: weight @ (s - base - a * derivative) ** 2 + (c @ (s - base - a * derivative)) ** 2 / variance  # noqa: E731
+        return scipy.optimize.minimize_scalar(j, bounds=(0, 3), method="bounded", options={"xatol": 1e-12}).x
+
+    influence = minimiser_coefficients(weight, derivative, c, variance)
+    e = 0.01 * rng.normal(size=n)
+    assert minimum(observed) == pytest.approx(1.5, abs=1e-8)
+    assert minimum(observed + e) - 1.5 == pytest.approx(influence @ e, rel=1e-5)
+    # without the penalty's rank-one term the move differs: the penalty is part of the minimiser
+    assert abs(minimiser_coefficients(weight, derivative, 0 * c, variance) @ e - influence @ e) > 1e-4

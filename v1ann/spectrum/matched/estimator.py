@@ -11,7 +11,14 @@ from v1ann._loglog import DEFAULT_FIT_RANGE, weighted_lstsq
 from v1ann._progress import finish, progress_bar
 from v1ann._utils import make_rng, resolve_device
 from v1ann.errors import InvalidInputError
-from v1ann.spectrum.matched.interval import ALPHA_MAX, ALPHA_MIN, SLOPE_HALF_WIDTH, effective_dof, secant_slope
+from v1ann.spectrum.matched.interval import (
+    ALPHA_MAX,
+    ALPHA_MIN,
+    SLOPE_HALF_WIDTH,
+    effective_dof,
+    minimiser_coefficients,
+    secant_slope,
+)
 from v1ann.spectrum.matched.objective import (
     Evaluation,
     Score,
@@ -31,14 +38,15 @@ class MatchedResult:
     alpha : float
         Bias-corrected exponent.
     alpha_ci : tuple of float
-        Interval at ``ci`` level: ``alpha +- t * alpha_sd``. Where the root decides, t has
-        the Welch-Satterthwaite degrees of freedom of ``alpha_sd``'s parts
-        (:func:`~v1ann.spectrum.matched.interval.effective_dof`); where ``Q`` decides, the
-        orientation part's ``n_seeds - 1``, and the interval is widened to
-        every scanned exponent that fits about as well as ``alpha`` (another basin the
-        simulations cannot tell apart; see :func:`_basin`).
+        Interval at ``ci`` level: ``alpha +- t * alpha_sd``, t with the Welch-Satterthwaite
+        degrees of freedom of ``alpha_sd``'s parts
+        (:func:`~v1ann.spectrum.matched.interval.effective_dof`). Where ``Q`` decides it is
+        widened to every scanned exponent that fits about as well as ``alpha`` (another basin
+        the simulations cannot tell apart; :func:`~v1ann.spectrum.matched.interval.basin`).
     alpha_sd : float
-        Its standard error.
+        Its standard error: ``F``'s scatter through ``F``'s slope where the root decides, the
+        minimiser's linearisation where ``Q`` decides
+        (:func:`~v1ann.spectrum.matched.interval.minimiser_coefficients`).
     alpha_published : float
         The published fit of the observed spectrum (positive ranks only) for comparison.
     expected : ndarray, (hi,)
@@ -207,37 +215,47 @@ def cvpca_matched_alpha(
     # model's own scatter allows, E[Q] = sum_i w_i v_i = sum of 1/rank over the fit range
     # (module docstring, step 4).
     by_distance = at(root)[3] > float(np.sum(1.0 / np.arange(lo + 1, hi + 1)))
-    # The root's error is F's scatter through its slope: t on the parts' Welch-Satterthwaite
-    # degrees of freedom. Q's minimiser scatters otherwise, not measured by these parts
-    # (docs/validation.md), so there the conservative quantile stays.
-    interval_quantile = quantile if by_distance else scipy.stats.t.ppf(
-        0.5 + ci / 2, df=effective_dof([(variances[k], dofs[k]) for k in variances]))
     if by_distance:
         bar.total += len(sims) * (len(scan_grid(root)) + 8)  # the first scan, in every orientation, and Brent
         bar.refresh()
-        alpha, grid, basin = penalised_distance_minimum(at, root, len(sims), sd_f, quantile, tol, level=ci)
-        slope = -np.polyfit(grid, [at(a)[0] for a in grid], 1)[0]
-        expected = np.mean([at(alpha, o)[4] for o in range(len(sims))], axis=0)
+        found = penalised_distance_minimum(at, root, len(sims), sd_f, quantile, tol, level=ci)
+        alpha, basin = found.alpha, found.basin
+        at_estimate = [at(alpha, o)[4] for o in range(len(sims))]
+        expected = np.mean(at_estimate, axis=0)
+        # alpha minimises Q (plus F's penalty): its error is the minimiser's linearisation
+        # dotted with each source of scatter, in alpha units (interval.minimiser_coefficients)
+        derivative = np.polyfit(found.grid, [np.mean([at(a, o)[4][lo:hi] for o in range(len(sims))], axis=0)
+                                             for a in found.grid], 1)[0]
+        _, scale_hat, kappa_hat, _, _ = at(alpha)
+        influence = minimiser_coefficients(score.weight, derivative, score.coefficients(kappa_hat) / scale_hat,
+                                           found.penalty_variance)
+        # every orientation enters the minimised mean alike, so all of them measure its scatter
+        per_orientation = np.array([m[lo:hi] @ influence for m in at_estimate])
+        alpha_variances = {
+            "repeat_noise": float(np.sum(influence**2 * score.repeat_noise_var)),
+            "orientation": float(per_orientation.var(ddof=1)) * (1 + 1 / len(sims)),
+            "noise_realisation": float(np.var(shuffles[:, lo:hi] @ influence, ddof=1)) if len(shuffles) > 1 else 0.0,
+        }
+        dofs["orientation"] = len(sims) - 1
+        direction = score.weight * derivative  # the residual is orthogonal to dm/dalpha in Q's weights
     else:
         expected = np.mean([at(root, o)[4] for o in range(len(sims))], axis=0)
         # average the search's orientation with the extra ones: F(alpha) falls at `slope`
-        slope = secant_slope(at, root)
-        alpha = float(root + residuals.mean() / max(slope, 1e-3))
+        slope = max(secant_slope(at, root), 1e-3)
+        alpha = float(root + residuals.mean() / slope)
         basin = (alpha, alpha)
-    slope = max(float(slope), 1e-3)
-    if by_distance:  # alpha minimises Q: the residual is orthogonal to dm/dalpha in Q's weights
-        derivative = np.polyfit(grid, [np.mean([at(a, o)[4][lo:hi] for o in range(len(sims))], axis=0)
-                                       for a in grid], 1)[0]
-        direction = score.weight * derivative
-    else:  # alpha is the root of F, averaged over orientations
+        # the root's error is F's scatter through its slope
+        alpha_variances = {k: v / slope**2 for k, v in variances.items()}
         a, b = max(root - SLOPE_HALF_WIDTH, ALPHA_MIN), min(root + SLOPE_HALF_WIDTH, ALPHA_MAX)
         derivative = (at(b)[4] - at(a)[4])[lo:hi] / (b - a)
         direction = score.coefficients(kappa)
     mismatch, p_model = _slope_check(spectrum, [at(alpha if by_distance else root, o)[4] for o in range(len(sims))],
                                      score, shuffles, derivative, direction)
     finish(bar)  # its total counted the most steps the search may take
-    sd_parts = {k: float(np.sqrt(v)) / slope for k, v in variances.items()}
-    sd = sd_f / slope
+    sd_parts = {k: float(np.sqrt(v)) for k, v in alpha_variances.items()}
+    sd = float(np.sqrt(sum(alpha_variances.values())))
+    interval_quantile = scipy.stats.t.ppf(0.5 + ci / 2, df=effective_dof([(alpha_variances[k], dofs[k])
+                                                                           for k in alpha_variances]))
     n_evaluations = len(cache)
     return MatchedResult(
         alpha=alpha,

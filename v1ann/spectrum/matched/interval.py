@@ -1,10 +1,11 @@
 """The interval: how far the exponent may be from the estimate, given the scatter of ``F``.
 
-The variance of ``F`` (repeat noise, simulated orientations, noise realisation) maps to α
-through ``dF/dα`` (:func:`secant_slope`), with Student's t on the degrees of freedom of
-that sum where the root decides (:func:`effective_dof`); where ``Q`` decides, t keeps the
-orientation part's degrees of freedom and the interval also reaches every searched
-exponent the orientations cannot tell from the estimate (:func:`basin`).
+Where the root decides, the variance of ``F`` (repeat noise, simulated orientations, noise
+realisation) maps to α through ``dF/dα`` (:func:`secant_slope`). Where ``Q`` decides, the
+same three sources enter through the minimiser's own linearisation
+(:func:`minimiser_coefficients`), and the interval also reaches every searched exponent the
+orientations cannot tell from the estimate (:func:`basin`). Both take Student's t on the
+Welch-Satterthwaite degrees of freedom of the sum (:func:`effective_dof`).
 """
 
 from __future__ import annotations
@@ -68,6 +69,25 @@ def basin(at, alpha: float, searched: list[float], n_orientations: int, penalty,
         if diff.mean() <= t * diff.std(ddof=1) / np.sqrt(n_orientations):
             kept.append(a)
     return min(kept), max(kept)
+
+
+def minimiser_coefficients(weight, derivative, penalty_coefficients, penalty_variance: float) -> np.ndarray:
+    """Coefficients ``a`` with ``alpha_hat - alpha ~ a . e`` when the observed spectrum moves by ``e``,
+    for the ``alpha`` that minimises ``J = sum_i w_i (s_i - m_i(alpha))**2 + (c . (s - m(alpha)))**2 / v``.
+
+    The Gauss-Newton step of ``J``: with ``d = dm/dalpha`` and ``W = diag(w) + c c^T / v``,
+    ``a = W d / (d^T W d)``. So the estimate's variance is a sum over the sources of ``e``
+    (``a`` dotted with each), as ``F``'s is where the root decides; ``F``'s own variance
+    mapped by ``F``'s slope is not the minimiser's: where ``F`` is flat and stepped (the
+    reason ``Q`` decides) it overstated the scatter 1.7-5x (docs/validation.md).
+
+    >>> minimiser_coefficients(np.ones(2), np.array([1.0, 0.0]), np.zeros(2), 1.0).tolist()
+    [1.0, 0.0]
+    """
+    weight, derivative = np.asarray(weight, dtype=np.float64), np.asarray(derivative, dtype=np.float64)
+    c = np.asarray(penalty_coefficients, dtype=np.float64)
+    weighted = weight * derivative + c * (c @ derivative) / penalty_variance
+    return weighted / float(derivative @ weighted)
 
 
 def secant_slope(func, root: float, lower=ALPHA_MIN, upper=ALPHA_MAX) -> float:

@@ -35,6 +35,15 @@ GROWTH_LIMIT = 1.0
 
 
 
+class DistanceMinimum(NamedTuple):
+    """What :func:`penalised_distance_minimum` found."""
+
+    alpha: float
+    grid: list  # the first scan (root +- SCAN_HALF_WIDTH)
+    basin: tuple  # (lowest, highest) searched exponent whose J is not significantly above J at alpha
+    penalty_variance: float  # s**2: the variance of mean F that scales the penalty
+
+
 class Evaluation(NamedTuple):
     """One simulated spectrum compared with the observed one, at one exponent and orientation."""
 
@@ -206,12 +215,11 @@ def penalised_distance_minimum(at, root: float, n_orientations: int, sd_f: float
 
     Returns
     -------
-    alpha : float
-    grid : list of float
-        The first scan (root +- ``SCAN_HALF_WIDTH``), over which the interval's slope is fitted.
-    basin : (float, float)
-        The lowest and highest searched exponent whose ``J`` is not significantly above
-        ``J`` at ``alpha`` (:func:`basin` at ``level``).
+    DistanceMinimum
+        ``alpha``; ``grid``, the first scan (root +- ``SCAN_HALF_WIDTH``), over which the
+        expected spectrum's derivative is fitted; ``basin``, the lowest and highest searched
+        exponent whose ``J`` is not significantly above ``J`` at ``alpha`` (:func:`basin` at
+        ``level``); ``penalty_variance``, ``s**2``.
     """
     grid = scan_grid(root)
     mean_f = lambda a: mean_estimating_function(at, a, n_orientations)  # noqa: E731
@@ -223,7 +231,7 @@ def penalised_distance_minimum(at, root: float, n_orientations: int, sd_f: float
     searched = grow_while_consistent(mean_f, grid, quantile * np.sqrt(variance))
     penalty = lambda a: weight * mean_f(a) ** 2 / variance  # noqa: E731
     alpha = minimise_distance(lambda a: mean_distance(at, a, n_orientations) + penalty(a), searched, tol)
-    return alpha, grid, basin(at, alpha, searched, n_orientations, penalty, level)
+    return DistanceMinimum(alpha, grid, basin(at, alpha, searched, n_orientations, penalty, level), variance / weight)
 
 
 def find_root(func, start: float, tol: float, max_steps: int, lower=ALPHA_MIN, upper=ALPHA_MAX):
