@@ -21,11 +21,13 @@ scored on the same estimates. Rows go to a CSV as each recording finishes.
 Decision, fixed before the first run (alpha = 3, noise/signal 1, 2, 4, 2,800 x 2,000,
 seeds 13-16, never used at 2,800 stimuli): the estimator keeps the new interval if it
 covers at least 90 % of the ``Q``-decided recordings; otherwise it goes back to the old one.
+Seeds 17 and 18 were added once the first two recordings had been decided by the root,
+before any ``Q``-decided result had been read, so that about ten are decided by ``Q``.
 
 Usage::
 
     python research/distance_interval.py --out docs/data/distance_interval.csv \\
-        --alphas 3 --ratios 1 2 4 --neurons 2000 --seeds 13 14 15 16
+        --alphas 3 --ratios 1 2 4 --neurons 2000 --seeds 13 14 15 16 17 18
     python research/distance_interval.py --out docs/data/distance_interval.csv --summary
 """
 
