@@ -239,7 +239,8 @@ def cvpca_matched_alpha(
         dofs["orientation"] = len(sims) - 1
         direction = score.weight * derivative  # the residual is orthogonal to dm/dalpha in Q's weights
     else:
-        expected = np.mean([at(root, o)[4] for o in range(len(sims))], axis=0)
+        at_estimate = [at(root, o)[4] for o in range(len(sims))]  # the test of one law reads them at the root
+        expected = np.mean(at_estimate, axis=0)
         # average the search's orientation with the extra ones: F(alpha) falls at `slope`
         slope = max(secant_slope(at, root), 1e-3)
         alpha = float(root + residuals.mean() / slope)
@@ -249,8 +250,7 @@ def cvpca_matched_alpha(
         a, b = max(root - SLOPE_HALF_WIDTH, ALPHA_MIN), min(root + SLOPE_HALF_WIDTH, ALPHA_MAX)
         derivative = (at(b)[4] - at(a)[4])[lo:hi] / (b - a)
         direction = score.coefficients(kappa)
-    mismatch, p_model = _slope_check(spectrum, [at(alpha if by_distance else root, o)[4] for o in range(len(sims))],
-                                     score, shuffles, derivative, direction)
+    mismatch, p_model = _slope_check(spectrum, at_estimate, score, shuffles, derivative, direction)
     finish(bar)  # its total counted the most steps the search may take
     sd_parts = {k: float(np.sqrt(v)) for k, v in alpha_variances.items()}
     sd = float(np.sqrt(sum(alpha_variances.values())))
