@@ -81,7 +81,9 @@ def test_the_default_refits_a_broken_spectrum_and_keeps_the_one_law_fit(flat_hea
     default = v1ann.estimate_alpha(flat_head, seed=0, **{**kwargs, "method": "auto"})
     matched = v1ann.estimate_alpha(flat_head, seed=0, **{**kwargs, "method": "cvpca-matched"})
     assert not matched.attrs["one_power_law"]
-    assert not matched.alpha_ci[0] <= truth <= matched.alpha_ci[1]
+    # one law is 0.065 off here; its interval, decided by Q, covered the truth only once it
+    # became the minimiser's (2026-12-08: [0.764, 1.046], before [0.854, 0.955])
+    assert abs(matched.alpha - truth) > 0.05
     assert default.method == "cvpca-shape" and default.attrs["refit_from"] == "cvpca-matched"
     # the same random draws up to the refit: the one-law fit kept is cvpca-matched's (up to
     # round-off, which threaded LAPACK leaves and the distance search carries to ~3e-7)
